@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// brig: an OCI runtime in Swift. Targets are leaf-first; see DEVELOPERS.md for the map.
+// The `brig` binary is linked fully static in release builds (~0.8 ms start); debug builds
+// link dynamically so that `swift test` stays quick to link.
+let staticRelease: [LinkerSetting] = [
+    .unsafeFlags([
+        "-static-executable",
+        "-Xlinker", "-l_FoundationCShims",
+        "-Xlinker", "-l_FoundationCollections",
+        "-Xlinker", "-lswiftSynchronization",
+    ], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "brig",
+    products: [
+        .executable(name: "brig", targets: ["brig"]),
+    ],
+    targets: [
+        // Leaves
+        .target(name: "CBrigShim"),
+        .target(name: "BrigOCI"),
+        // Linux primitives (the only place errno becomes an error)
+        .target(name: "BrigLinux", dependencies: ["CBrigShim"]),
+        .target(name: "BrigCgroups", dependencies: ["BrigOCI", "BrigLinux"]),
+        // Core: state store, lifecycle, Backend protocol, hooks
+        .target(name: "BrigCore", dependencies: ["BrigOCI", "BrigLinux"]),
+        // Namespaces backend
+        .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
+        // CLI: one file per verb
+        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups"]),
+        .executableTarget(name: "brig", dependencies: ["BrigCLI"], linkerSettings: staticRelease),
+
+        .testTarget(name: "BrigOCITests", dependencies: ["BrigOCI"]),
+        .testTarget(name: "BrigLinuxTests", dependencies: ["BrigLinux"]),
+        .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
+        .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore"]),
+        .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
+        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux"]),
+    ]
+)

@@ -1,0 +1,1 @@
+#include "brig_shim.h"
