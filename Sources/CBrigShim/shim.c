@@ -1,1 +1,156 @@
+#define _GNU_SOURCE
 #include "brig_shim.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#include <grp.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <linux/capability.h>
+#include <linux/openat2.h>
+#include <termios.h>
+#include <stdio.h>
+
+int brig_unshare(int flags) { return unshare(flags); }
+int brig_setns(int fd, int nstype) { return setns(fd, nstype); }
+int brig_pivot_root(const char *n, const char *o) { return (int)syscall(SYS_pivot_root, n, o); }
+int brig_mount(const char *s, const char *t, const char *f, unsigned long fl, const char *d) {
+    return mount(s, t, f, fl, d);
+}
+int brig_umount2(const char *t, int fl) { return umount2(t, fl); }
+int brig_sethostname(const char *n, size_t l) { return sethostname(n, l); }
+int brig_setdomainname(const char *n, size_t l) { return setdomainname(n, l); }
+int brig_setgroups(size_t s, const gid_t *l) { return setgroups(s, l); }
+int brig_mknod(const char *p, mode_t m, unsigned int ma, unsigned int mi) { return mknod(p, m, makedev(ma, mi)); }
+unsigned int brig_major(uint64_t d) { return major(d); }
+unsigned int brig_minor(uint64_t d) { return minor(d); }
+
+int brig_prctl(int o, unsigned long a, unsigned long b, unsigned long c, unsigned long d) { return prctl(o, a, b, c, d); }
+int brig_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int brig_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
+int brig_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0); }
+int brig_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
+int brig_cap_ambient_raise(int cap) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); }
+int brig_cap_ambient_clear_all(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
+int brig_set_keepcaps(int on) { return prctl(PR_SET_KEEPCAPS, on, 0, 0, 0); }
+int brig_cap_last_cap(void) {
+    int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 40;
+    char buf[16] = {0};
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) return 40;
+    int v = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) v = v * 10 + (buf[i] - '0');
+    return v;
+}
+
+int brig_capset(uint64_t e, uint64_t p, uint64_t i) {
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    d[0].effective = (uint32_t)e; d[1].effective = (uint32_t)(e >> 32);
+    d[0].permitted = (uint32_t)p; d[1].permitted = (uint32_t)(p >> 32);
+    d[0].inheritable = (uint32_t)i; d[1].inheritable = (uint32_t)(i >> 32);
+    return (int)syscall(SYS_capset, &h, d);
+}
+int brig_capget(uint64_t *e, uint64_t *p, uint64_t *i) {
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    int r = (int)syscall(SYS_capget, &h, d);
+    if (r == 0) {
+        *e = ((uint64_t)d[1].effective << 32) | d[0].effective;
+        *p = ((uint64_t)d[1].permitted << 32) | d[0].permitted;
+        *i = ((uint64_t)d[1].inheritable << 32) | d[0].inheritable;
+    }
+    return r;
+}
+
+int brig_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = (uint64_t)flags;
+    how.mode = (uint64_t)mode;
+    how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int brig_ioctl_int(int fd, unsigned long r, int a) { return ioctl(fd, r, a); }
+int brig_ioctl_ptr(int fd, unsigned long r, void *a) { return ioctl(fd, r, a); }
+int brig_tiocsctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+int brig_unlockpt(int master) { int u = 0; return ioctl(master, TIOCSPTLCK, &u); }
+int brig_ptsname(int master, char *buf, size_t len) {
+    unsigned int n;
+    if (ioctl(master, TIOCGPTN, &n) < 0) return -1;
+    int w = snprintf(buf, len, "/dev/pts/%u", n);
+    return (w < 0 || (size_t)w >= len) ? -1 : 0;
+}
+int brig_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = { rows, cols, 0, 0 };
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+int brig_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    int r = ioctl(fd, TIOCGWINSZ, &ws);
+    if (r == 0) { *rows = ws.ws_row; *cols = ws.ws_col; }
+    return r;
+}
+
+int brig_send_fd(int sock, int fd, const void *data, size_t len) {
+    char dummy = 0;
+    struct iovec iov = { (void *)(len ? data : &dummy), len ? len : 1 };
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr msg = { 0 };
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = u.buf; msg.msg_controllen = sizeof(u.buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t r;
+    do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
+}
+
+ssize_t brig_recv_fd(int sock, int *fd, void *data, size_t len) {
+    struct iovec iov = { data, len };
+    union { char buf[CMSG_SPACE(sizeof(int) * 4)]; struct cmsghdr align; } u;
+    struct msghdr msg = { 0 };
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = u.buf; msg.msg_controllen = sizeof(u.buf);
+    *fd = -1;
+    ssize_t r;
+    do { r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+            int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+            int fds[4];
+            memcpy(fds, CMSG_DATA(c), sizeof(int) * (n > 4 ? 4 : n));
+            for (int i = 0; i < n && i < 4; i++) { if (*fd < 0) *fd = fds[i]; else close(fds[i]); }
+        }
+    }
+    return r;
+}
+
+int brig_personality(unsigned long p) { return personality(p); }
+int brig_close_range_cloexec(unsigned int first) {
+    return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
+}
+pid_t brig_waitpid(pid_t pid, int *status, int options) { return waitpid(pid, status, options); }
+int brig_wifexited(int s) { return WIFEXITED(s); }
+int brig_wexitstatus(int s) { return WEXITSTATUS(s); }
+int brig_wifsignaled(int s) { return WIFSIGNALED(s); }
+int brig_wtermsig(int s) { return WTERMSIG(s); }
+int brig_execve(const char *p, char *const a[], char *const e[]) { return execve(p, a, e); }
+pid_t brig_fork(void) { return fork(); }
+int brig_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

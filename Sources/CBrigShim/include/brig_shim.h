@@ -1,1 +1,84 @@
+// The thin C layer: what Swift's Glibc module does not expose (variadic prctl/ioctl, raw
+// syscalls without glibc wrappers, SCM_RIGHTS control messages, kernel ABI constants).
+// Every function is a direct call with no allocation, usable after fork.
 #pragma once
+#include <stdint.h>
+#include <sys/types.h>
+
+// Namespace clone flags.
+enum {
+    BRIG_CLONE_NEWNS = 0x00020000, BRIG_CLONE_NEWCGROUP = 0x02000000, BRIG_CLONE_NEWUTS = 0x04000000,
+    BRIG_CLONE_NEWIPC = 0x08000000, BRIG_CLONE_NEWUSER = 0x10000000, BRIG_CLONE_NEWPID = 0x20000000,
+    BRIG_CLONE_NEWNET = 0x40000000, BRIG_CLONE_NEWTIME = 0x00000080,
+};
+
+enum { BRIG_O_PATH = 010000000 };
+
+// mount(2) flags.
+enum {
+    BRIG_MS_RDONLY = 1, BRIG_MS_NOSUID = 2, BRIG_MS_NODEV = 4, BRIG_MS_NOEXEC = 8, BRIG_MS_SYNCHRONOUS = 16,
+    BRIG_MS_REMOUNT = 32, BRIG_MS_MANDLOCK = 64, BRIG_MS_DIRSYNC = 128, BRIG_MS_NOSYMFOLLOW = 256,
+    BRIG_MS_NOATIME = 1024, BRIG_MS_NODIRATIME = 2048, BRIG_MS_BIND = 4096, BRIG_MS_MOVE = 8192,
+    BRIG_MS_REC = 16384, BRIG_MS_SILENT = 32768, BRIG_MS_UNBINDABLE = (1 << 17), BRIG_MS_PRIVATE = (1 << 18),
+    BRIG_MS_SLAVE = (1 << 19), BRIG_MS_SHARED = (1 << 20), BRIG_MS_RELATIME = (1 << 21),
+    BRIG_MS_I_VERSION = (1 << 23), BRIG_MS_STRICTATIME = (1 << 24), BRIG_MS_LAZYTIME = (1 << 25),
+    BRIG_MNT_DETACH = 2,
+};
+
+int brig_unshare(int flags);
+int brig_setns(int fd, int nstype);
+int brig_pivot_root(const char *new_root, const char *put_old);
+int brig_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data);
+int brig_umount2(const char *target, int flags);
+int brig_sethostname(const char *name, size_t len);
+int brig_setdomainname(const char *name, size_t len);
+int brig_setgroups(size_t size, const gid_t *list);
+int brig_mknod(const char *path, mode_t mode, unsigned int major, unsigned int minor);
+unsigned int brig_major(uint64_t dev);
+unsigned int brig_minor(uint64_t dev);
+
+// prctl wrappers.
+int brig_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+int brig_set_no_new_privs(void);
+int brig_set_child_subreaper(void);
+int brig_set_pdeathsig(int sig);
+int brig_capbset_drop(int cap);
+int brig_cap_ambient_raise(int cap);
+int brig_cap_ambient_clear_all(void);
+int brig_set_keepcaps(int on);
+int brig_cap_last_cap(void);
+
+// capset(2) with the v3 ABI: 64-bit sets split into two 32-bit words.
+int brig_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+int brig_capget(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
+
+// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (and optionally RESOLVE_NO_XDEV).
+int brig_openat2(int dirfd, const char *path, int flags, int mode, uint64_t resolve);
+enum { BRIG_RESOLVE_NO_XDEV = 0x01, BRIG_RESOLVE_NO_MAGICLINKS = 0x02, BRIG_RESOLVE_NO_SYMLINKS = 0x04,
+       BRIG_RESOLVE_BENEATH = 0x08, BRIG_RESOLVE_IN_ROOT = 0x10 };
+
+// Terminals.
+int brig_ioctl_int(int fd, unsigned long request, int arg);
+int brig_ioctl_ptr(int fd, unsigned long request, void *arg);
+int brig_tiocsctty(int fd);
+int brig_ptsname(int master, char *buf, size_t len);
+int brig_unlockpt(int master);
+int brig_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int brig_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+
+// Passing file descriptors over Unix sockets.
+int brig_send_fd(int sock, int fd, const void *data, size_t len);
+/// Receives at most one fd; *fd is -1 if none came. Returns bytes of data or -1.
+ssize_t brig_recv_fd(int sock, int *fd, void *data, size_t len);
+
+// Misc.
+int brig_personality(unsigned long persona);
+int brig_close_range_cloexec(unsigned int first);
+pid_t brig_waitpid(pid_t pid, int *status, int options);
+int brig_wifexited(int status);
+int brig_wexitstatus(int status);
+int brig_wifsignaled(int status);
+int brig_wtermsig(int status);
+int brig_execve(const char *path, char *const argv[], char *const envp[]);
+pid_t brig_fork(void);
+int brig_pipe_cloexec(int fds[2]);

@@ -1,0 +1,33 @@
+import BrigOCI
+
+/// What a CLI verb asks of a backend. The namespaces backend implements it now; the microvm
+/// backend implements the same protocol.
+public struct CreateOptions: Sendable {
+    public var id: String
+    public var bundle: String
+    public var spec: Spec
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public var noPivot = false
+    public var noNewKeyring = false
+    public var preserveFDs = 0
+    public var systemdCgroup = false
+    /// `run` in the foreground: the caller is a subreaper that will wait for the container.
+    public var foreground = false
+    /// The console socket fd when the caller already holds it (foreground `run` with a terminal).
+    public var consoleFD: Int32? = nil
+    public init(id: String, bundle: String, spec: Spec) { self.id = id; self.bundle = bundle; self.spec = spec }
+}
+
+public protocol Backend {
+    var name: String { get }
+    /// Sets everything up and leaves the container process parked before exec. Leaves nothing
+    /// behind on failure.
+    func create(_ options: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord
+    /// Releases the parked process; returns once it has exec'd (or reports why it could not).
+    func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
+    func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts
+    func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError)
+    /// Removes what the container left (cgroups, sockets); the caller removes the state dir.
+    func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
+}

@@ -1,0 +1,65 @@
+import BrigLinux
+import BrigOCI
+import FoundationEssentials
+import Glibc
+
+/// Runs OCI hooks: the container state JSON on stdin, path/args/env as given, a timeout, and the
+/// hook's output in the error when it fails.
+public enum HookRunner {
+    public static func run(_ hooks: [Hook], kind: String, state: ContainerState) throws(RuntimeError) {
+        guard !hooks.isEmpty else { return }
+        let json: [UInt8]
+        do { json = Array(try JSONEncoder().encode(state)) } catch { throw RuntimeError.wrap(error) }
+        for (i, hook) in hooks.enumerated() {
+            try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))")
+        }
+    }
+
+    static func run(_ hook: Hook, json: [UInt8], label: String) throws(RuntimeError) {
+        do {
+            let (inR, inW) = try Files.pipe()
+            let (outR, outW) = try Files.pipe()
+            var o = Spawn.Options(path: hook.path, args: hook.args ?? [hook.path], env: hook.env ?? [])
+            o.fds = [(inR, 0), (outW, 1), (outW, 2)]
+            let pid: pid_t
+            do { pid = try Spawn.spawn(o) } catch {
+                [inR, inW, outR, outW].forEach { close($0) }
+                throw error
+            }
+            close(inR); close(outW)
+            // The state is small (< pipe buffer); a hook that doesn't read stdin must not block us.
+            _ = fcntl(inW, F_SETFL, O_NONBLOCK)
+            _ = json.withUnsafeBytes { write(inW, $0.baseAddress, $0.count) }
+            close(inW)
+            _ = fcntl(outR, F_SETFL, O_NONBLOCK)
+            var output: [UInt8] = []
+            let exit = try Spawn.wait(pid, timeout: Double(hook.timeout ?? 3600)) {
+                var buf = [UInt8](repeating: 0, count: 4096)
+                while output.count < 65536 {
+                    let n = buf.withUnsafeMutableBytes { read(outR, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    output += buf[0..<n]
+                }
+            }
+            close(outR)
+            var text = String(decoding: output.prefix(4096), as: UTF8.self)
+            while text.last?.isWhitespace == true { text.removeLast() }
+            guard let exit else {
+                throw RuntimeError(.hook, "\(label) timed out after \(hook.timeout ?? 0)s")
+            }
+            if exit != .exited(0) {
+                throw RuntimeError(.hook, "\(label) failed: \(describe(exit))" + (text.isEmpty ? "" : ": \(text)"))
+            }
+        } catch let e as RuntimeError { throw e } catch {
+            throw RuntimeError(.hook, "\(label): \(error)")
+        }
+    }
+
+    static func describe(_ exit: Spawn.Exit) -> String {
+        switch exit {
+        case .exited(let c): return "exit status \(c)"
+        case .signaled(let s): return "killed by signal \(s)"
+        }
+    }
+
+}

@@ -1,0 +1,54 @@
+import CBrigShim
+
+/// A mount's option list split the way mount(2) wants it: flags to set, flags the options clear,
+/// propagation changes (applied as separate mount calls), and the filesystem data string.
+public struct MountOptions: Equatable, Sendable, Codable {
+    public var flags: UInt = 0
+    public var cleared: UInt = 0
+    public var propagation: [UInt] = []
+    public var data: [String] = []
+    public var bind = false
+    public var recursive = false
+
+    static let setting: [String: UInt] = [
+        "ro": UInt(BRIG_MS_RDONLY), "nosuid": UInt(BRIG_MS_NOSUID), "nodev": UInt(BRIG_MS_NODEV),
+        "noexec": UInt(BRIG_MS_NOEXEC), "sync": UInt(BRIG_MS_SYNCHRONOUS), "remount": UInt(BRIG_MS_REMOUNT),
+        "mand": UInt(BRIG_MS_MANDLOCK), "dirsync": UInt(BRIG_MS_DIRSYNC), "noatime": UInt(BRIG_MS_NOATIME),
+        "nodiratime": UInt(BRIG_MS_NODIRATIME), "relatime": UInt(BRIG_MS_RELATIME),
+        "strictatime": UInt(BRIG_MS_STRICTATIME), "silent": UInt(BRIG_MS_SILENT),
+        "lazytime": UInt(BRIG_MS_LAZYTIME), "iversion": UInt(BRIG_MS_I_VERSION),
+        "nosymfollow": UInt(BRIG_MS_NOSYMFOLLOW),
+    ]
+    static let clearing: [String: UInt] = [
+        "rw": UInt(BRIG_MS_RDONLY), "suid": UInt(BRIG_MS_NOSUID), "dev": UInt(BRIG_MS_NODEV),
+        "exec": UInt(BRIG_MS_NOEXEC), "async": UInt(BRIG_MS_SYNCHRONOUS), "nomand": UInt(BRIG_MS_MANDLOCK),
+        "atime": UInt(BRIG_MS_NOATIME), "diratime": UInt(BRIG_MS_NODIRATIME), "norelatime": UInt(BRIG_MS_RELATIME),
+        "nostrictatime": UInt(BRIG_MS_STRICTATIME), "loud": UInt(BRIG_MS_SILENT), "nolazytime": UInt(BRIG_MS_LAZYTIME),
+        "noiversion": UInt(BRIG_MS_I_VERSION), "symfollow": UInt(BRIG_MS_NOSYMFOLLOW),
+    ]
+    public static let propagationFlags: [String: UInt] = [
+        "private": UInt(BRIG_MS_PRIVATE), "rprivate": UInt(BRIG_MS_PRIVATE | BRIG_MS_REC),
+        "shared": UInt(BRIG_MS_SHARED), "rshared": UInt(BRIG_MS_SHARED | BRIG_MS_REC),
+        "slave": UInt(BRIG_MS_SLAVE), "rslave": UInt(BRIG_MS_SLAVE | BRIG_MS_REC),
+        "unbindable": UInt(BRIG_MS_UNBINDABLE), "runbindable": UInt(BRIG_MS_UNBINDABLE | BRIG_MS_REC),
+    ]
+
+    public init() {}
+
+    public static func parse(_ options: [String]) -> MountOptions {
+        var o = MountOptions()
+        for opt in options {
+            if opt == "bind" { o.bind = true; continue }
+            if opt == "rbind" { o.bind = true; o.recursive = true; continue }
+            if opt == "defaults" { continue }
+            if let f = setting[opt] { o.flags |= f; o.cleared &= ~f; continue }
+            if let f = clearing[opt] { o.flags &= ~f; o.cleared |= f; continue }
+            if let p = propagationFlags[opt] { o.propagation.append(p); continue }
+            o.data.append(opt)
+        }
+        return o
+    }
+
+    public var dataString: String { data.joined(separator: ",") }
+    public var readonly: Bool { flags & UInt(BRIG_MS_RDONLY) != 0 }
+}

@@ -1,0 +1,74 @@
+import CBrigShim
+import Glibc
+
+/// posix_spawn with explicit fd placement. Used for `brig init`, hooks, and helpers; safe to call
+/// from any thread because no Swift code runs in the child.
+public enum Spawn {
+    public struct Options {
+        public var path: String
+        public var args: [String]
+        public var env: [String]
+        /// (source fd, target fd) pairs applied with dup2 in the child, in order.
+        public var fds: [(Int32, Int32)] = []
+        public init(path: String, args: [String], env: [String]) { self.path = path; self.args = args; self.env = env }
+    }
+
+    public static func spawn(_ o: Options) throws(SystemError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (src, dst) in o.fds { posix_spawn_file_actions_adddup2(&actions, src, dst) }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        // Reset signal dispositions and mask so a parent's handlers don't leak in.
+        var all = sigset_t(); sigfillset(&all)
+        var none = sigset_t(); sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var pid: pid_t = 0
+        let argv = o.args.map { strdup($0) } + [nil]
+        let envp = o.env.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        let rc = posix_spawn(&pid, o.path, &actions, &attr, argv, envp)
+        if rc != 0 { throw SystemError(errno: rc, "exec \(o.path)") }
+        return pid
+    }
+
+    public enum Exit: Equatable, Sendable {
+        case exited(Int32), signaled(Int32)
+        /// The exit status as a shell reports it (128+N for a signal).
+        public var code: Int32 {
+            switch self { case .exited(let c): return c; case .signaled(let s): return 128 + s }
+        }
+    }
+
+    public static func decode(_ status: Int32) -> Exit {
+        brig_wifsignaled(status) != 0 ? .signaled(brig_wtermsig(status)) : .exited(brig_wexitstatus(status))
+    }
+
+    public static func wait(_ pid: pid_t) throws(SystemError) -> Exit {
+        var status: Int32 = 0
+        try sys("wait for \(pid)") { brig_waitpid(pid, &status, 0) }
+        return decode(status)
+    }
+
+    /// Waits up to `timeout` seconds; on expiry kills the child with SIGKILL and returns nil.
+    public static func wait(_ pid: pid_t, timeout: Double, poll: () -> Void = {}) throws(SystemError) -> Exit? {
+        var status: Int32 = 0
+        var waited = 0.0, step = 0.0005
+        while true {
+            poll()
+            let r = try sys("wait for \(pid)") { brig_waitpid(pid, &status, WNOHANG) }
+            if r == pid { poll(); return decode(status) }
+            if waited >= timeout {
+                kill(pid, SIGKILL); _ = try? wait(pid); return nil
+            }
+            var ts = timespec(tv_sec: 0, tv_nsec: Int(step * 1e9))
+            nanosleep(&ts, nil)
+            waited += step
+            step = min(step * 2, 0.05)
+        }
+    }
+}
