@@ -39,5 +39,6 @@ let package = Package(
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
         .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux"]),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

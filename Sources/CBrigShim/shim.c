@@ -154,3 +154,31 @@ int brig_wtermsig(int s) { return WTERMSIG(s); }
 int brig_execve(const char *p, char *const a[], char *const e[]) { return execve(p, a, e); }
 pid_t brig_fork(void) { return fork(); }
 int brig_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+#include <sys/resource.h>
+int brig_setrlimit(int r, uint64_t soft, uint64_t hard) {
+    struct rlimit rl = { soft, hard };
+    return setrlimit(r, &rl);
+}
+int brig_setresuid(uid_t u) { return setresuid(u, u, u); }
+int brig_setresgid(gid_t g) { return setresgid(g, g, g); }
+int brig_mknodat(int d, const char *n, mode_t m, unsigned int ma, unsigned int mi) { return mknodat(d, n, m, makedev(ma, mi)); }
+int brig_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+#include <signal.h>
+#include <sys/signalfd.h>
+int brig_block_signals(const int *sigs, int n) {
+    sigset_t set; sigemptyset(&set);
+    for (int i = 0; i < n; i++) sigaddset(&set, sigs[i]);
+    return sigprocmask(SIG_BLOCK, &set, NULL);
+}
+int brig_signalfd(const int *sigs, int n) {
+    sigset_t set; sigemptyset(&set);
+    for (int i = 0; i < n; i++) sigaddset(&set, sigs[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_CLOEXEC);
+}
+int brig_signalfd_read(int fd) {
+    struct signalfd_siginfo si;
+    ssize_t r;
+    do { r = read(fd, &si, sizeof(si)); } while (r < 0 && errno == EINTR);
+    return r == sizeof(si) ? (int)si.ssi_signo : -1;
+}

@@ -1,1 +1,4 @@
-print("brig")
+import BrigCLI
+import Glibc
+
+exit(CLI.main(CommandLine.arguments))

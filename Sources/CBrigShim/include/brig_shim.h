@@ -82,3 +82,13 @@ int brig_wtermsig(int status);
 int brig_execve(const char *path, char *const argv[], char *const envp[]);
 pid_t brig_fork(void);
 int brig_pipe_cloexec(int fds[2]);
+int brig_setrlimit(int resource, uint64_t soft, uint64_t hard);
+int brig_setresuid(uid_t uid);
+int brig_setresgid(gid_t gid);
+int brig_mknodat(int dirfd, const char *name, mode_t mode, unsigned int major, unsigned int minor);
+int brig_accept(int fd);
+/// A signalfd for the given signal numbers (which are blocked first). Returns the fd or -1.
+int brig_signalfd(const int *signals, int count);
+/// Reads one siginfo from a signalfd; returns the signal number or -1.
+int brig_signalfd_read(int fd);
+int brig_block_signals(const int *signals, int count);

@@ -1,0 +1,113 @@
+import BrigCore
+import BrigLinux
+import BrigNamespaces
+import BrigOCI
+import FoundationEssentials
+import Glibc
+
+/// Global options (before the verb) and the services every verb uses: the state store, the
+/// backend, and logging in runc's text or JSON format.
+public final class Context {
+    public var root = "/run/brig"
+    public var logPath: String?
+    public var logJSON = false
+    public var debugEnabled = false
+    public var systemdCgroup = false
+    var logFD: Int32 = -1
+
+    public static let globalFlags: [FlagSpec] = [
+        FlagSpec(["root"], value: "DIR", "root directory for storage of container state (default: \"/run/brig\")"),
+        FlagSpec(["log"], value: "FILE", "set the log file to write brig logs to (default is stderr)"),
+        FlagSpec(["log-format"], value: "text|json", "set the log format (default: \"text\")"),
+        FlagSpec(["debug"], "enable debug logging"),
+        FlagSpec(["systemd-cgroup"], "enable systemd cgroup support (cgroupsPath as slice:prefix:name)"),
+        FlagSpec(["rootless"], value: "true|false|auto", "ignore cgroup permission errors (default: auto)"),
+        FlagSpec(["criu"], value: "PATH", "accepted for compatibility; checkpointing is not supported"),
+        FlagSpec(["help", "h"], "show help"),
+        FlagSpec(["version", "v"], "print the version"),
+    ]
+
+    public init() {}
+
+    func configure(_ p: ParsedArgs) throws(RuntimeError) {
+        if let r = p.value("root") { root = r }
+        logPath = p.value("log")
+        if let f = p.value("log-format") {
+            guard f == "text" || f == "json" else { throw RuntimeError(.usage, "unknown log-format \"\(f)\"") }
+            logJSON = f == "json"
+        }
+        debugEnabled = p.has("debug")
+        systemdCgroup = p.has("systemd-cgroup")
+        if let path = logPath {
+            logFD = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        }
+    }
+
+    public var store: StateStore { StateStore(root: root) }
+
+    public func backend(for record: ContainerRecord? = nil) -> any Backend {
+        NamespacesBackend(debug: { [weak self] in self?.debug($0) })
+    }
+
+    // MARK: logging
+
+    func write(level: String, _ message: String) {
+        let line: String
+        if logJSON {
+            struct Entry: Encodable { var level: String; var msg: String; var time: String }
+            let data = (try? JSONEncoder().encode(Entry(level: level, msg: message, time: Timestamp.now()))) ?? Data()
+            line = String(decoding: data, as: UTF8.self) + "\n"
+        } else {
+            line = "time=\"\(Timestamp.now())\" level=\(level) msg=\(message.debugDescription)\n"
+        }
+        let fd = logFD >= 0 ? logFD : 2
+        _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
+    }
+
+    public func debug(_ message: String) { if debugEnabled { write(level: "debug", message) } }
+    public func warn(_ message: String) { write(level: "warning", message) }
+
+    /// Reports a fatal error as runc does: to the log (JSON or text) and to stderr.
+    public func error(_ message: String) {
+        if logFD >= 0 { write(level: "error", message) }
+        let line = (logJSON && logFD < 0) ? nil : message + "\n"
+        if let line { _ = line.withCString { Glibc.write(2, $0, strlen($0)) } } else { write(level: "error", message) }
+    }
+
+    // MARK: helpers shared by verbs
+
+    /// Loads a container and derives its status from live facts.
+    func load(_ id: String) throws(RuntimeError) -> (ContainerRecord, ContainerStatus) {
+        let record = try store.load(id)
+        let status = Lifecycle.status(backend(for: record).facts(record, store: store))
+        return (record, status)
+    }
+
+    func output(_ text: String) {
+        _ = text.withCString { Glibc.write(1, $0, strlen($0)) }
+    }
+
+    func json<T: Encodable>(_ value: T, pretty: Bool = true) throws(RuntimeError) -> String {
+        let enc = JSONEncoder()
+        if pretty { enc.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes] } else { enc.outputFormatting = [.withoutEscapingSlashes] }
+        do { return String(decoding: try enc.encode(value), as: UTF8.self) } catch { throw RuntimeError.wrap(error) }
+    }
+}
+
+/// A verb: flags, help, and a body returning the exit status.
+public protocol Verb {
+    static var name: String { get }
+    static var usage: String { get }
+    static var summary: String { get }
+    static var flags: [FlagSpec] { get }
+    static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32
+}
+
+extension Verb {
+    static func requireID(_ args: ParsedArgs) throws(RuntimeError) -> String {
+        guard let id = args.positionals.first, !id.isEmpty else {
+            throw RuntimeError(.usage, "\(name) requires a container id (usage: brig \(name) \(usage))")
+        }
+        return id
+    }
+}

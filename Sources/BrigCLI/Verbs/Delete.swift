@@ -1,0 +1,58 @@
+import BrigCore
+import BrigLinux
+import BrigOCI
+import Glibc
+
+enum DeleteVerb: Verb {
+    static let name = "delete"
+    static let usage = "[--force] <container-id>"
+    static let summary = "delete a container and everything it holds"
+    static let flags = [FlagSpec(["force", "f"], "kill the container first if it is running or paused")]
+
+    static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
+        let id = try requireID(args)
+        try StateStore.validate(id: id)
+        let store = ctx.store
+        let lock: ContainerLock
+        do { lock = try store.lock(id) } catch {
+            // A directory without state.json is an aborted create: remove it, as runc does.
+            if error.kind == .notFound {
+                store.remove(id)
+                if args.has("force") { return 0 }
+            }
+            throw error
+        }
+        defer { lock.unlock() }
+        try delete(id, ctx, force: args.has("force"))
+        return 0
+    }
+
+    static func delete(_ id: String, _ ctx: Context, force: Bool) throws(RuntimeError) {
+        let (record, status) = try ctx.load(id)
+        let backend = ctx.backend(for: record)
+        if status != .stopped {
+            guard force || Lifecycle.canDelete(status) else { throw Lifecycle.forbidden("delete", id: id, status: status) }
+            try backend.kill(record, signal: SIGKILL, all: true)
+            if status == .paused { thaw(record) }
+            waitGone(record, backend: backend, store: ctx.store)
+        }
+        try backend.destroy(record, store: ctx.store)
+        do { try HookRunner.run(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped)) }
+        catch { ctx.warn(error.description) }
+        ctx.store.remove(id)
+    }
+
+    static func thaw(_ record: ContainerRecord) {
+        for dir in record.cgroupPaths where Files.exists(dir + "/freezer.state") { try? Files.write(dir + "/freezer.state", "THAWED") }
+    }
+
+    static func waitGone(_ record: ContainerRecord, backend: any Backend, store: StateStore) {
+        var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+        for _ in 0..<10_000 {
+            if !backend.facts(record, store: store).alive { return }
+            var status: Int32 = 0
+            _ = waitpid(record.pid, &status, WNOHANG)
+            nanosleep(&ts, nil)
+        }
+    }
+}

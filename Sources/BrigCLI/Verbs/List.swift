@@ -1,0 +1,41 @@
+import BrigCore
+import BrigOCI
+
+enum ListVerb: Verb {
+    static let name = "list"
+    static let usage = "[-q] [--format table|json]"
+    static let summary = "list containers started by brig with the given root"
+    static let flags = [
+        FlagSpec(["format", "f"], value: "table|json", "select one of: table or json (default: \"table\")"),
+        FlagSpec(["quiet", "q"], "display only container IDs"),
+    ]
+
+    static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
+        let format = args.value("format") ?? "table"
+        guard format == "table" || format == "json" else { throw RuntimeError(.usage, "invalid format option \"\(format)\"") }
+        var states: [ContainerState] = []
+        for id in ctx.store.ids() {
+            guard let (record, status) = try? ctx.load(id) else { continue }
+            states.append(record.state(status))
+        }
+        if args.has("quiet") {
+            ctx.output(states.map { $0.id + "\n" }.joined())
+        } else if format == "json" {
+            ctx.output(try ctx.json(states, pretty: false) + "\n")
+        } else {
+            let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] +
+                states.map { [$0.id, "\($0.pid)", $0.status.rawValue, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner] }
+            ctx.output(table(rows))
+        }
+        return 0
+    }
+
+    static func table(_ rows: [[String]]) -> String {
+        var widths = [Int](repeating: 0, count: rows.first?.count ?? 0)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        return rows.map { r in
+            r.enumerated().map { i, c in i == r.count - 1 ? c : c + String(repeating: " ", count: widths[i] - c.count + 3) }
+                .joined() + "\n"
+        }.joined()
+    }
+}

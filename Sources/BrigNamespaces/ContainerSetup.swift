@@ -1,0 +1,78 @@
+import BrigCore
+import BrigLinux
+import BrigOCI
+import CBrigShim
+import FoundationEssentials
+import Glibc
+
+/// The container process before exec: rootfs, hooks, pivot_root, then the process attributes.
+struct ContainerSetup {
+    let plan: LaunchPlan
+    let channel: SyncChannel
+    let startFD: Int32
+    let consoleFD: Int32
+
+    func run() throws -> Never {
+        _ = setsid()
+        if plan.has(.mount) {
+            try RootfsSetup(plan: plan).prepare()
+        }
+        // prestart/createRuntime run in the parent now, with our namespaces in place.
+        try channel.send(.runtimeHooks)
+        guard case .hooksDone(let stateJSON)? = try channel.receive() else { throw InitError("parent aborted") }
+        if !plan.createContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(stateJSON.utf8)) {
+            do { try HookRunner.run(plan.createContainerHooks, kind: "createContainer", state: state) } catch { throw InitError(error.description) }
+        }
+        try RootfsSetup(plan: plan).enterRoot()
+        if plan.has(.mount) { try RootfsSetup(plan: plan).finish() }
+        if let h = plan.hostname, !h.isEmpty { try sys("sethostname") { brig_sethostname(h, h.utf8.count) } }
+        if let d = plan.domainname, !d.isEmpty { try sys("setdomainname") { brig_setdomainname(d, d.utf8.count) } }
+        if plan.process.terminal { try setupTerminal() }
+        var process = ProcessSetup(plan: plan)
+        try process.prepare()
+        try channel.send(.ready)
+        close(channel.fd)
+        // Parked: `brig start` connects, sends the state for startContainer hooks, and we exec.
+        let conn = try sys("wait for start") { brig_accept(startFD) }
+        close(startFD)
+        do {
+            var data: [UInt8] = []
+            while true {
+                let chunk = try UnixSocket.receive(conn, max: 65536)
+                if chunk.isEmpty { break }
+                data += chunk
+            }
+            if !plan.startContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(data)) {
+                do { try HookRunner.run(plan.startContainerHooks, kind: "startContainer", state: state) } catch { throw InitError(error.description) }
+            }
+            try process.exec()
+        } catch {
+            try? UnixSocket.send(conn, Array("\(error)".utf8))
+            exit(127)
+        }
+    }
+
+    /// Creates the pty inside the container's devpts, hands the master to the console socket,
+    /// and makes the slave our controlling terminal and stdio.
+    func setupTerminal() throws {
+        let master = try Files.open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        try sys("unlockpt") { brig_unlockpt(master) }
+        var name = [CChar](repeating: 0, count: 64)
+        try sys("ptsname") { brig_ptsname(master, &name, name.count) }
+        let slavePath = String(cString: name)
+        let slave = try sys("open \(slavePath)") { open(slavePath, O_RDWR | O_NOCTTY) }
+        if let rows = plan.process.consoleRows, let cols = plan.process.consoleCols {
+            _ = brig_set_winsize(slave, rows, cols)
+        }
+        if Files.exists("/dev") {
+            if !Files.exists("/dev/console") { close(open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)) }
+            _ = brig_mount(slavePath, "/dev/console", "", UInt(BRIG_MS_BIND), nil)
+        }
+        try UnixSocket.sendFD(consoleFD, master, "/dev/ptmx")
+        close(master)
+        close(consoleFD)
+        try sys("set controlling terminal") { brig_tiocsctty(slave) }
+        for target: Int32 in 0...2 { try sys("dup2 tty") { dup2(slave, target) } }
+        if slave > 2 { close(slave) }
+    }
+}

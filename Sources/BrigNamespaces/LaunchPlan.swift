@@ -1,0 +1,187 @@
+import BrigLinux
+import BrigOCI
+import CBrigShim
+
+/// Everything the container's init needs, computed by the parent from the spec (pure), sent to
+/// `brig init` as JSON. The init process interprets no spec itself.
+public struct LaunchPlan: Codable, Sendable, Equatable {
+    public struct JoinNamespace: Codable, Sendable, Equatable {
+        public var kind: String
+        public var path: String
+    }
+
+    public enum MountKind: String, Codable, Sendable { case bind, cgroup, regular }
+
+    public struct PlannedMount: Codable, Sendable, Equatable {
+        public var destination: String
+        public var source: String
+        public var type: String
+        public var kind: MountKind
+        public var options: MountOptions
+    }
+
+    public struct PlannedDevice: Codable, Sendable, Equatable {
+        public var path: String
+        public var type: String
+        public var major: Int64
+        public var minor: Int64
+        public var mode: UInt32
+        public var uid: UInt32
+        public var gid: UInt32
+    }
+
+    /// A host cgroup hierarchy, for `cgroup` mounts inside the container.
+    public struct CgroupHierarchy: Codable, Sendable, Equatable {
+        public var mountpoint: String   // host mountpoint, e.g. /sys/fs/cgroup/memory
+        public var options: String      // controllers (v1), empty for cgroup2
+        public var version: Int         // 1 or 2
+        public var containerDir: String // the container's directory on the host
+    }
+
+    public struct PlannedProcess: Codable, Sendable, Equatable {
+        public var args: [String]
+        public var env: [String]
+        public var cwd: String
+        public var uid: UInt32
+        public var gid: UInt32
+        public var additionalGids: [UInt32]
+        public var umask: UInt32?
+        public var capabilities: CapabilitySets?
+        public var rlimits: [[Int64]]   // [resource, soft, hard]
+        public var noNewPrivileges: Bool
+        public var oomScoreAdj: Int?
+        public var terminal: Bool
+        public var consoleRows: UInt16?
+        public var consoleCols: UInt16?
+    }
+
+    public var id: String
+    public var bundle: String
+    public var rootfs: String
+    public var readonlyRoot: Bool
+    public var noPivot: Bool
+    public var rootPropagation: UInt
+    public var newNamespaces: [String]
+    public var joinNamespaces: [JoinNamespace]
+    public var uidMappings: [IDMapping]
+    public var gidMappings: [IDMapping]
+    public var timeOffsets: [String: TimeOffset]
+    public var mounts: [PlannedMount]
+    public var devices: [PlannedDevice]
+    public var maskedPaths: [String]
+    public var readonlyPaths: [String]
+    public var sysctl: [String: String]
+    public var hostname: String?
+    public var domainname: String?
+    public var process: PlannedProcess
+    public var createContainerHooks: [Hook]
+    public var startContainerHooks: [Hook]
+    public var cgroupHierarchies: [CgroupHierarchy]
+    public var preserveFDs: Int
+
+    public func has(_ kind: NamespaceKind) -> Bool {
+        newNamespaces.contains(kind.rawValue) || joinNamespaces.contains { $0.kind == kind.rawValue }
+    }
+
+    public static func cloneFlag(_ kind: String) -> Int32 {
+        switch kind {
+        case "pid": return Int32(BRIG_CLONE_NEWPID)
+        case "network": return Int32(BRIG_CLONE_NEWNET)
+        case "mount": return Int32(BRIG_CLONE_NEWNS)
+        case "ipc": return Int32(BRIG_CLONE_NEWIPC)
+        case "uts": return Int32(BRIG_CLONE_NEWUTS)
+        case "user": return Int32(BRIG_CLONE_NEWUSER)
+        case "cgroup": return Int32(BRIG_CLONE_NEWCGROUP)
+        case "time": return Int32(BRIG_CLONE_NEWTIME)
+        default: return 0
+        }
+    }
+}
+
+extension LaunchPlan {
+    /// runc's default devices, created in every container with a private /dev.
+    public static let defaultDevices: [PlannedDevice] = [
+        ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+    ].map { PlannedDevice(path: $0.0, type: "c", major: $0.1, minor: $0.2, mode: 0o666, uid: 0, gid: 0) }
+
+    /// Converts a validated spec into a plan. Pure: everything it needs comes in as arguments.
+    public static func make(spec: Spec, id: String, bundle: String, noPivot: Bool, preserveFDs: Int,
+                            cgroups: [CgroupHierarchy], extraEnv: [String] = []) throws(ConfigError) -> LaunchPlan {
+        guard let process = spec.process, let root = spec.root else { throw ConfigError("process", "required") }
+        let linux = spec.linux ?? Linux()
+        let rootfs = absolute(root.path, base: bundle)
+
+        var newNS: [String] = [], join: [JoinNamespace] = []
+        for ns in linux.namespaces ?? [] {
+            if let path = ns.path, !path.isEmpty { join.append(JoinNamespace(kind: ns.type, path: path)) }
+            else { newNS.append(ns.type) }
+        }
+
+        var mounts: [PlannedMount] = []
+        for m in spec.mounts ?? [] {
+            let opts = MountOptions.parse(m.options ?? [])
+            let type = m.type ?? (opts.bind ? "bind" : "")
+            let kind: MountKind = (opts.bind || type == "bind") ? .bind : (type == "cgroup" || type == "cgroup2") ? .cgroup : .regular
+            var source = m.source ?? ""
+            if kind == .bind { source = absolute(source, base: bundle) }
+            mounts.append(PlannedMount(destination: clean(m.destination), source: source, type: type, kind: kind, options: opts))
+        }
+
+        var devices = LaunchPlan.defaultDevices
+        for d in linux.devices ?? [] {
+            let dev = PlannedDevice(path: clean(d.path), type: d.type, major: d.major ?? 0, minor: d.minor ?? 0,
+                                    mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0)
+            if let i = devices.firstIndex(where: { $0.path == dev.path }) { devices[i] = dev } else { devices.append(dev) }
+        }
+
+        var caps: CapabilitySets? = nil
+        if let c = process.capabilities {
+            func mask(_ names: [String]?) -> UInt64 {
+                (names ?? []).reduce(0) { acc, n in Tables.capabilityNumber(n).map { acc | (1 << UInt64($0)) } ?? acc }
+            }
+            caps = CapabilitySets(bounding: mask(c.bounding), effective: mask(c.effective), permitted: mask(c.permitted),
+                                  inheritable: mask(c.inheritable), ambient: mask(c.ambient))
+        }
+
+        var env = process.env ?? []
+        env.append(contentsOf: extraEnv)
+        let propagation = linux.rootfsPropagation.flatMap { MountOptions.propagationFlags[$0] }
+            ?? UInt(BRIG_MS_SLAVE | BRIG_MS_REC)
+        let planned = PlannedProcess(
+            args: process.args ?? [], env: env, cwd: process.cwd, uid: process.user.uid, gid: process.user.gid,
+            additionalGids: process.user.additionalGids ?? [], umask: process.user.umask, capabilities: caps,
+            rlimits: (process.rlimits ?? []).map { [Int64(Tables.rlimits[$0.type] ?? 0), Int64(bitPattern: $0.soft), Int64(bitPattern: $0.hard)] },
+            noNewPrivileges: process.noNewPrivileges ?? false, oomScoreAdj: process.oomScoreAdj,
+            terminal: process.terminal ?? false,
+            consoleRows: process.consoleSize.map { UInt16(clamping: $0.height) },
+            consoleCols: process.consoleSize.map { UInt16(clamping: $0.width) })
+
+        let hooks = spec.hooks ?? Hooks()
+        return LaunchPlan(
+            id: id, bundle: bundle, rootfs: rootfs, readonlyRoot: root.readonly ?? false, noPivot: noPivot,
+            rootPropagation: propagation, newNamespaces: newNS, joinNamespaces: join,
+            uidMappings: linux.uidMappings ?? [], gidMappings: linux.gidMappings ?? [],
+            timeOffsets: linux.timeOffsets ?? [:], mounts: mounts, devices: devices,
+            maskedPaths: linux.maskedPaths ?? [], readonlyPaths: linux.readonlyPaths ?? [],
+            sysctl: linux.sysctl ?? [:], hostname: spec.hostname, domainname: spec.domainname,
+            process: planned, createContainerHooks: hooks.createContainer ?? [],
+            startContainerHooks: hooks.startContainer ?? [], cgroupHierarchies: cgroups, preserveFDs: preserveFDs)
+    }
+
+    static func absolute(_ path: String, base: String) -> String {
+        clean(path.hasPrefix("/") ? path : base + "/" + path)
+    }
+
+    /// Lexically cleans a path: collapses `//` and `.`, resolves `..` without going above `/`.
+    public static func clean(_ path: String) -> String {
+        var parts: [Substring] = []
+        for p in path.split(separator: "/") {
+            if p == "." { continue }
+            if p == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(p)
+        }
+        let joined = parts.joined(separator: "/")
+        return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
+    }
+}

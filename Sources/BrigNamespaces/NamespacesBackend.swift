@@ -1,0 +1,227 @@
+import BrigCore
+import BrigLinux
+import BrigOCI
+import CBrigShim
+import FoundationEssentials
+import Glibc
+
+/// The runc-like backend: Linux namespaces, cgroups, pivot_root. The container process is a
+/// re-exec'd `brig init`; this side only spawns it, answers its requests, and records it.
+public struct NamespacesBackend: Backend {
+    public var name: String { "namespaces" }
+    /// The executable to re-exec as `init` (this binary).
+    public var executable: String
+    public var debug: (String) -> Void
+
+    public init(executable: String = "/proc/self/exe", debug: @escaping (String) -> Void = { _ in }) {
+        self.executable = executable; self.debug = debug
+    }
+
+    public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
+        do { return try createThrowing(o, store: store) } catch { throw RuntimeError.wrap(error) }
+    }
+
+    func createThrowing(_ o: CreateOptions, store: StateStore) throws -> ContainerRecord {
+        let spec = o.spec
+        let rootfs = LaunchPlan.clean(spec.root!.path.hasPrefix("/") ? spec.root!.path : o.bundle + "/" + spec.root!.path)
+        guard Files.isDirectory(rootfs) else { throw RuntimeError(.config, "root.path: rootfs \(rootfs) does not exist or is not a directory") }
+
+        // Cgroups first, so the init process is placed before it creates its cgroup namespace.
+        let hierarchies = CgroupPlacement.hierarchies(mountinfo: try Files.readString("/proc/self/mountinfo"))
+        let procCgroup = try Files.readString("/proc/self/cgroup")
+        if let p = spec.linux?.cgroupsPath, o.systemdCgroup || p.split(separator: ":").count == 3 && !p.hasPrefix("/") {
+            if !Files.exists("/run/systemd/system") {
+                throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(p)\": systemd cgroup driver requested but systemd is not running")
+            }
+        }
+        let dirs = CgroupPlacement.directories(cgroupsPath: spec.linux?.cgroupsPath, id: o.id,
+                                               hierarchies: hierarchies, procCgroup: procCgroup)
+        var extraEnv: [String] = []
+        var preserve = o.preserveFDs
+        if let listen = ProcessInfoLite.env("LISTEN_FDS"), let n = Int(listen), n > 0 {
+            extraEnv.append("LISTEN_FDS=\(n)"); extraEnv.append("LISTEN_PID=1")
+            preserve = max(preserve, n)
+        }
+        let plan = try LaunchPlan.make(
+            spec: spec, id: o.id, bundle: o.bundle, noPivot: o.noPivot, preserveFDs: preserve,
+            cgroups: dirs.map { LaunchPlan.CgroupHierarchy(mountpoint: $0.0.mountpoint, options: $0.0.options,
+                                                            version: $0.0.version, containerDir: $0.1) },
+            extraEnv: extraEnv)
+
+        let created = try CgroupPlacement.create(dirs)
+        var cleanup = Cleanup(cgroups: created)
+        defer { cleanup.run() }
+
+        // Our own fds go well above the preserved range before they are placed in their slots.
+        let high = Int32(3 + preserve + 16)
+        func lift(_ fd: Int32) throws -> Int32 {
+            let n = try sys("dup fd") { fcntl(fd, F_DUPFD_CLOEXEC, high) }
+            close(fd)
+            return n
+        }
+        let startSock = try lift(try UnixSocket.listen(store.startSocket(o.id)))
+        cleanup.fds.append(startSock)
+        var consoleFD: Int32 = -1
+        if let fd = o.consoleFD { consoleFD = try lift(try sys("dup console") { dup(fd) }) }
+        else if let path = o.consoleSocket {
+            do { consoleFD = try lift(try UnixSocket.connect(path)) } catch {
+                throw RuntimeError(.system, "--console-socket \(path): \(error)")
+            }
+        }
+        if consoleFD >= 0 { cleanup.fds.append(consoleFD) }
+        let (parentEnd, childEnd) = try UnixSocket.pair()
+        let parentSock = try lift(parentEnd), childSock = try lift(childEnd)
+        cleanup.fds += [parentSock, childSock]
+
+        let base = Int32(3 + preserve)
+        var spawn = Spawn.Options(path: executable, args: ["brig", "init"],
+                                  env: ["\(InitProcess.fdsVariable)=\(base),\(base + 1),\(consoleFD >= 0 ? base + 2 : -1)"])
+        spawn.fds = [(childSock, base), (startSock, base + 1)] + (consoleFD >= 0 ? [(consoleFD, base + 2)] : [])
+        // Preserved fds 3..3+N-1 and stdio are inherited as they are (not CLOEXEC).
+        for fd in 3..<(3 + Int32(preserve)) { spawn.fds.append((fd, fd)) }
+        let initPid = try Spawn.spawn(spawn)
+        cleanup.pids.append(initPid)
+        close(childSock)
+        cleanup.fds.removeAll { $0 == childSock }
+
+        try CgroupPlacement.add(pid: initPid, to: dirs.map { $0.1 })
+        let channel = SyncChannel(fd: parentSock)
+        try channel.send(.plan(plan))
+
+        let created_ = Timestamp.now()
+        var containerPid: Int32 = 0
+        func state(_ status: ContainerStatus) -> ContainerState {
+            ContainerState(id: o.id, status: status, pid: containerPid, bundle: o.bundle, rootfs: rootfs,
+                           created: created_, owner: "", annotations: spec.annotations)
+        }
+        loop: while true {
+            guard let message = try channel.receive() else {
+                let status = (try? Spawn.wait(initPid)).map { "\($0)" } ?? "unknown"
+                cleanup.pids.removeAll { $0 == initPid }
+                throw RuntimeError(.system, "container init exited before it was ready (\(status))")
+            }
+            switch message {
+            case .mapUser:
+                try writeMappings(pid: initPid, plan: plan)
+                try channel.send(.mapped)
+            case .childPid(let pid):
+                containerPid = pid
+                cleanup.pids.append(pid)
+                _ = try? Spawn.wait(initPid)
+                cleanup.pids.removeAll { $0 == initPid }
+            case .runtimeHooks:
+                do {
+                    try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
+                    try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state(.creating))
+                } catch {
+                    try? channel.send(.error(error.description))
+                    throw error
+                }
+                let json = String(decoding: try JSONEncoder().encode(state(.creating)), as: UTF8.self)
+                try channel.send(.hooksDone(json))
+            case .ready:
+                break loop
+            case .error(let message):
+                throw RuntimeError(.system, message)
+            case .plan, .mapped, .hooksDone:
+                throw RuntimeError(.internalError, "unexpected message from container init")
+            }
+        }
+        guard containerPid > 0, let stat = ProcStat.read(pid: containerPid) else {
+            throw RuntimeError(.system, "container process vanished during create")
+        }
+        let record = ContainerRecord(
+            id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: containerPid,
+            pidStartTime: stat.startTime, created: created_, owner: "", annotations: spec.annotations,
+            hooks: spec.hooks, cgroupPaths: dirs.map { $0.1 }, cgroupCreated: created,
+            systemdCgroup: o.systemdCgroup)
+        if let pidFile = o.pidFile {
+            try Files.writeAtomically(absolutePath(pidFile), Array("\(containerPid)".utf8))
+        }
+        cleanup.disarm()
+        for fd in [parentSock, startSock, consoleFD] where fd >= 0 { close(fd) }
+        return record
+    }
+
+    func absolutePath(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: 4096)
+        return String(cString: getcwd(&buf, buf.count)) + "/" + p
+    }
+
+    func writeMappings(pid: Int32, plan: LaunchPlan) throws {
+        func text(_ m: [IDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined() }
+        do { try Files.write("/proc/\(pid)/uid_map", text(plan.uidMappings)) } catch {
+            throw RuntimeError(.config, "linux.uidMappings: \(error)")
+        }
+        do { try Files.write("/proc/\(pid)/gid_map", text(plan.gidMappings)) } catch {
+            throw RuntimeError(.config, "linux.gidMappings: \(error)")
+        }
+    }
+
+    public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
+        do {
+            let conn = try UnixSocket.connect(store.startSocket(record.id))
+            defer { close(conn) }
+            var state = record.state(.created)
+            state.status = .created
+            try UnixSocket.send(conn, Array(try JSONEncoder().encode(state)))
+            shutdown(conn, Int32(SHUT_WR))
+            var reply: [UInt8] = []
+            while true {
+                let chunk = try UnixSocket.receive(conn, max: 65536)
+                if chunk.isEmpty { break }
+                reply += chunk
+            }
+            unlink(store.startSocket(record.id))
+            if !reply.isEmpty { throw RuntimeError(.system, String(decoding: reply, as: UTF8.self)) }
+        } catch { throw RuntimeError.wrap(error, "start \(record.id)") }
+    }
+
+    public func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts {
+        let alive = ProcessLiveness.isAlive(pid: record.pid, startTime: record.pidStartTime)
+        let pending = Files.exists(store.startSocket(record.id))
+        let frozen = record.cgroupPaths.contains { dir in
+            dir.contains("/freezer") && ((try? Files.readString(dir + "/freezer.state")) ?? "").hasPrefix("FROZEN")
+        }
+        return LiveFacts(alive: alive, startPending: pending, frozen: alive && frozen)
+    }
+
+    public func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError) {
+        var pids = [record.pid]
+        if all { pids = Array(Set(pids + CgroupPlacement.pids(record.cgroupPaths))) }
+        for pid in pids {
+            if Glibc.kill(pid, signal) != 0 && errno != ESRCH {
+                throw RuntimeError.wrap(SystemError.last("kill \(pid) with signal \(signal)"))
+            }
+        }
+    }
+
+    public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
+        CgroupPlacement.remove(record.cgroupCreated)
+        unlink(store.startSocket(record.id))
+    }
+}
+
+/// Undo list for a failed create: kill spawned processes, close fds, remove created cgroups.
+struct Cleanup {
+    var cgroups: [String]
+    var pids: [pid_t] = []
+    var fds: [Int32] = []
+    var armed = true
+
+    mutating func disarm() { armed = false }
+
+    func run() {
+        guard armed else { return }
+        for pid in pids { Glibc.kill(pid, SIGKILL) }
+        for pid in pids { var s: Int32 = 0; _ = brig_waitpid(pid, &s, 0) }
+        for fd in fds { close(fd) }
+        // A killed container process that is not our child may take a moment to leave its cgroup.
+        CgroupPlacement.remove(cgroups)
+    }
+}
+
+enum ProcessInfoLite {
+    static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+}

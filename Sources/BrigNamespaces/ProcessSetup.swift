@@ -1,0 +1,89 @@
+import BrigLinux
+import BrigOCI
+import CBrigShim
+import Glibc
+
+/// The container process's attributes, applied in runc's order: rlimits and oom score while
+/// still privileged, then bounding set, groups, gid, uid, capabilities, umask and cwd; the
+/// executable is looked up before parking so `create` reports a missing binary.
+struct ProcessSetup {
+    let plan: LaunchPlan
+    var path = ""
+    var env: [String] = []
+
+    init(plan: LaunchPlan) { self.plan = plan }
+
+    mutating func prepare() throws {
+        let p = plan.process
+        for r in p.rlimits {
+            try sys("setrlimit \(r[0]) to \(r[1])/\(r[2])") {
+                brig_setrlimit(Int32(r[0]), UInt64(bitPattern: r[1]), UInt64(bitPattern: r[2]))
+            }
+        }
+        if let adj = p.oomScoreAdj {
+            do { try Files.write("/proc/self/oom_score_adj", "\(adj)") } catch {
+                throw InitError("process.oomScoreAdj: \(error)")
+            }
+        }
+        env = p.env
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + home(uid: p.uid)) }
+        if let caps = p.capabilities {
+            try sys("keep capabilities across setuid") { brig_set_keepcaps(1) }
+            try caps.dropBounding()
+        }
+        if !(plan.has(.user) && setgroupsDenied()) {
+            try sys("setgroups \(p.additionalGids)") { brig_setgroups(p.additionalGids.count, p.additionalGids) }
+        }
+        try sys("setgid \(p.gid)") { brig_setresgid(p.gid) }
+        try sys("setuid \(p.uid)") { brig_setresuid(p.uid) }
+        if let caps = p.capabilities {
+            try caps.apply()
+            _ = brig_set_keepcaps(0)
+        }
+        if let mask = p.umask { umask(mode_t(mask)) }
+        try sys("chdir to cwd \(p.cwd)") { chdir(p.cwd) }
+        path = try lookPath(p.args[0])
+    }
+
+    func setgroupsDenied() -> Bool {
+        ((try? Files.readString("/proc/self/setgroups")) ?? "").hasPrefix("deny")
+    }
+
+    /// The home directory of `uid` from the container's /etc/passwd, "/" if none.
+    func home(uid: UInt32) -> String {
+        guard let text = try? Files.readString("/etc/passwd") else { return "/" }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: ":", omittingEmptySubsequences: false)
+            if f.count >= 6, UInt32(f[2]) == uid, !f[5].isEmpty { return String(f[5]) }
+        }
+        return "/"
+    }
+
+    func lookPath(_ name: String) throws -> String {
+        func executable(_ p: String) -> Bool {
+            var st = stat()
+            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(p, X_OK) == 0
+        }
+        if name.contains("/") {
+            if executable(name) { return name }
+            throw InitError("exec: \"\(name)\": " + (Files.exists(name) ? "permission denied" : "no such file or directory"))
+        }
+        let pathVar = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in pathVar.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + name
+            if executable(candidate) { return candidate }
+        }
+        throw InitError("exec: \"\(name)\": executable file not found in $PATH")
+    }
+
+    /// The last steps: no_new_privs, close every fd past stdio and the preserved ones, exec.
+    func exec() throws -> Never {
+        if plan.process.noNewPrivileges { try sys("set no_new_privs") { brig_set_no_new_privs() } }
+        _ = brig_close_range_cloexec(UInt32(3 + plan.preserveFDs))
+        let argv = plan.process.args.map { strdup($0) } + [nil]
+        let envp = env.map { strdup($0) } + [nil]
+        _ = brig_execve(path, argv, envp)
+        throw SystemError.last("exec \(path)")
+    }
+}

@@ -1,0 +1,246 @@
+import BrigLinux
+import BrigOCI
+import CBrigShim
+import Glibc
+
+/// Rootfs preparation inside the container's mount namespace. Every mount destination is
+/// resolved inside the rootfs with openat2(RESOLVE_IN_ROOT) and mounted onto the resolved fd
+/// through /proc/self/fd, so symlinks in the bundle can't send a mount outside the rootfs.
+struct RootfsSetup {
+    let plan: LaunchPlan
+
+    static let MS = (bind: UInt(BRIG_MS_BIND), rec: UInt(BRIG_MS_REC), remount: UInt(BRIG_MS_REMOUNT),
+                     rdonly: UInt(BRIG_MS_RDONLY), nosuid: UInt(BRIG_MS_NOSUID), nodev: UInt(BRIG_MS_NODEV),
+                     noexec: UInt(BRIG_MS_NOEXEC), slave: UInt(BRIG_MS_SLAVE), priv: UInt(BRIG_MS_PRIVATE),
+                     move: UInt(BRIG_MS_MOVE))
+
+    func mount(_ source: String?, _ target: String, _ type: String?, _ flags: UInt, _ data: String?, what: @autoclosure () -> String) throws {
+        try sys(what()) { brig_mount(source, target, type, flags, data) }
+    }
+
+    /// Propagation, rootfs bind, the config's mounts, devices and /dev symlinks.
+    func prepare() throws {
+        let MS = Self.MS
+        try mount(nil, "/", nil, plan.rootPropagation, nil, what: "set propagation of /")
+        try mount(plan.rootfs, plan.rootfs, "bind", MS.bind | MS.rec, nil, what: "bind mount rootfs \(plan.rootfs)")
+        let rootFD = try SecurePath.openRoot(plan.rootfs)
+        defer { close(rootFD) }
+        for m in plan.mounts {
+            do { try mountOne(m, rootFD: rootFD) } catch {
+                throw InitError("mount \(m.source.isEmpty ? m.type : m.source) on \(m.destination): \(error)")
+            }
+        }
+        // As runc: devices and /dev symlinks unless /dev is bind-mounted from the host.
+        let devBound = plan.mounts.contains { $0.destination == "/dev" && $0.kind == .bind }
+        if !devBound {
+            for d in plan.devices { try createDevice(d, rootFD: rootFD) }
+            try createDevSymlinks(rootFD: rootFD)
+        }
+        // cwd is created inside the rootfs if missing, as runc does.
+        close(try SecurePath.create(rootFD, plan.process.cwd, kind: .directory))
+    }
+
+    func mountOne(_ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+        let MS = Self.MS
+        let settable = m.options.flags & ~MS.remount
+        switch m.kind {
+        case .bind:
+            var st = stat()
+            try sys("stat bind source \(m.source)") { stat(m.source, &st) }
+            let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+            let target = try SecurePath.create(rootFD, m.destination, kind: isDir ? .directory : .file)
+            defer { close(target) }
+            try mount(m.source, SecurePath.procPath(target), nil, MS.bind | (m.options.recursive ? MS.rec : 0), nil,
+                      what: "bind mount")
+            if settable != 0 {
+                let top = try SecurePath.open(rootFD, m.destination)
+                defer { close(top) }
+                try remount(SecurePath.procPath(top), flags: settable | MS.bind)
+            }
+        case .cgroup:
+            try mountCgroup(m, rootFD: rootFD)
+        case .regular:
+            let target = try SecurePath.create(rootFD, m.destination, kind: .directory)
+            defer { close(target) }
+            try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
+                      m.options.dataString, what: "mount \(m.type)")
+        }
+        for p in m.options.propagation {
+            let top = try SecurePath.open(rootFD, m.destination)
+            defer { close(top) }
+            try mount(nil, SecurePath.procPath(top), nil, p, nil, what: "set propagation")
+        }
+    }
+
+    /// Remounts with `flags`, keeping flags the kernel locks in a user namespace.
+    func remount(_ path: String, flags: UInt) throws {
+        let MS = Self.MS
+        if brig_mount(nil, path, nil, flags | MS.remount, nil) == 0 { return }
+        guard errno == EPERM else { throw SystemError.last("remount \(path)") }
+        var vfs = statvfs()
+        try sys("statvfs \(path)") { statvfs(path, &vfs) }
+        let locked = UInt(vfs.f_flag) & (MS.rdonly | MS.nosuid | MS.nodev | MS.noexec | 1024 | 2048 | (1 << 21))
+        try mount(nil, path, nil, flags | MS.remount | locked, nil, what: "remount \(path)")
+    }
+
+    /// `cgroup` mounts: cgroup2 on a unified host; otherwise a tmpfs with one directory per
+    /// hierarchy. With a private cgroup namespace each is a fresh cgroup mount (showing the
+    /// container's cgroup as root); without one, the container's own directories are bound.
+    func mountCgroup(_ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+        let MS = Self.MS
+        let flags = m.options.flags & ~MS.remount
+        let privateNS = plan.has(.cgroup)
+        let hierarchies = plan.cgroupHierarchies
+        let target = try SecurePath.create(rootFD, m.destination, kind: .directory)
+        defer { close(target) }
+        if hierarchies.count == 1, let h = hierarchies.first, h.version == 2 {
+            if privateNS {
+                try mount("cgroup2", SecurePath.procPath(target), "cgroup2", flags, nil, what: "mount cgroup2")
+            } else {
+                try mount(h.containerDir, SecurePath.procPath(target), nil, MS.bind, nil, what: "bind cgroup")
+                if flags != 0 { try remount(SecurePath.procPath(target), flags: flags | MS.bind) }
+            }
+            return
+        }
+        try mount("tmpfs", SecurePath.procPath(target), "tmpfs", MS.nosuid | MS.nodev | MS.noexec, "mode=755",
+                  what: "mount tmpfs for cgroups")
+        for h in hierarchies {
+            let name = String(h.mountpoint.split(separator: "/").last ?? "")
+            guard !name.isEmpty else { continue }
+            let sub = try SecurePath.create(rootFD, m.destination + "/" + name, kind: .directory)
+            defer { close(sub) }
+            let p = SecurePath.procPath(sub)
+            if privateNS {
+                if h.version == 2 {
+                    try mount("cgroup2", p, "cgroup2", flags, nil, what: "mount cgroup2 at \(name)")
+                } else {
+                    try mount("cgroup", p, "cgroup", flags, h.options, what: "mount cgroup \(h.options)")
+                }
+            } else {
+                try mount(h.containerDir, p, nil, MS.bind, nil, what: "bind cgroup \(name)")
+                if flags != 0 {
+                    let top = try SecurePath.open(rootFD, m.destination + "/" + name)
+                    defer { close(top) }
+                    try remount(SecurePath.procPath(top), flags: flags | MS.bind)
+                }
+            }
+        }
+        if flags & MS.rdonly != 0 {
+            let top = try SecurePath.open(rootFD, m.destination)
+            defer { close(top) }
+            try remount(SecurePath.procPath(top), flags: MS.rdonly | MS.nosuid | MS.nodev | MS.noexec)
+        }
+    }
+
+    func createDevice(_ d: LaunchPlan.PlannedDevice, rootFD: Int32) throws {
+        let parentPath = String(d.path[..<(d.path.lastIndex(of: "/") ?? d.path.startIndex)])
+        let name = String(d.path.split(separator: "/").last ?? "")
+        let parent = try SecurePath.create(rootFD, parentPath.isEmpty ? "/" : parentPath, kind: .directory)
+        defer { close(parent) }
+        // openat on an O_PATH fd needs a real directory fd for mknodat/unlinkat.
+        let dir = try sys("open \(parentPath)") { openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(dir) }
+        unlinkat(dir, name, 0)
+        let typeBits: mode_t = d.type == "b" ? S_IFBLK : d.type == "p" ? S_IFIFO : S_IFCHR
+        let mode = typeBits | (mode_t(d.mode) & 0o7777)
+        if brig_mknodat(dir, name, mode, UInt32(truncatingIfNeeded: d.major), UInt32(truncatingIfNeeded: d.minor)) != 0 {
+            guard errno == EPERM, d.type != "p" else { throw SystemError.last("mknod \(d.path)") }
+            // In a user namespace mknod is not allowed: bind the host's device instead.
+            let fd = openat(dir, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) }
+            let target = try SecurePath.open(rootFD, d.path)
+            defer { close(target) }
+            try mount(d.path, SecurePath.procPath(target), nil, Self.MS.bind, nil, what: "bind device \(d.path)")
+            return
+        }
+        _ = fchmodat(dir, name, mode_t(d.mode) & 0o7777, 0)
+        _ = fchownat(dir, name, d.uid, d.gid, Int32(AT_SYMLINK_NOFOLLOW))
+    }
+
+    func createDevSymlinks(rootFD: Int32) throws {
+        let dev = try SecurePath.open(rootFD, "/dev")
+        defer { close(dev) }
+        let dir = try sys("open /dev") { openat(dev, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        defer { close(dir) }
+        var links = [("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+                     ("/proc/self/fd/2", "stderr")]
+        if Files.exists("/proc/kcore") { links.append(("/proc/kcore", "core")) }
+        for (target, name) in links {
+            if symlinkat(target, dir, name) != 0 && errno != EEXIST { throw SystemError.last("symlink /dev/\(name)") }
+        }
+        if plan.mounts.contains(where: { $0.destination == "/dev/pts" }) {
+            unlinkat(dir, "ptmx", 0)
+            try sys("symlink /dev/ptmx") { symlinkat("pts/ptmx", dir, "ptmx") }
+        }
+    }
+
+    /// pivot_root into the rootfs (or MS_MOVE + chroot with --no-pivot, or chroot without a
+    /// mount namespace).
+    func enterRoot() throws {
+        if !plan.has(.mount) {
+            try sys("chroot \(plan.rootfs)") { chroot(plan.rootfs) }
+            try sys("chdir /") { chdir("/") }
+            return
+        }
+        if plan.noPivot {
+            try sys("chdir \(plan.rootfs)") { chdir(plan.rootfs) }
+            try mount(plan.rootfs, "/", nil, Self.MS.move, nil, what: "move rootfs to /")
+            try sys("chroot") { chroot(".") }
+            try sys("chdir /") { chdir("/") }
+            return
+        }
+        let oldRoot = try Files.open("/", O_RDONLY | O_DIRECTORY)
+        defer { close(oldRoot) }
+        let newRoot = try Files.open(plan.rootfs, O_RDONLY | O_DIRECTORY)
+        defer { close(newRoot) }
+        try sys("fchdir rootfs") { fchdir(newRoot) }
+        try sys("pivot_root \(plan.rootfs)") { brig_pivot_root(".", ".") }
+        try sys("fchdir old root") { fchdir(oldRoot) }
+        try mount(nil, ".", nil, Self.MS.slave | Self.MS.rec, nil, what: "make old root rslave")
+        try sys("unmount old root") { brig_umount2(".", Int32(BRIG_MNT_DETACH)) }
+        try sys("chdir /") { chdir("/") }
+    }
+
+    /// After pivot_root: masked and read-only paths, sysctls, read-only root.
+    func finish() throws {
+        let root = try SecurePath.openRoot("/")
+        defer { close(root) }
+        for path in plan.maskedPaths { try mask(path, root: root) }
+        for path in plan.readonlyPaths { try readonly(path, root: root) }
+        for (key, value) in plan.sysctl.sorted(by: { $0.key < $1.key }) {
+            let file = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
+            do { try Files.write(file, value) } catch { throw InitError("linux.sysctl.\(key): \(error)") }
+        }
+        if plan.readonlyRoot {
+            try remount("/", flags: Self.MS.bind | Self.MS.rdonly)
+        }
+    }
+
+    /// After pivot_root, /proc/self/fd exists only if the container mounted proc.
+    func target(_ fd: Int32, _ path: String) -> String {
+        Files.exists("/proc/self/fd") ? SecurePath.procPath(fd) : path
+    }
+
+    func mask(_ path: String, root: Int32) throws {
+        let fd: Int32
+        do { fd = try SecurePath.open(root, path) } catch { if error.errno == ENOENT { return }; throw error }
+        defer { close(fd) }
+        let target = target(fd, path)
+        if SecurePath.isDirectory(fd: fd) {
+            try mount("tmpfs", target, "tmpfs", Self.MS.rdonly, nil, what: "mask \(path)")
+        } else {
+            try mount("/dev/null", target, nil, Self.MS.bind, nil, what: "mask \(path)")
+        }
+    }
+
+    func readonly(_ path: String, root: Int32) throws {
+        let fd: Int32
+        do { fd = try SecurePath.open(root, path) } catch { if error.errno == ENOENT { return }; throw error }
+        defer { close(fd) }
+        try mount(target(fd, path), target(fd, path), nil, Self.MS.bind | Self.MS.rec, nil,
+                  what: "bind \(path) read-only")
+        let top = try SecurePath.open(root, path)
+        defer { close(top) }
+        try remount(target(top, path), flags: Self.MS.bind | Self.MS.rdonly | Self.MS.rec)
+    }
+}
