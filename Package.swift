@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
-        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux"]),
+        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -89,7 +89,7 @@ public final class Context {
 
     func json<T: Encodable>(_ value: T, pretty: Bool = true) throws(RuntimeError) -> String {
         let enc = JSONEncoder()
-        if pretty { enc.outputFormatting = [.prettyPrinted, .withoutEscapingSlashes] } else { enc.outputFormatting = [.withoutEscapingSlashes] }
+        enc.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         do { return String(decoding: try enc.encode(value), as: UTF8.self) } catch { throw RuntimeError.wrap(error) }
     }
 }

@@ -1,0 +1,150 @@
+import BrigLinux
+import BrigNamespaces
+import BrigOCI
+import FoundationEssentials
+import Glibc
+import Testing
+
+/// Runs the built `brig` binary the way a user or an engine does, in a private state root, on
+/// bundles made from the busybox-static test rootfs (scripts/make-rootfs.sh).
+struct Harness {
+    static let packageRoot: String = {
+        var parts = #filePath.split(separator: "/").map(String.init)
+        parts.removeLast(3)
+        return "/" + parts.joined(separator: "/")
+    }()
+
+    static var binary: String {
+        if let b = getenv("BRIG_BINARY") { return String(cString: b) }
+        return packageRoot + "/.build/debug/brig"
+    }
+
+    static var rootfsTemplate: String {
+        if let r = getenv("BRIG_TEST_ROOTFS") { return String(cString: r) }
+        return packageRoot + "/.cache/rootfs"
+    }
+
+    static let isRoot = getuid() == 0
+
+    let dir: String
+    let root: String
+    let bundle: String
+
+    init() throws {
+        var template = Array("/tmp/brig-test-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw SystemError.last("mkdtemp") }
+        dir = String(cString: p)
+        root = dir + "/state"
+        bundle = dir + "/bundle"
+        try Files.mkdirAll(bundle)
+        guard Files.isDirectory(Harness.rootfsTemplate + "/bin") else {
+            throw HarnessError("test rootfs missing at \(Harness.rootfsTemplate): run scripts/make-rootfs.sh .cache/rootfs")
+        }
+        guard Files.exists(Harness.binary) else { throw HarnessError("brig binary missing at \(Harness.binary): run swift build") }
+        let r = Harness.exec(["/bin/cp", "-a", Harness.rootfsTemplate, bundle + "/rootfs"])
+        guard r.code == 0 else { throw HarnessError("copy rootfs: \(r.err)") }
+    }
+
+    /// A spec like `brig spec` makes, without a terminal, running `args`.
+    static func spec(_ args: [String]) -> Spec {
+        var s = DefaultSpec.make()
+        s.process?.terminal = false
+        s.process?.args = args
+        s.mounts?.append(Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]))
+        return s
+    }
+
+    func write(_ spec: Spec) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted]
+        try Files.writeAtomically(bundle + "/config.json", Array(try enc.encode(spec)))
+    }
+
+    func writeRaw(_ text: String) throws {
+        try Files.writeAtomically(bundle + "/config.json", Array(text.utf8))
+    }
+
+    struct Result { var code: Int32; var out: String; var err: String }
+
+    /// `brig --root <private> ARGS`.
+    func brig(_ args: [String], global: [String] = [], stdin: String? = nil) -> Result {
+        Harness.exec([Harness.binary, "--root", root] + global + args, stdin: stdin, cwd: bundle)
+    }
+
+    func run(_ spec: Spec, id: String = "c1") throws -> Result {
+        try write(spec)
+        return brig(["run", "--bundle", bundle, id])
+    }
+
+    /// Runs a program with pipes for stdio; returns its status and output.
+    static func exec(_ argv: [String], stdin: String? = nil, cwd: String? = nil, extraFDs: [(Int32, Int32)] = [],
+                     env: [String] = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]) -> Result {
+        guard let (inR, inW) = try? Files.pipe(), let (outR, outW) = try? Files.pipe(), let (errR, errW) = try? Files.pipe() else {
+            return Result(code: -1, out: "", err: "pipe failed")
+        }
+        var args = argv
+        if let cwd { args = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", cwd] + argv }
+        var o = Spawn.Options(path: args[0], args: args, env: env)
+        o.fds = [(inR, 0), (outW, 1), (errW, 2)] + extraFDs
+        guard let pid = try? Spawn.spawn(o) else { return Result(code: -1, out: "", err: "spawn \(argv[0]) failed") }
+        close(inR); close(outW); close(errW)
+        if let stdin { try? Files.writeAll(fd: inW, Array(stdin.utf8)) }
+        close(inW)
+        // A detached container inherits our pipes, so EOF may never come: read until the
+        // process exits, then drain what is buffered without waiting for EOF.
+        _ = fcntl(outR, F_SETFL, O_NONBLOCK); _ = fcntl(errR, F_SETFL, O_NONBLOCK)
+        var out: [UInt8] = [], err: [UInt8] = []
+        func drain() {
+            var buf = [UInt8](repeating: 0, count: 65536)
+            for (fd, isOut) in [(outR, true), (errR, false)] {
+                while true {
+                    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    if isOut { out += buf[0..<n] } else { err += buf[0..<n] }
+                }
+            }
+        }
+        let status = ((try? Spawn.wait(pid, timeout: 120, poll: drain)) ?? nil)?.code ?? -1
+        drain()
+        close(outR); close(errR)
+        return Result(code: status, out: String(decoding: out, as: UTF8.self), err: String(decoding: err, as: UTF8.self))
+    }
+
+    /// Nothing left behind: no state dir for `id`, no cgroup directory for it on any hierarchy,
+    /// no process running from this test's bundle.
+    func assertClean(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!Files.exists(root + "/" + id), "state dir left behind for \(id)", sourceLocation: sourceLocation)
+        let hierarchies = CgroupPlacement.hierarchies(mountinfo: (try? Files.readString("/proc/self/mountinfo")) ?? "")
+        let procCgroup = (try? Files.readString("/proc/self/cgroup")) ?? ""
+        #expect(!hierarchies.isEmpty, sourceLocation: sourceLocation)
+        for (_, dir) in CgroupPlacement.directories(cgroupsPath: nil, id: id, hierarchies: hierarchies, procCgroup: procCgroup) {
+            #expect(!Files.exists(dir), "cgroup \(dir) left behind", sourceLocation: sourceLocation)
+        }
+        // No brig process for this bundle (a stuck init or run) and no process in the container's cgroup.
+        var left: [String] = []
+        for name in (try? Files.list("/proc")) ?? [] {
+            guard let pid = Int32(name), pid != getpid() else { continue }
+            let cmd = String(decoding: (try? Files.read("/proc/\(name)/cmdline")) ?? [], as: UTF8.self)
+            let cg = (try? Files.readString("/proc/\(name)/cgroup")) ?? ""
+            if (cmd.contains(bundle) && cmd.contains("brig")) || cg.contains("/" + id + "\n") { left.append("\(pid): \(cmd)") }
+        }
+        #expect(left.isEmpty, "processes left behind: \(left)", sourceLocation: sourceLocation)
+    }
+
+    nonisolated(unsafe) static var counter = 0
+    /// A container id unique across concurrently running tests (cgroups are host-wide).
+    static func uniqueID(_ prefix: String) -> String {
+        counter += 1
+        return "\(prefix)-\(getpid())-\(counter)-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    func cleanup() {
+        for id in (try? Files.list(root)) ?? [] { _ = brig(["delete", "--force", id]) }
+        Files.removeAll(dir)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
