@@ -198,6 +198,17 @@ public struct NamespacesBackend: Backend {
     }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
+        // Processes left in a cgroup brig created (orphans of a stopped container) die with it;
+        // a cgroup that was joined (a pod's) is left alone.
+        if !record.cgroupCreated.isEmpty {
+            let own = record.cgroupPaths.filter { record.cgroupCreated.contains($0) }
+            for _ in 0..<100 {
+                let pids = CgroupPlacement.pids(own)
+                if pids.isEmpty { break }
+                for pid in pids { Glibc.kill(pid, SIGKILL) }
+                var ts = timespec(tv_sec: 0, tv_nsec: 2_000_000); nanosleep(&ts, nil)
+            }
+        }
         CgroupPlacement.remove(record.cgroupCreated)
         unlink(store.startSocket(record.id))
     }

@@ -34,6 +34,7 @@ struct Harness {
         var template = Array("/tmp/brig-test-XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else { throw SystemError.last("mkdtemp") }
         dir = String(cString: p)
+        chmod(dir, 0o755)  // a user-namespaced container root must be able to traverse it
         root = dir + "/state"
         bundle = dir + "/bundle"
         try Files.mkdirAll(bundle)
