@@ -21,33 +21,62 @@ public enum SecurePath {
 
     public enum Kind { case directory, file }
 
-    /// Opens `path` inside the root, creating missing parents as directories and the last
-    /// component as `kind`. Returns an O_PATH fd.
+    /// Opens `path` inside the root, creating missing components: directories, and the last one
+    /// as `kind`. The walk is anchored to fds: each component is opened with O_NOFOLLOW relative
+    /// to its parent, and symlinks (dangling ones too) are expanded by hand inside the root, so
+    /// what gets created is always below the root. Returns an O_PATH fd.
     public static func create(_ rootFD: Int32, _ path: String, kind: Kind, mode: mode_t = 0o755) throws(SystemError) -> Int32 {
-        if let fd = try? open(rootFD, path) { return fd }
-        let parts = path.split(separator: "/").map(String.init)
-        var dir = try sys("dup rootfs fd") { fcntl(rootFD, F_DUPFD_CLOEXEC, 0) }
-        var walked = ""
-        for (i, name) in parts.enumerated() {
-            let last = i == parts.count - 1
-            walked += "/" + name
-            if let next = try? open(rootFD, walked) {
-                close(dir); dir = next; continue
-            }
-            // Create `name` in the directory we reached (resolved inside the root already).
-            if last && kind == .file {
-                let fd = openat(dir, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o644)
-                if fd < 0 && errno != EEXIST { let e = SystemError.last("create \(walked) inside the rootfs"); close(dir); throw e }
-                if fd >= 0 { close(fd) }
-            } else if mkdirat(dir, name, mode) != 0 && errno != EEXIST {
-                let e = SystemError.last("mkdir \(walked) inside the rootfs"); close(dir); throw e
-            }
-            do {
-                let next = try open(rootFD, walked)
-                close(dir); dir = next
-            } catch { close(dir); throw error }
+        var pending = path.split(separator: "/").map(String.init)
+        var current = try sys("dup rootfs fd") { fcntl(rootFD, F_DUPFD_CLOEXEC, 0) }
+        var walked: [String] = []
+        var links = 0
+        let opath = Int32(BRIG_O_PATH) | O_NOFOLLOW | O_CLOEXEC
+        func fail(_ what: String) -> SystemError {
+            let e = SystemError.last("\(what) \("/" + walked.joined(separator: "/")) inside the rootfs")
+            close(current)
+            return e
         }
-        return dir
+        while !pending.isEmpty {
+            let name = pending.removeFirst()
+            if name == "." || name.isEmpty { continue }
+            if name == ".." {
+                if !walked.isEmpty { walked.removeLast() }
+                let up = try open(rootFD, "/" + walked.joined(separator: "/"))
+                close(current); current = up
+                continue
+            }
+            var fd = openat(current, name, opath)
+            if fd < 0 && errno == ENOENT {
+                if pending.isEmpty && kind == .file {
+                    let f = openat(current, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                    if f < 0 && errno != EEXIST { walked.append(name); throw fail("create") }
+                    if f >= 0 { close(f) }
+                } else if mkdirat(current, name, mode) != 0 && errno != EEXIST {
+                    walked.append(name); throw fail("mkdir")
+                }
+                fd = openat(current, name, opath)
+            }
+            if fd < 0 { walked.append(name); throw fail("open") }
+            var st = stat()
+            if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK {
+                links += 1
+                var buf = [CChar](repeating: 0, count: 4097)
+                let n = readlinkat(fd, "", &buf, 4096)
+                close(fd)
+                if links > 40 || n < 0 { errno = links > 40 ? ELOOP : errno; walked.append(name); throw fail("resolve symlink") }
+                let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if target.hasPrefix("/") {
+                    walked = []
+                    let top = try sys("dup rootfs fd") { fcntl(rootFD, F_DUPFD_CLOEXEC, 0) }
+                    close(current); current = top
+                }
+                pending = target.split(separator: "/").map(String.init) + pending
+                continue
+            }
+            walked.append(name)
+            close(current); current = fd
+        }
+        return current
     }
 
     public static func procPath(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }

@@ -205,12 +205,13 @@ struct RootfsSetup {
     func finish() throws {
         let root = try SecurePath.openRoot("/")
         defer { close(root) }
-        for path in plan.maskedPaths { try mask(path, root: root) }
-        for path in plan.readonlyPaths { try readonly(path, root: root) }
+        // runc's order: sysctls while /proc/sys is still writable, then read-only, then masked.
         for (key, value) in plan.sysctl.sorted(by: { $0.key < $1.key }) {
             let file = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
             do { try Files.write(file, value) } catch { throw InitError("linux.sysctl.\(key): \(error)") }
         }
+        for path in plan.readonlyPaths { try readonly(path, root: root) }
+        for path in plan.maskedPaths { try mask(path, root: root) }
         if plan.readonlyRoot {
             try remount("/", flags: Self.MS.bind | Self.MS.rdonly)
         }
