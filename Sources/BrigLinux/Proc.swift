@@ -7,6 +7,10 @@ public struct ProcStat: Equatable, Sendable {
     public var ppid: Int32
     public var startTime: UInt64
 
+    public init(state: Character, ppid: Int32, startTime: UInt64) {
+        self.state = state; self.ppid = ppid; self.startTime = startTime
+    }
+
     /// Parses /proc/<pid>/stat text. The command may contain spaces and parentheses, so fields
     /// are counted from the last ')'.
     public static func parse(_ text: String) -> ProcStat? {

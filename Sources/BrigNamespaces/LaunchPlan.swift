@@ -8,6 +8,7 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
     public struct JoinNamespace: Codable, Sendable, Equatable {
         public var kind: String
         public var path: String
+        public init(kind: String, path: String) { self.kind = kind; self.path = path }
     }
 
     public enum MountKind: String, Codable, Sendable { case bind, cgroup, regular }

@@ -1,0 +1,115 @@
+import BrigLinux
+import CBrigShim
+import Glibc
+import Testing
+
+@Suite struct MountOptionsTests {
+    @Test func splitsFlagsPropagationAndData() {
+        let o = MountOptions.parse(["nosuid", "noexec", "mode=755", "size=65536k", "rslave", "ro", "rw", "strictatime", "rbind"])
+        #expect(o.flags == UInt(BRIG_MS_NOSUID | BRIG_MS_NOEXEC | BRIG_MS_STRICTATIME))
+        #expect(o.cleared & UInt(BRIG_MS_RDONLY) != 0)
+        #expect(o.propagation == [UInt(BRIG_MS_SLAVE | BRIG_MS_REC)])
+        #expect(o.dataString == "mode=755,size=65536k")
+        #expect(o.bind && o.recursive)
+        #expect(!o.readonly)
+        #expect(MountOptions.parse(["bind", "ro"]).readonly)
+        #expect(!MountOptions.parse(["bind"]).recursive)
+    }
+}
+
+@Suite struct ProcStatTests {
+    @Test func parsesCommandsWithSpacesAndParens() {
+        let line = "1234 (my (weird) cmd) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10 18446744073709551615"
+        let st = ProcStat.parse(line)
+        #expect(st == ProcStat(state: "S", ppid: 1, startTime: 98765))
+        #expect(ProcStat.parse("garbage") == nil)
+    }
+
+    @Test func livenessUsesStartTime() throws {
+        let me = getpid()
+        let st = try #require(ProcStat.read(pid: me))
+        #expect(ProcessLiveness.isAlive(pid: me, startTime: st.startTime))
+        #expect(!ProcessLiveness.isAlive(pid: me, startTime: st.startTime + 1))
+        #expect(!ProcessLiveness.isAlive(pid: 0, startTime: 0))
+    }
+
+    @Test func timestampsAreRFC3339Nano() {
+        let t = Timestamp.now()
+        #expect(t.count == 30)
+        #expect(t.hasSuffix("Z"))
+        #expect(Array(t)[10] == "T")
+    }
+}
+
+/// openat2(RESOLVE_IN_ROOT) and the fd-anchored walk need no privileges: test them on a temp tree.
+@Suite struct SecurePathTests {
+    func tree() throws -> String {
+        var t = Array("/tmp/brig-secure-XXXXXX".utf8CString)
+        let root = String(cString: mkdtemp(&t)!)
+        try Files.mkdirAll(root + "/rootfs/etc")
+        try Files.mkdirAll(root + "/outside")
+        symlink(root + "/outside", root + "/rootfs/abs")          // absolute, points out of the rootfs
+        symlink("../../../../../../..", root + "/rootfs/climb")  // relative, climbs above it
+        symlink("/etc", root + "/rootfs/etclink")
+        symlink("loop2", root + "/rootfs/loop1"); symlink("loop1", root + "/rootfs/loop2")
+        return root
+    }
+
+    func path(of fd: Int32) -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/fd/\(fd)", &buf, 4095)
+        return String(decoding: buf[0..<max(0, n)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    @Test func createResolvesSymlinksInsideTheRoot() throws {
+        let root = try tree(); defer { Files.removeAll(root) }
+        let rootFD = try SecurePath.openRoot(root + "/rootfs"); defer { close(rootFD) }
+        let a = try SecurePath.create(rootFD, "/abs/x", kind: .directory); defer { close(a) }
+        #expect(path(of: a) == root + "/rootfs" + root + "/outside/x")
+        let b = try SecurePath.create(rootFD, "/climb/tmp/y", kind: .file); defer { close(b) }
+        #expect(path(of: b) == root + "/rootfs/tmp/y")
+        let c = try SecurePath.create(rootFD, "/etclink/z", kind: .directory); defer { close(c) }
+        #expect(path(of: c) == root + "/rootfs/etc/z")
+        #expect(try Files.list(root + "/outside").isEmpty)
+        #expect(throws: SystemError.self) { _ = try SecurePath.create(rootFD, "/loop1/x", kind: .directory) }
+    }
+
+    @Test func openStaysInsideTheRoot() throws {
+        let root = try tree(); defer { Files.removeAll(root) }
+        let rootFD = try SecurePath.openRoot(root + "/rootfs"); defer { close(rootFD) }
+        let fd = try SecurePath.open(rootFD, "/climb/etc"); defer { close(fd) }
+        #expect(path(of: fd) == root + "/rootfs/etc")
+        #expect(throws: SystemError.self) { _ = try SecurePath.open(rootFD, "/abs") }  // dangling inside the root
+    }
+}
+
+@Suite struct SpawnAndSocketTests {
+    @Test func exitStatusAndSignals() throws {
+        let p = try Spawn.spawn(Spawn.Options(path: "/bin/sh", args: ["sh", "-c", "exit 3"], env: []))
+        #expect(try Spawn.wait(p) == .exited(3))
+        let q = try Spawn.spawn(Spawn.Options(path: "/bin/sh", args: ["sh", "-c", "kill -TERM $$"], env: []))
+        #expect(try Spawn.wait(q).code == 143)
+        let r = try Spawn.spawn(Spawn.Options(path: "/bin/sleep", args: ["sleep", "10"], env: []))
+        #expect(try Spawn.wait(r, timeout: 0.05) == nil)
+    }
+
+    @Test func fdPassing() throws {
+        let (a, b) = try UnixSocket.pair(); defer { close(a); close(b) }
+        let (r, w) = try Files.pipe()
+        try UnixSocket.sendFD(a, w, "payload")
+        close(w)
+        let (fd, payload) = try UnixSocket.receiveFD(b)
+        #expect(payload == "payload")
+        try Files.writeAll(fd: fd, Array("x".utf8)); close(fd)
+        #expect(try Files.read(fd: r) == Array("x".utf8)); close(r)
+    }
+
+    @Test func longSocketPathsWork() throws {
+        var t = Array("/tmp/brig-sock-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&t)!); defer { Files.removeAll(dir) }
+        let deep = dir + "/" + String(repeating: "d", count: 120)
+        try Files.mkdirAll(deep)
+        let l = try UnixSocket.listen(deep + "/s.sock"); defer { close(l) }
+        let c = try UnixSocket.connect(deep + "/s.sock"); close(c)
+    }
+}

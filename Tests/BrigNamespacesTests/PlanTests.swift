@@ -1,0 +1,86 @@
+import BrigLinux
+import BrigNamespaces
+import BrigOCI
+import CBrigShim
+import Testing
+
+@Suite struct LaunchPlanTests {
+    func plan(_ spec: Spec) throws -> LaunchPlan {
+        try LaunchPlan.make(spec: spec, id: "c", bundle: "/bundles/b", noPivot: false, preserveFDs: 0, cgroups: [])
+    }
+
+    @Test func defaultSpecConversion() throws {
+        let p = try plan(DefaultSpec.make())
+        #expect(p.rootfs == "/bundles/b/rootfs")
+        #expect(p.readonlyRoot)
+        #expect(Set(p.newNamespaces) == ["pid", "network", "ipc", "uts", "mount", "cgroup"])
+        #expect(p.joinNamespaces.isEmpty)
+        #expect(p.rootPropagation == UInt(BRIG_MS_SLAVE | BRIG_MS_REC))
+        #expect(p.devices.map(\.path) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])
+        let caps = try #require(p.process.capabilities)
+        // CAP_KILL 5, CAP_NET_BIND_SERVICE 10, CAP_AUDIT_WRITE 29
+        #expect(caps.bounding == (1 << 5) | (1 << 10) | (1 << 29))
+        #expect(caps.inheritable == 0 && caps.ambient == 0)
+        #expect(p.process.rlimits == [[7, 1024, 1024]])
+        #expect(p.process.noNewPrivileges)
+        let proc = try #require(p.mounts.first)
+        #expect(proc.kind == .regular && proc.type == "proc")
+        let cg = try #require(p.mounts.first { $0.destination == "/sys/fs/cgroup" })
+        #expect(cg.kind == .cgroup && cg.options.readonly)
+    }
+
+    @Test func bindSourcesJoinsDevicesAndPropagation() throws {
+        var s = DefaultSpec.make()
+        s.root = Root(path: "/abs/root")
+        s.mounts = [Mount(destination: "/data/../data//x/", source: "relative/src", options: ["rbind", "ro"]),
+                    Mount(destination: "/abs", type: "bind", source: "/host/abs")]
+        s.linux?.namespaces = [Namespace(type: "network", path: "/proc/1/ns/net"), Namespace(type: "mount")]
+        s.linux?.devices = [Device(type: "c", path: "/dev/null", major: 1, minor: 3, fileMode: 0o600),
+                            Device(type: "b", path: "/dev/sda", major: 8, minor: 0)]
+        s.linux?.rootfsPropagation = "rshared"
+        let p = try plan(s)
+        #expect(p.rootfs == "/abs/root")
+        #expect(p.mounts[0].destination == "/data/x")
+        #expect(p.mounts[0].source == "/bundles/b/relative/src")
+        #expect(p.mounts[0].kind == .bind && p.mounts[0].options.recursive && p.mounts[0].options.readonly)
+        #expect(p.mounts[1].kind == .bind && p.mounts[1].source == "/host/abs")
+        #expect(p.joinNamespaces == [LaunchPlan.JoinNamespace(kind: "network", path: "/proc/1/ns/net")])
+        #expect(p.newNamespaces == ["mount"])
+        #expect(p.has(.network) && p.has(.mount) && !p.has(.pid))
+        #expect(p.devices.first { $0.path == "/dev/null" }?.mode == 0o600)
+        #expect(p.devices.last?.path == "/dev/sda")
+        #expect(p.rootPropagation == UInt(BRIG_MS_SHARED | BRIG_MS_REC))
+    }
+
+    @Test(arguments: [("/a//b/./c/", "/a/b/c"), ("/../..", "/"), ("a/../../b", "b"), ("/x/y/..", "/x")])
+    func cleanPaths(input: String, output: String) { #expect(LaunchPlan.clean(input) == output) }
+}
+
+@Suite struct CgroupPlacementTests {
+    let hybrid = """
+        30 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec - tmpfs tmpfs rw,mode=755
+        31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw
+        32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd
+        33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
+        34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+        """
+    let procCgroup = "4:memory:/user.slice\n3:cpu,cpuacct:/\n2:name=systemd:/user.slice/session-1.scope\n0::/user.slice\n"
+
+    @Test func hierarchiesFromMountinfo() {
+        let h = CgroupPlacement.hierarchies(mountinfo: hybrid)
+        #expect(h.map(\.mountpoint) == ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory"])
+        #expect(h.map(\.version) == [2, 1, 1, 1])
+        #expect(h[1].options == "name=systemd" && h[2].options == "cpu,cpuacct")
+    }
+
+    @Test func absoluteRelativeAndDefaultPaths() {
+        let h = CgroupPlacement.hierarchies(mountinfo: hybrid)
+        let abs = CgroupPlacement.directories(cgroupsPath: "/pod/c1", id: "c1", hierarchies: h, procCgroup: procCgroup).map(\.1)
+        #expect(abs == ["/sys/fs/cgroup/unified/pod/c1", "/sys/fs/cgroup/systemd/pod/c1", "/sys/fs/cgroup/cpu,cpuacct/pod/c1", "/sys/fs/cgroup/memory/pod/c1"])
+        let rel = CgroupPlacement.directories(cgroupsPath: "sub/c1", id: "c1", hierarchies: h, procCgroup: procCgroup).map(\.1)
+        #expect(rel == ["/sys/fs/cgroup/unified/user.slice/sub/c1", "/sys/fs/cgroup/systemd/user.slice/session-1.scope/sub/c1",
+                        "/sys/fs/cgroup/cpu,cpuacct/sub/c1", "/sys/fs/cgroup/memory/user.slice/sub/c1"])
+        let def = CgroupPlacement.directories(cgroupsPath: nil, id: "c9", hierarchies: h, procCgroup: procCgroup).map(\.1)
+        #expect(def.last == "/sys/fs/cgroup/memory/user.slice/c9")
+    }
+}
