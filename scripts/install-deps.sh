@@ -1,0 +1,14 @@
+#!/bin/sh
+# Installs the Debian packages brig's build, tests, demo and benchmarks use. Idempotent: skips
+# apt entirely when everything is already there.
+set -eu
+pkgs="busybox-static libseccomp-dev e2fsprogs gcc file runc crun hyperfine expect"
+missing=""
+for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "install-deps: installing$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq $missing >/dev/null
+fi
+command -v swift >/dev/null || { echo "install-deps: swift not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
