@@ -14,6 +14,9 @@ struct ContainerSetup {
 
     func run() throws -> Never {
         _ = setsid()
+        if plan.newKeyring && brig_join_session_keyring("_ses.\(plan.id)") < 0 && errno != ENOSYS && errno != EACCES {
+            throw SystemError.last("join a new session keyring")
+        }
         if plan.has(.mount) {
             try RootfsSetup(plan: plan).prepare()
         }

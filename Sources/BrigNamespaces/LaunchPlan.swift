@@ -79,6 +79,8 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
     public var startContainerHooks: [Hook]
     public var cgroupHierarchies: [CgroupHierarchy]
     public var preserveFDs: Int
+    /// Join a new session keyring named after the container (off with --no-new-keyring).
+    public var newKeyring: Bool = true
 
     public func has(_ kind: NamespaceKind) -> Bool {
         newNamespaces.contains(kind.rawValue) || joinNamespaces.contains { $0.kind == kind.rawValue }

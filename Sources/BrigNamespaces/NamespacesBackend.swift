@@ -42,12 +42,13 @@ public struct NamespacesBackend: Backend {
             extraEnv.append("LISTEN_FDS=\(n)"); extraEnv.append("LISTEN_PID=1")
             preserve = max(preserve, n)
         }
-        let plan = try LaunchPlan.make(
+        var plan = try LaunchPlan.make(
             spec: spec, id: o.id, bundle: o.bundle, noPivot: o.noPivot, preserveFDs: preserve,
             cgroups: dirs.map { LaunchPlan.CgroupHierarchy(mountpoint: $0.0.mountpoint, options: $0.0.options,
                                                             version: $0.0.version, containerDir: $0.1) },
             extraEnv: extraEnv)
 
+        plan.newKeyring = !o.noNewKeyring
         let created = try CgroupPlacement.create(dirs)
         var cleanup = Cleanup(cgroups: created)
         defer { cleanup.run() }

@@ -182,3 +182,4 @@ int brig_signalfd_read(int fd) {
     do { r = read(fd, &si, sizeof(si)); } while (r < 0 && errno == EINTR);
     return r == sizeof(si) ? (int)si.ssi_signo : -1;
 }
+int brig_join_session_keyring(const char *name) { return (int)syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name); }

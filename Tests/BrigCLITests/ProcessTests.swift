@@ -70,6 +70,19 @@ struct ProcessTests {
         #expect(r.out == "box1\nexample.org\n", "\(r.err)")
     }
 
+    @Test func sessionKeyring() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["cat", "/proc/keys"])
+        s.linux?.maskedPaths?.removeAll { $0 == "/proc/keys" }
+        try h.write(s)
+        let id = Harness.uniqueID("keyring")
+        let r = h.brig(["run", "--bundle", h.bundle, id])
+        #expect(r.out.contains("_ses.\(id)"), "\(r.out) \(r.err)")
+        let shared = h.brig(["run", "--no-new-keyring", "--bundle", h.bundle, Harness.uniqueID("nokeyring")])
+        #expect(!shared.out.contains("_ses.keyring"))
+        #expect(shared.code == 0)
+    }
+
     @Test func preserveFDsAndNoHostFDLeak() throws {
         let h = try Harness(); defer { h.cleanup() }
         try h.write(Harness.spec(["sh", "-c", "ls /proc/self/fd | sort -n | tr '\\n' ' '; cat <&3"]))

@@ -92,3 +92,5 @@ int brig_signalfd(const int *signals, int count);
 /// Reads one siginfo from a signalfd; returns the signal number or -1.
 int brig_signalfd_read(int fd);
 int brig_block_signals(const int *signals, int count);
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring, as runc gives each container.
+int brig_join_session_keyring(const char *name);
