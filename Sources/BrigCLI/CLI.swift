@@ -10,7 +10,7 @@ public enum CLI {
 
     static let verbs: [any Verb.Type] = [
         CreateVerb.self, StartVerb.self, StateVerb.self, KillVerb.self, DeleteVerb.self, RunVerb.self,
-        ListVerb.self, SpecVerb.self,
+        ListVerb.self, SpecVerb.self, ExecVerb.self,
     ]
 
     public static func main(_ argv: [String]) -> Int32 {
@@ -37,7 +37,7 @@ public enum CLI {
                 throw RuntimeError(.usage, "No help topic for '\(verbName)'")
             }
             if rest.contains("--help") || rest.contains("-h") { return try helpFor(verbName, ctx) }
-            let args = try ArgumentParser.parse(rest, specs: verb.flags)
+            let args = try ArgumentParser.parse(rest, specs: verb.flags, stopAtPositional: verb.stopsAtPositional)
             ctx.debug("\(verbName) \(rest.joined(separator: " "))")
             return try verb.run(args, ctx)
         } catch {

@@ -100,10 +100,14 @@ public protocol Verb {
     static var usage: String { get }
     static var summary: String { get }
     static var flags: [FlagSpec] { get }
+    static var stopsAtPositional: Bool { get }
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32
 }
 
 extension Verb {
+    /// Whether flag parsing stops at the first positional (exec: the command follows the id).
+    static var stopsAtPositional: Bool { false }
+
     static func requireID(_ args: ParsedArgs) throws(RuntimeError) -> String {
         guard let id = args.positionals.first, !id.isEmpty else {
             throw RuntimeError(.usage, "\(name) requires a container id (usage: brig \(name) \(usage))")

@@ -19,6 +19,16 @@ public struct CreateOptions: Sendable {
     public init(id: String, bundle: String, spec: Spec) { self.id = id; self.bundle = bundle; self.spec = spec }
 }
 
+/// A new process in a running container (`exec`).
+public struct ExecOptions: Sendable {
+    public var process: Process
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public var consoleFD: Int32? = nil
+    public var preserveFDs = 0
+    public init(process: Process) { self.process = process }
+}
+
 public protocol Backend {
     var name: String { get }
     /// Sets everything up and leaves the container process parked before exec. Leaves nothing
@@ -26,6 +36,8 @@ public protocol Backend {
     func create(_ options: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord
     /// Releases the parked process; returns once it has exec'd (or reports why it could not).
     func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
+    /// Starts `options.process` inside the container; returns its host pid once it has exec'd.
+    func exec(_ options: ExecOptions, record: ContainerRecord, spec: Spec) throws(RuntimeError) -> Int32
     func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts
     func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError)
     /// Removes what the container left (cgroups, sockets); the caller removes the state dir.

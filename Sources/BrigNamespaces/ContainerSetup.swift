@@ -13,6 +13,7 @@ struct ContainerSetup {
     let consoleFD: Int32
 
     func run() throws -> Never {
+        if plan.execMode { try runExec() }
         _ = setsid()
         if plan.newKeyring && brig_join_session_keyring("_ses.\(plan.id)") < 0 && errno != ENOSYS && errno != EACCES {
             throw SystemError.last("join a new session keyring")
@@ -55,9 +56,22 @@ struct ContainerSetup {
         }
     }
 
+    /// `exec`: namespaces are joined (setns into the mount namespace put us at the container's
+    /// root); set up the terminal and process, then exec at once. The sync socket is closed by
+    /// exec, which tells the parent it worked; a failure is sent as an error first.
+    func runExec() throws -> Never {
+        _ = setsid()
+        try sys("chdir /") { chdir("/") }
+        if plan.process.terminal { try setupTerminal(bindConsole: false) }
+        var process = ProcessSetup(plan: plan)
+        try process.prepare()
+        close(startFD)
+        try process.exec()
+    }
+
     /// Creates the pty inside the container's devpts, hands the master to the console socket,
     /// and makes the slave our controlling terminal and stdio.
-    func setupTerminal() throws {
+    func setupTerminal(bindConsole: Bool = true) throws {
         let master = try Files.open("/dev/ptmx", O_RDWR | O_NOCTTY)
         try sys("unlockpt") { brig_unlockpt(master) }
         var name = [CChar](repeating: 0, count: 64)
@@ -67,7 +81,7 @@ struct ContainerSetup {
         if let rows = plan.process.consoleRows, let cols = plan.process.consoleCols {
             _ = brig_set_winsize(slave, rows, cols)
         }
-        if Files.exists("/dev") {
+        if bindConsole && Files.exists("/dev") {
             if !Files.exists("/dev/console") { close(open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)) }
             _ = brig_mount(slavePath, "/dev/console", "", UInt(BRIG_MS_BIND), nil)
         }

@@ -81,6 +81,8 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
     public var preserveFDs: Int
     /// Join a new session keyring named after the container (off with --no-new-keyring).
     public var newKeyring: Bool = true
+    /// `exec`: join a running container's namespaces and run at once (no rootfs, no parking).
+    public var execMode: Bool = false
 
     public func has(_ kind: NamespaceKind) -> Bool {
         newNamespaces.contains(kind.rawValue) || joinNamespaces.contains { $0.kind == kind.rawValue }
@@ -170,6 +172,33 @@ extension LaunchPlan {
             sysctl: linux.sysctl ?? [:], hostname: spec.hostname, domainname: spec.domainname,
             process: planned, createContainerHooks: hooks.createContainer ?? [],
             startContainerHooks: hooks.startContainer ?? [], cgroupHierarchies: cgroups, preserveFDs: preserveFDs)
+    }
+
+    /// The plan for `exec`: the container's namespaces joined through its pid, its cgroup,
+    /// and `process` (already merged with the container's defaults by the caller).
+    public static func forExec(spec: Spec, process: Process, id: String, bundle: String, containerPid: Int32,
+                               preserveFDs: Int) throws(ConfigError) -> LaunchPlan {
+        var s = spec
+        s.process = process
+        s.mounts = []
+        s.hooks = nil
+        s.hostname = nil
+        s.domainname = nil
+        s.linux?.sysctl = nil
+        s.linux?.devices = nil
+        var plan = try make(spec: s, id: id, bundle: bundle, noPivot: false, preserveFDs: preserveFDs, cgroups: [])
+        let file = ["pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts", "user": "user",
+                    "cgroup": "cgroup", "time": "time"]
+        plan.joinNamespaces = (spec.linux?.namespaces ?? []).compactMap { ns in
+            file[ns.type].map { JoinNamespace(kind: ns.type, path: "/proc/\(containerPid)/ns/\($0)") }
+        }
+        plan.newNamespaces = []
+        plan.devices = []
+        plan.maskedPaths = []
+        plan.readonlyPaths = []
+        plan.newKeyring = false
+        plan.execMode = true
+        return plan
     }
 
     static func absolute(_ path: String, base: String) -> String {

@@ -53,33 +53,11 @@ public struct NamespacesBackend: Backend {
         var cleanup = Cleanup(cgroups: created)
         defer { cleanup.run() }
 
-        // Our own fds go well above the preserved range before they are placed in their slots.
-        let high = Int32(3 + preserve + 16)
-        func lift(_ fd: Int32) throws -> Int32 {
-            let n = try sys("dup fd") { fcntl(fd, F_DUPFD_CLOEXEC, high) }
-            close(fd)
-            return n
-        }
-        let startSock = try lift(try UnixSocket.listen(store.startSocket(o.id)))
+        let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
-        var consoleFD: Int32 = -1
-        if let fd = o.consoleFD { consoleFD = try lift(try sys("dup console") { dup(fd) }) }
-        else if let path = o.consoleSocket {
-            do { consoleFD = try lift(try UnixSocket.connect(path)) } catch {
-                throw RuntimeError(.system, "--console-socket \(path): \(error)")
-            }
-        }
-        if consoleFD >= 0 { cleanup.fds.append(consoleFD) }
-        let (parentEnd, childEnd) = try UnixSocket.pair()
-        let parentSock = try lift(parentEnd), childSock = try lift(childEnd)
-        cleanup.fds += [parentSock, childSock]
-
-        let base = Int32(3 + preserve)
-        var spawn = Spawn.Options(path: executable, args: ["brig", "init"],
-                                  env: ["\(InitProcess.fdsVariable)=\(base),\(base + 1),\(consoleFD >= 0 ? base + 2 : -1)"])
-        spawn.fds = [(childSock, base), (startSock, base + 1)] + (consoleFD >= 0 ? [(consoleFD, base + 2)] : [])
-        // Preserved fds 3..3+N-1 and stdio are inherited as they are (not CLOEXEC).
-        for fd in 3..<(3 + Int32(preserve)) { spawn.fds.append((fd, fd)) }
+        let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
+        let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
+        let spawn = fds.spawnOptions(executable: executable, startFD: startSock)
         let initPid = try Spawn.spawn(spawn)
         cleanup.pids.append(initPid)
         close(childSock)
@@ -160,6 +138,45 @@ public struct NamespacesBackend: Backend {
         }
     }
 
+    public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec) throws(RuntimeError) -> Int32 {
+        do {
+            let plan = try LaunchPlan.forExec(spec: spec, process: o.process, id: record.id, bundle: record.bundle,
+                                              containerPid: record.pid, preserveFDs: o.preserveFDs)
+            var cleanup = Cleanup(cgroups: [])
+            defer { cleanup.run() }
+            let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
+            let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
+            let spawn = fds.spawnOptions(executable: executable, startFD: nil)
+            let initPid = try Spawn.spawn(spawn)
+            cleanup.pids.append(initPid)
+            close(childSock)
+            cleanup.fds.removeAll { $0 == childSock }
+            // The exec'd process belongs to the container's cgroup (leaf directories).
+            try CgroupPlacement.add(pid: initPid, to: record.cgroupPaths)
+            let channel = SyncChannel(fd: parentSock)
+            try channel.send(.plan(plan))
+            var pid: Int32 = 0
+            while let message = try channel.receive() {
+                switch message {
+                case .childPid(let p):
+                    pid = p
+                    cleanup.pids.append(p)
+                    _ = try? Spawn.wait(initPid)
+                    cleanup.pids.removeAll { $0 == initPid }
+                case .error(let text):
+                    throw RuntimeError(.system, text)
+                default:
+                    throw RuntimeError(.internalError, "unexpected message from exec init")
+                }
+            }
+            guard pid > 0 else { throw RuntimeError(.system, "exec init exited before starting the process") }
+            if let pidFile = o.pidFile { try Files.writeAtomically(absolutePath(pidFile), Array("\(pid)".utf8)) }
+            cleanup.disarm()
+            for fd in [parentSock, consoleFD] where fd >= 0 { close(fd) }
+            return pid
+        } catch { throw RuntimeError.wrap(error, "exec in \(record.id)") }
+    }
+
     public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         do {
             let conn = try UnixSocket.connect(store.startSocket(record.id))
@@ -212,6 +229,49 @@ public struct NamespacesBackend: Backend {
         }
         CgroupPlacement.remove(record.cgroupCreated)
         unlink(store.startSocket(record.id))
+    }
+}
+
+/// The fds `brig init` gets: the sync socket, the start socket (create only) and the console
+/// socket, placed in slots right after the preserved fds (3..3+N-1), which pass through as they are.
+struct InitFDs {
+    let preserve: Int
+    let parent: Int32
+    let child: Int32
+    let console: Int32
+
+    /// Moves our own fd well above the preserved range, so placing slots can't clobber it.
+    static func lift(_ fd: Int32, preserve: Int) throws -> Int32 {
+        let n = try sys("dup fd") { fcntl(fd, F_DUPFD_CLOEXEC, Int32(3 + preserve + 16)) }
+        close(fd)
+        return n
+    }
+
+    static func open(preserve: Int, consoleFD: Int32?, consoleSocket: String?, cleanup: inout Cleanup) throws -> InitFDs {
+        var console: Int32 = -1
+        if let fd = consoleFD { console = try lift(try sys("dup console") { dup(fd) }, preserve: preserve) }
+        else if let path = consoleSocket {
+            do { console = try lift(try UnixSocket.connect(path), preserve: preserve) } catch {
+                throw RuntimeError(.system, "--console-socket \(path): \(error)")
+            }
+        }
+        if console >= 0 { cleanup.fds.append(console) }
+        let (p, c) = try UnixSocket.pair()
+        let parent = try lift(p, preserve: preserve), child = try lift(c, preserve: preserve)
+        cleanup.fds += [parent, child]
+        return InitFDs(preserve: preserve, parent: parent, child: child, console: console)
+    }
+
+    func spawnOptions(executable: String, startFD: Int32?) -> Spawn.Options {
+        let base = Int32(3 + preserve)
+        var slots: [(Int32, Int32)] = [(child, base)]
+        var next = base + 1
+        var start: Int32 = -1, cons: Int32 = -1
+        if let startFD { slots.append((startFD, next)); start = next; next += 1 }
+        if console >= 0 { slots.append((console, next)); cons = next }
+        var o = Spawn.Options(path: executable, args: ["brig", "init"], env: ["\(InitProcess.fdsVariable)=\(base),\(start),\(cons)"])
+        o.fds = slots + (3..<base).map { ($0, $0) }
+        return o
     }
 }
 
