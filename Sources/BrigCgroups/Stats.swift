@@ -1,0 +1,268 @@
+// Container resource statistics in the JSON shape of `runc events --stats`
+// (runc types/events.go): zero numbers and empty lists are omitted as Go's `omitempty` does.
+
+/// `data` of a runc `stats` event.
+public struct CgroupStats: Codable, Equatable, Sendable {
+    public var cpu = CPUStats()
+    public var memory = MemoryStats()
+    public var pids = PidsStats()
+    public var blkio = BlkioStats()
+    /// By page size, e.g. `2MB`.
+    public var hugetlb: [String: HugetlbStats] = [:]
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(cpu, forKey: "cpu")
+        try c.encode([String: String](), forKey: "cpuset")
+        try c.encode(memory, forKey: "memory")
+        try c.encode(pids, forKey: "pids")
+        try c.encode(blkio, forKey: "blkio")
+        try c.encode(hugetlb, forKey: "hugetlb")
+        try c.encode([String: String](), forKey: "intel_rdt")
+        try c.encodeNil(forKey: "network_interfaces")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        cpu = try c.decodeIfPresent(CPUStats.self, forKey: "cpu") ?? .init()
+        memory = try c.decodeIfPresent(MemoryStats.self, forKey: "memory") ?? .init()
+        pids = try c.decodeIfPresent(PidsStats.self, forKey: "pids") ?? .init()
+        blkio = try c.decodeIfPresent(BlkioStats.self, forKey: "blkio") ?? .init()
+        hugetlb = try c.decodeIfPresent([String: HugetlbStats].self, forKey: "hugetlb") ?? [:]
+    }
+}
+
+/// `cpu`: usage in nanoseconds and CFS throttling.
+public struct CPUStats: Codable, Equatable, Sendable {
+    public var usage = CPUUsage()
+    public var throttling = Throttling()
+    public init() {}
+}
+
+public struct CPUUsage: Codable, Equatable, Sendable {
+    public var total: UInt64 = 0
+    public var percpu: [UInt64] = []
+    public var kernel: UInt64 = 0
+    public var user: UInt64 = 0
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encodeNonZero(total, "total")
+        if !percpu.isEmpty { try c.encode(percpu, forKey: "percpu") }
+        try c.encode(kernel, forKey: "kernel")
+        try c.encode(user, forKey: "user")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        total = try c.number("total"); kernel = try c.number("kernel"); user = try c.number("user")
+        percpu = try c.decodeIfPresent([UInt64].self, forKey: "percpu") ?? []
+    }
+}
+
+public struct Throttling: Codable, Equatable, Sendable {
+    public var periods: UInt64 = 0
+    public var throttledPeriods: UInt64 = 0
+    /// Nanoseconds.
+    public var throttledTime: UInt64 = 0
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encodeNonZero(periods, "periods")
+        try c.encodeNonZero(throttledPeriods, "throttledPeriods")
+        try c.encodeNonZero(throttledTime, "throttledTime")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        periods = try c.number("periods"); throttledPeriods = try c.number("throttledPeriods")
+        throttledTime = try c.number("throttledTime")
+    }
+}
+
+/// `memory`: page cache, usage/swap/kernel entries and the raw memory.stat map.
+public struct MemoryStats: Codable, Equatable, Sendable {
+    public var cache: UInt64 = 0
+    public var usage = MemoryEntry()
+    public var swap = MemoryEntry()
+    public var kernel = MemoryEntry()
+    public var kernelTCP = MemoryEntry()
+    /// memory.stat as read.
+    public var raw: [String: UInt64] = [:]
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encodeNonZero(cache, "cache")
+        try c.encode(usage, forKey: "usage")
+        try c.encode(swap, forKey: "swap")
+        try c.encode(kernel, forKey: "kernel")
+        try c.encode(kernelTCP, forKey: "kernelTCP")
+        if !raw.isEmpty { try c.encode(raw, forKey: "raw") }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        cache = try c.number("cache")
+        usage = try c.decodeIfPresent(MemoryEntry.self, forKey: "usage") ?? .init()
+        swap = try c.decodeIfPresent(MemoryEntry.self, forKey: "swap") ?? .init()
+        kernel = try c.decodeIfPresent(MemoryEntry.self, forKey: "kernel") ?? .init()
+        kernelTCP = try c.decodeIfPresent(MemoryEntry.self, forKey: "kernelTCP") ?? .init()
+        raw = try c.decodeIfPresent([String: UInt64].self, forKey: "raw") ?? [:]
+    }
+}
+
+public struct MemoryEntry: Codable, Equatable, Sendable {
+    /// `UInt64.max` when unlimited.
+    public var limit: UInt64 = 0
+    public var usage: UInt64 = 0
+    public var max: UInt64 = 0
+    public var failcnt: UInt64 = 0
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(limit, forKey: "limit")
+        try c.encodeNonZero(usage, "usage")
+        try c.encodeNonZero(max, "max")
+        try c.encode(failcnt, forKey: "failcnt")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        limit = try c.number("limit"); usage = try c.number("usage"); max = try c.number("max")
+        failcnt = try c.number("failcnt")
+    }
+}
+
+public struct PidsStats: Codable, Equatable, Sendable {
+    public var current: UInt64 = 0
+    /// 0 when unlimited.
+    public var limit: UInt64 = 0
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encodeNonZero(current, "current")
+        try c.encodeNonZero(limit, "limit")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        current = try c.number("current"); limit = try c.number("limit")
+    }
+}
+
+public struct BlkioEntry: Codable, Equatable, Sendable {
+    public var major: UInt64
+    public var minor: UInt64
+    public var op: String
+    public var value: UInt64
+    public init(major: UInt64, minor: UInt64, op: String, value: UInt64) {
+        self.major = major; self.minor = minor; self.op = op; self.value = value
+    }
+}
+
+public struct BlkioStats: Codable, Equatable, Sendable {
+    public var ioServiceBytesRecursive: [BlkioEntry] = []
+    public var ioServicedRecursive: [BlkioEntry] = []
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        if !ioServiceBytesRecursive.isEmpty { try c.encode(ioServiceBytesRecursive, forKey: "ioServiceBytesRecursive") }
+        if !ioServicedRecursive.isEmpty { try c.encode(ioServicedRecursive, forKey: "ioServicedRecursive") }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        ioServiceBytesRecursive = try c.decodeIfPresent([BlkioEntry].self, forKey: "ioServiceBytesRecursive") ?? []
+        ioServicedRecursive = try c.decodeIfPresent([BlkioEntry].self, forKey: "ioServicedRecursive") ?? []
+    }
+}
+
+public struct HugetlbStats: Codable, Equatable, Sendable {
+    public var usage: UInt64 = 0
+    public var max: UInt64 = 0
+    public var failcnt: UInt64 = 0
+    public init() {}
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encodeNonZero(usage, "usage")
+        try c.encodeNonZero(max, "max")
+        try c.encode(failcnt, forKey: "failcnt")
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        usage = try c.number("usage"); max = try c.number("max"); failcnt = try c.number("failcnt")
+    }
+}
+
+/// A string coding key.
+struct Key: CodingKey, ExpressibleByStringLiteral {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+    init(stringLiteral value: String) { stringValue = value }
+}
+
+extension KeyedEncodingContainer where K == Key {
+    mutating func encodeNonZero(_ v: UInt64, _ key: Key) throws {
+        if v != 0 { try encode(v, forKey: key) }
+    }
+}
+
+extension KeyedDecodingContainer where K == Key {
+    func number(_ key: Key) throws -> UInt64 { try decodeIfPresent(UInt64.self, forKey: key) ?? 0 }
+}
+
+// MARK: - parsing shared by v1 and v2
+
+/// v1 blkio files: `MAJ:MIN Op VALUE` lines (a `Total N` line is skipped).
+func parseBlkioEntries(_ text: String) -> [BlkioEntry] {
+    text.split(separator: "\n").compactMap { line in
+        let f = line.split(separator: " ")
+        guard f.count == 3, let v = UInt64(f[2]) else { return nil }
+        let mm = f[0].split(separator: ":")
+        guard mm.count == 2, let major = UInt64(mm[0]), let minor = UInt64(mm[1]) else { return nil }
+        return BlkioEntry(major: major, minor: minor, op: String(f[1]), value: v)
+    }
+}
+
+/// v2 io.stat: `MAJ:MIN rbytes=… wbytes=… rios=… wios=…` → bytes and ios entries.
+func parseIOStat(_ text: String) -> (bytes: [BlkioEntry], ios: [BlkioEntry]) {
+    var bytes: [BlkioEntry] = [], ios: [BlkioEntry] = []
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: " ")
+        guard let dev = f.first else { continue }
+        let mm = dev.split(separator: ":")
+        guard mm.count == 2, let major = UInt64(mm[0]), let minor = UInt64(mm[1]) else { continue }
+        for kv in f.dropFirst() {
+            let p = kv.split(separator: "=")
+            guard p.count == 2, let v = UInt64(p[1]) else { continue }
+            switch p[0] {
+            case "rbytes": bytes.append(BlkioEntry(major: major, minor: minor, op: "Read", value: v))
+            case "wbytes": bytes.append(BlkioEntry(major: major, minor: minor, op: "Write", value: v))
+            case "rios": ios.append(BlkioEntry(major: major, minor: minor, op: "Read", value: v))
+            case "wios": ios.append(BlkioEntry(major: major, minor: minor, op: "Write", value: v))
+            default: break
+            }
+        }
+    }
+    return (bytes, ios)
+}
+
+/// Page sizes with a hugetlb file `hugetlb.<size>.<suffix>` in a directory.
+func hugePageSizes(_ dir: CgroupDirectory, suffix: String) -> [String] {
+    dir.entries().compactMap { name in
+        guard name.hasPrefix("hugetlb."), name.hasSuffix("." + suffix) else { return nil }
+        let size = name.dropFirst("hugetlb.".count).dropLast(suffix.count + 1)
+        return size.contains(".") || size.isEmpty ? nil : String(size)
+    }
+}
