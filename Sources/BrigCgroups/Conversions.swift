@@ -59,10 +59,17 @@ func rdmaLine(_ device: String, _ l: Resources.RdmaLimit) -> String {
     return s
 }
 
-/// Validates a hugepage size such as `2MB` (it becomes part of a file name).
-func checkPageSize(_ size: String) throws {
-    guard !size.isEmpty, size.allSatisfy({ $0.isLetter || $0.isNumber }) else {
-        throw CgroupError.invalidValue(field: field("hugepageLimits.pageSize"), value: size, reason: "not a page size")
+/// Writes `hugetlb.<size>.<limitFile>` (v1 `limit_in_bytes`, v2 `max`) per page size, and the
+/// `hugetlb.<size>.rsvd.<limitFile>` reservation limit when the kernel has it (as runc).
+/// Page sizes such as `2MB` become part of a file name, so they are validated.
+func applyHugetlbLimits(_ limits: [Resources.HugepageLimit], _ dir: CgroupDirectory, limitFile: String) throws {
+    for l in limits {
+        guard !l.pageSize.isEmpty, l.pageSize.allSatisfy({ $0.isLetter || $0.isNumber }) else {
+            throw CgroupError.invalidValue(field: field("hugepageLimits.pageSize"), value: l.pageSize, reason: "not a page size")
+        }
+        try dir.write("hugetlb.\(l.pageSize).\(limitFile)", String(l.limit), field: field("hugepageLimits"))
+        let rsvd = "hugetlb.\(l.pageSize).rsvd.\(limitFile)"
+        if dir.exists(rsvd) { try dir.write(rsvd, String(l.limit), field: field("hugepageLimits")) }
     }
 }
 

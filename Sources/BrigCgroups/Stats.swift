@@ -62,25 +62,20 @@ public struct CPUUsage: Codable, Equatable, Sendable {
     }
 }
 
-public struct Throttling: Codable, Equatable, Sendable {
+public struct Throttling: Codable, Equatable, Sendable, NumberFields {
     public var periods: UInt64 = 0
     public var throttledPeriods: UInt64 = 0
     /// Nanoseconds.
     public var throttledTime: UInt64 = 0
     public init() {}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encodeNonZero(periods, "periods")
-        try c.encodeNonZero(throttledPeriods, "throttledPeriods")
-        try c.encodeNonZero(throttledTime, "throttledTime")
+    static var fields: [NumberField<Self>] {
+        [.init("periods", \.periods), .init("throttledPeriods", \.throttledPeriods),
+         .init("throttledTime", \.throttledTime)]
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
-        periods = try c.number("periods"); throttledPeriods = try c.number("throttledPeriods")
-        throttledTime = try c.number("throttledTime")
-    }
+    public func encode(to encoder: any Encoder) throws { try encodeNumbers(to: encoder) }
+    public init(from decoder: any Decoder) throws { try self.init(numbersFrom: decoder) }
 }
 
 /// `memory`: page cache, usage/swap/kernel entries and the raw memory.stat map.
@@ -115,7 +110,7 @@ public struct MemoryStats: Codable, Equatable, Sendable {
     }
 }
 
-public struct MemoryEntry: Codable, Equatable, Sendable {
+public struct MemoryEntry: Codable, Equatable, Sendable, NumberFields {
     /// `UInt64.max` when unlimited.
     public var limit: UInt64 = 0
     public var usage: UInt64 = 0
@@ -123,37 +118,27 @@ public struct MemoryEntry: Codable, Equatable, Sendable {
     public var failcnt: UInt64 = 0
     public init() {}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(limit, forKey: "limit")
-        try c.encodeNonZero(usage, "usage")
-        try c.encodeNonZero(max, "max")
-        try c.encode(failcnt, forKey: "failcnt")
+    static var fields: [NumberField<Self>] {
+        [.init("limit", \.limit, omitZero: false), .init("usage", \.usage), .init("max", \.max),
+         .init("failcnt", \.failcnt, omitZero: false)]
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
-        limit = try c.number("limit"); usage = try c.number("usage"); max = try c.number("max")
-        failcnt = try c.number("failcnt")
-    }
+    public func encode(to encoder: any Encoder) throws { try encodeNumbers(to: encoder) }
+    public init(from decoder: any Decoder) throws { try self.init(numbersFrom: decoder) }
 }
 
-public struct PidsStats: Codable, Equatable, Sendable {
+public struct PidsStats: Codable, Equatable, Sendable, NumberFields {
     public var current: UInt64 = 0
     /// 0 when unlimited.
     public var limit: UInt64 = 0
     public init() {}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encodeNonZero(current, "current")
-        try c.encodeNonZero(limit, "limit")
+    static var fields: [NumberField<Self>] {
+        [.init("current", \.current), .init("limit", \.limit)]
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
-        current = try c.number("current"); limit = try c.number("limit")
-    }
+    public func encode(to encoder: any Encoder) throws { try encodeNumbers(to: encoder) }
+    public init(from decoder: any Decoder) throws { try self.init(numbersFrom: decoder) }
 }
 
 public struct BlkioEntry: Codable, Equatable, Sendable {
@@ -184,23 +169,18 @@ public struct BlkioStats: Codable, Equatable, Sendable {
     }
 }
 
-public struct HugetlbStats: Codable, Equatable, Sendable {
+public struct HugetlbStats: Codable, Equatable, Sendable, NumberFields {
     public var usage: UInt64 = 0
     public var max: UInt64 = 0
     public var failcnt: UInt64 = 0
     public init() {}
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encodeNonZero(usage, "usage")
-        try c.encodeNonZero(max, "max")
-        try c.encode(failcnt, forKey: "failcnt")
+    static var fields: [NumberField<Self>] {
+        [.init("usage", \.usage), .init("max", \.max), .init("failcnt", \.failcnt, omitZero: false)]
     }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
-        usage = try c.number("usage"); max = try c.number("max"); failcnt = try c.number("failcnt")
-    }
+    public func encode(to encoder: any Encoder) throws { try encodeNumbers(to: encoder) }
+    public init(from decoder: any Decoder) throws { try self.init(numbersFrom: decoder) }
 }
 
 /// A string coding key.
@@ -210,6 +190,37 @@ struct Key: CodingKey, ExpressibleByStringLiteral {
     init(stringValue: String) { self.stringValue = stringValue }
     init?(intValue: Int) { nil }
     init(stringLiteral value: String) { stringValue = value }
+}
+
+/// One numeric field of a stats struct: JSON key, and whether 0 is omitted (Go `omitempty`).
+struct NumberField<T> {
+    var key: Key
+    var path: WritableKeyPath<T, UInt64>
+    var omitZero: Bool
+    init(_ key: String, _ path: WritableKeyPath<T, UInt64>, omitZero: Bool = true) {
+        self.key = Key(stringValue: key); self.path = path; self.omitZero = omitZero
+    }
+}
+
+/// Stats structs made only of numbers share their JSON coding.
+protocol NumberFields {
+    init()
+    static var fields: [NumberField<Self>] { get }
+}
+
+extension NumberFields {
+    func encodeNumbers(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        for f in Self.fields where !(f.omitZero && self[keyPath: f.path] == 0) {
+            try c.encode(self[keyPath: f.path], forKey: f.key)
+        }
+    }
+
+    init(numbersFrom decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: Key.self)
+        for f in Self.fields { self[keyPath: f.path] = try c.number(f.key) }
+    }
 }
 
 extension KeyedEncodingContainer where K == Key {

@@ -41,12 +41,7 @@ public enum V1Controllers {
 
     /// hugetlb.<size>.limit_in_bytes (and .rsvd.limit_in_bytes when the kernel has it).
     public static func applyHugetlb(_ limits: [Resources.HugepageLimit], _ dir: CgroupDirectory) throws {
-        for l in limits {
-            try checkPageSize(l.pageSize)
-            try dir.write("hugetlb.\(l.pageSize).limit_in_bytes", String(l.limit), field: field("hugepageLimits"))
-            let rsvd = "hugetlb.\(l.pageSize).rsvd.limit_in_bytes"
-            if dir.exists(rsvd) { try dir.write(rsvd, String(l.limit), field: field("hugepageLimits")) }
-        }
+        try applyHugetlbLimits(limits, dir, limitFile: "limit_in_bytes")
     }
 
     /// net_cls.classid.

@@ -46,15 +46,8 @@ public final class V1Manager: CgroupManager {
     }
 
     public func addProcess(_ pid: pid_t) throws { try tree.addProcess(pid) }
-
-    public func apply(_ resources: Resources) throws {
-        if joinedExisting { return }
-        try set(resources, devices: true)
-    }
-
-    public func update(_ resources: Resources) throws {
-        try set(resources, devices: resources.devices != nil)
-    }
+    public func apply(_ resources: Resources) throws { if !joinedExisting { try set(resources, devices: true) } }
+    public func update(_ resources: Resources) throws { try set(resources, devices: resources.devices != nil) }
 
     /// Validates everything that can be checked up front, then writes controller by controller
     /// in runc's order (cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls, net_prio, rdma).

@@ -112,12 +112,7 @@ public enum V2Controllers {
 
     /// hugetlb.<size>.max (and .rsvd.max when present).
     public static func applyHugetlb(_ limits: [Resources.HugepageLimit], _ dir: CgroupDirectory) throws {
-        for l in limits {
-            try checkPageSize(l.pageSize)
-            try dir.write("hugetlb.\(l.pageSize).max", String(l.limit), field: field("hugepageLimits"))
-            let rsvd = "hugetlb.\(l.pageSize).rsvd.max"
-            if dir.exists(rsvd) { try dir.write(rsvd, String(l.limit), field: field("hugepageLimits")) }
-        }
+        try applyHugetlbLimits(limits, dir, limitFile: "max")
     }
 
     /// rdma.max.

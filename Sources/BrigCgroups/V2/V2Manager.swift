@@ -56,15 +56,8 @@ public final class V2Manager: CgroupManager {
     }
 
     public func addProcess(_ pid: pid_t) throws { try tree.addProcess(pid) }
-
-    public func apply(_ resources: Resources) throws {
-        if joinedExisting { return }
-        try set(resources, devices: true)
-    }
-
-    public func update(_ resources: Resources) throws {
-        try set(resources, devices: resources.devices != nil)
-    }
+    public func apply(_ resources: Resources) throws { if !joinedExisting { try set(resources, devices: true) } }
+    public func update(_ resources: Resources) throws { try set(resources, devices: resources.devices != nil) }
 
     /// Validates up front, then writes in runc's fs2 order: pids, memory, io, cpu, cpuset,
     /// hugetlb, rdma, devices, unified (last, so it overrides).
