@@ -43,6 +43,9 @@ public struct CPUStats: Codable, Equatable, Sendable {
 public struct CPUUsage: Codable, Equatable, Sendable {
     public var total: UInt64 = 0
     public var percpu: [UInt64] = []
+    /// Per-CPU kernel / user time (v1 cpuacct.usage_percpu_sys / _user).
+    public var percpuKernel: [UInt64] = []
+    public var percpuUser: [UInt64] = []
     public var kernel: UInt64 = 0
     public var user: UInt64 = 0
     public init() {}
@@ -51,6 +54,8 @@ public struct CPUUsage: Codable, Equatable, Sendable {
         var c = encoder.container(keyedBy: Key.self)
         try c.encodeNonZero(total, "total")
         if !percpu.isEmpty { try c.encode(percpu, forKey: "percpu") }
+        if !percpuKernel.isEmpty { try c.encode(percpuKernel, forKey: "percpu_kernel") }
+        if !percpuUser.isEmpty { try c.encode(percpuUser, forKey: "percpu_user") }
         try c.encode(kernel, forKey: "kernel")
         try c.encode(user, forKey: "user")
     }
@@ -59,6 +64,8 @@ public struct CPUUsage: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: Key.self)
         total = try c.number("total"); kernel = try c.number("kernel"); user = try c.number("user")
         percpu = try c.decodeIfPresent([UInt64].self, forKey: "percpu") ?? []
+        percpuKernel = try c.decodeIfPresent([UInt64].self, forKey: "percpu_kernel") ?? []
+        percpuUser = try c.decodeIfPresent([UInt64].self, forKey: "percpu_user") ?? []
     }
 }
 

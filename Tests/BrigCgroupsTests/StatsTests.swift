@@ -21,6 +21,7 @@ import Testing
             "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
         ])
         _ = fs.cgroup("cpuacct/c", ["cpuacct.usage": "5000000", "cpuacct.usage_percpu": "3000000 2000000 \n",
+                                    "cpuacct.usage_percpu_sys": "1000 2000", "cpuacct.usage_percpu_user": "3000 4000",
                                     "cpuacct.stat": "user 30\nsystem 20\n"])
         _ = fs.cgroup("cpu/c", ["cpu.stat": "nr_periods 10\nnr_throttled 2\nthrottled_time 777\n"])
         _ = fs.cgroup("pids/c", ["pids.current": "3", "pids.max": "max"])
@@ -37,6 +38,7 @@ import Testing
         #expect(s.memory.swap.limit == 134217728)
         #expect(s.cpu.usage.total == 5000000)
         #expect(s.cpu.usage.percpu == [3000000, 2000000])
+        #expect(s.cpu.usage.percpuKernel == [1000, 2000] && s.cpu.usage.percpuUser == [3000, 4000])
         #expect(s.cpu.usage.user == 300_000_000 && s.cpu.usage.kernel == 200_000_000)  // USER_HZ 100
         #expect(s.cpu.throttling.periods == 10 && s.cpu.throttling.throttledPeriods == 2 && s.cpu.throttling.throttledTime == 777)
         #expect(s.pids.current == 3 && s.pids.limit == 0)
@@ -88,6 +90,12 @@ import Testing
         #expect(json.contains(#""blkio":{}"#))
         #expect(json.contains(#""network_interfaces":null"#))
         #expect(!json.contains("percpu") && !json.contains("raw"))
+        var t = s
+        t.cpu.usage.percpu = [1, 2]
+        t.cpu.usage.percpuKernel = [3]
+        let withPercpu = String(decoding: try enc.encode(t), as: UTF8.self)
+        #expect(withPercpu.contains(#""percpu":[1,2],"percpu_kernel":[3]"#))
+        #expect(try JSONDecoder().decode(CgroupStats.self, from: Data(withPercpu.utf8)) == t)
         let back = try JSONDecoder().decode(CgroupStats.self, from: Data(json.utf8))
         #expect(back == s)
     }

@@ -49,9 +49,12 @@ enum V1Stats {
     /// cpuacct.usage (ns), usage_percpu, and cpuacct.stat user/system (USER_HZ ticks → ns).
     static func cpuacct(_ d: CgroupDirectory, _ u: inout CPUUsage) throws {
         u.total = try d.readUIntIfPresent("cpuacct.usage") ?? 0
-        if d.exists("cpuacct.usage_percpu") {
-            u.percpu = try d.read("cpuacct.usage_percpu").split(separator: " ").compactMap { UInt64($0.trimmingWhitespace) }
+        func list(_ file: String) throws -> [UInt64] {
+            d.exists(file) ? try d.read(file).split(separator: " ").compactMap { UInt64($0.trimmingWhitespace) } : []
         }
+        u.percpu = try list("cpuacct.usage_percpu")
+        u.percpuKernel = try list("cpuacct.usage_percpu_sys")
+        u.percpuUser = try list("cpuacct.usage_percpu_user")
         if d.exists("cpuacct.stat") {
             let st = try d.readKeyValues("cpuacct.stat")
             let hz = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
