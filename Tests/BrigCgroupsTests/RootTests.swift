@@ -27,7 +27,7 @@ import Testing
 
     @Test(.enabled(if: rootV1Enabled(), "needs root and cgroup v1 memory+freezer hierarchies"))
     func realCgroupLifecycle() throws {
-        let name = "/brig-test-\(getpid())"
+        let name = "/brig-test-\(getpid())/ctr"
         let m = try makeCgroupManager(cgroupsPath: name, containerID: "t", systemd: false)
         #expect(m.mode != .unified)
         try m.create()
@@ -87,7 +87,11 @@ import Testing
         reap(child)
         child = 0
         try m.destroy()
-        for path in dirs.values { #expect(!CgroupDirectory(path).isPresent, "\(path) left behind") }
+        for path in dirs.values {
+            #expect(!CgroupDirectory(path).isPresent, "\(path) left behind")
+            let parent = String(path.dropLast("/ctr".count))
+            #expect(!CgroupDirectory(parent).isPresent, "created parent \(parent) left behind")
+        }
         #expect(m.state.created.isEmpty, "left: \(m.state.created)")
     }
 

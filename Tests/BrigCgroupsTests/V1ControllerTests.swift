@@ -1,4 +1,4 @@
-import BrigCgroups
+@testable import BrigCgroups
 import Testing
 
 @Suite struct V1ControllerTests {
@@ -87,6 +87,19 @@ import Testing
         try V1CPU.applyCpuset(try resources(#"{"cpu":{"cpus":"0-1","mems":"0"}}"#).cpu!, d)
         #expect(fs.read("cpuset/c/cpuset.cpus") == "0-1")
         #expect(fs.read("cpuset/c/cpuset.mems") == "0")
+    }
+
+    @Test func newCpusetCgroupsInheritCpusAndMemsFromTheFirstConfiguredAncestor() throws {
+        _ = fs.cgroup("cpuset", ["cpuset.cpus": "0-3\n", "cpuset.mems": "0\n"])
+        _ = fs.cgroup("cpuset/a", ["cpuset.cpus": "", "cpuset.mems": ""])
+        _ = fs.cgroup("cpuset/a/b", ["cpuset.cpus": "\n", "cpuset.mems": ""])
+        try V1CPU.inheritCpuset(leaf: fs.root + "/cpuset/a/b")
+        #expect(fs.read("cpuset/a/cpuset.cpus") == "0-3" && fs.read("cpuset/a/cpuset.mems") == "0")
+        #expect(fs.read("cpuset/a/b/cpuset.cpus") == "0-3" && fs.read("cpuset/a/b/cpuset.mems") == "0")
+        // A configured leaf is left alone.
+        _ = fs.cgroup("cpuset/c", ["cpuset.cpus": "1", "cpuset.mems": "0"])
+        try V1CPU.inheritCpuset(leaf: fs.root + "/cpuset/c")
+        #expect(fs.read("cpuset/c/cpuset.cpus") == "1")
     }
 
     @Test func pidsMax() throws {

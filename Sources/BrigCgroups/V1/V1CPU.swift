@@ -56,16 +56,23 @@ public enum V1CPU {
         if let mems = c.mems, !mems.isEmpty { try dir.write("cpuset.mems", mems, field: field("cpu.mems")) }
     }
 
-    /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks: copy the parent's
-    /// (runc's ensureParent), for each directory from the top down.
-    static func inheritCpuset(_ dirs: [String]) throws {
-        for path in dirs {
+    /// A new v1 cpuset cgroup starts with empty cpus/mems and refuses tasks: walk up from `leaf`
+    /// to the first ancestor with cpus and mems set, then copy them down (runc's ensureParent).
+    static func inheritCpuset(leaf: String) throws {
+        var chain: [CgroupDirectory] = []
+        var path = leaf
+        while path.count > 1 {
             let dir = CgroupDirectory(path)
-            let parent = CgroupDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]))
-            for file in ["cpuset.cpus", "cpuset.mems"] where dir.exists(file) {
-                if try dir.read(file).trimmingWhitespace.isEmpty {
-                    try dir.write(file, try parent.read(file))
-                }
+            guard dir.exists("cpuset.cpus"), dir.exists("cpuset.mems") else { break }
+            let cpus = try dir.read("cpuset.cpus").trimmingWhitespace, mems = try dir.read("cpuset.mems").trimmingWhitespace
+            if !cpus.isEmpty && !mems.isEmpty { break }
+            chain.append(dir)
+            path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        }
+        for dir in chain.reversed() {
+            let parent = CgroupDirectory(String(dir.path[..<dir.path.lastIndex(of: "/")!]))
+            for file in ["cpuset.cpus", "cpuset.mems"] where try dir.read(file).trimmingWhitespace.isEmpty {
+                try dir.write(file, try parent.read(file))
             }
         }
     }

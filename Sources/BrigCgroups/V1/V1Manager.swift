@@ -33,10 +33,8 @@ public final class V1Manager: CgroupManager {
     }
 
     public func create() throws {
-        let new = try tree.create()
-        if let cpuset = directory("cpuset") {
-            try V1CPU.inheritCpuset(new.filter { $0 == cpuset.path || cpuset.path.hasPrefix($0 + "/") })
-        }
+        _ = try tree.create()
+        if let cpuset = directory("cpuset") { try V1CPU.inheritCpuset(leaf: cpuset.path) }
     }
 
     @discardableResult public func join() throws -> Bool {
