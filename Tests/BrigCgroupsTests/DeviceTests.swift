@@ -35,6 +35,26 @@ import Testing
                                                 "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"])
     }
 
+    @Test func v1TransitionsWriteOnlyTheDifference() throws {
+        let fs = TempCgroupFS()
+        let log = WriteLog()
+        let d = CgroupDirectory(fs.cgroup("devices/c", ["devices.allow": "", "devices.deny": "",
+                                                        "devices.list": "c 1:3 rwm\nc 10:229 rwm\nb *:* m\n"]).path, log: log)
+        try V1Devices.apply([R(allow: false, .all, nil, nil), R(allow: true, .char, 1, 3), R(allow: true, .char, 10, 229, .read),
+                             R(allow: true, .char, 5, 1)], d)
+        #expect(log.writes.map { "\($0.file) \($0.value)" } == [
+            "devices.allow c 5:1 rwm", "devices.deny c 10:229 wm", "devices.deny b *:* m"])
+        // Already in the target state: nothing written.
+        let log2 = WriteLog()
+        fs.touch("devices/c/devices.list", "a *:* rwm\n")
+        try V1Devices.apply([R(allow: true, .all, nil, nil)], CgroupDirectory(d.path, log: log2))
+        #expect(log2.writes.isEmpty)
+        // From allow-all to a deny-default list: reset first.
+        try V1Devices.apply(try R.effective([]), CgroupDirectory(d.path, log: log2))
+        #expect(log2.writes.first.map { "\($0.file) \($0.value)" } == "devices.deny a *:* rwm")
+        #expect(throws: CgroupError.self) { try DeviceEmulator(devicesList: "x 1:3 rwm") }
+    }
+
     @Test func defaultProgramDecisions() throws {
         let prog = try DeviceProgram.generate(try R.effective([]))
         #expect(try decide(prog, .char, 1, 3, [.read, .write]))         // /dev/null

@@ -76,7 +76,9 @@ import Testing
             }
             #expect(try dir("memory").read("memory.limit_in_bytes") == "67108864")
         }
-        try m.update(try resources(#"{"pids":{"limit":64}}"#))
+        try m.update(try resources(#"{"pids":{"limit":64},"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"rw"}]}"#))
+        let updated = try dir("devices").read("devices.list").split(separator: "\n").map(String.init)
+        #expect(updated.contains("c 10:229 rw") && updated.contains("c 1:3 rwm") && !updated.contains("a *:* rwm"), "devices.list: \(updated)")
         #expect(try dir("pids").read("pids.max") == "64")
 
         let s = try m.stats()

@@ -172,11 +172,52 @@ extension DeviceRule {
     func sameDevice(_ o: DeviceRule) -> Bool { kind == o.kind && major == o.major && minor == o.minor }
 }
 
-/// cgroup v1 devices controller: validates the rules through the emulator, then writes the
-/// default (`a *:* rwm` to devices.deny or devices.allow) and each exception.
+extension DeviceEmulator {
+    /// The state shown by a v1 `devices.list`: `a *:* rwm` alone means allow-all; otherwise the
+    /// default is deny and each line is an allow exception.
+    public init(devicesList text: String) throws {
+        var rules = [DeviceRule(allow: false, .all, nil, nil)]
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            let mm = f.count == 3 ? f[1].split(separator: ":") : []
+            guard f.count == 3, let kind = DeviceRule.Kind(rawValue: Character(String(f[0]))), mm.count == 2,
+                  let access = DeviceRule.Access(String(f[2])) else {
+                throw CgroupError.parseFailed(file: "devices.list", content: String(line))
+            }
+            func number(_ s: Substring) -> Int64? { s == "*" ? nil : Int64(s) }
+            rules.append(DeviceRule(allow: true, kind, number(mm[0]), number(mm[1]), access))
+        }
+        try self.init(rules)
+    }
+
+    /// The v1 writes that turn `current` into this state. Between two deny-default states only
+    /// the differences are written (new allows first, then removals), so running containers
+    /// never see a moment with every device denied; otherwise the default is reset.
+    public func v1Writes(from current: DeviceEmulator) -> [(file: String, line: String)] {
+        if current == self { return [] }
+        guard !defaultAllow && !current.defaultAllow else { return v1Writes }
+        var writes: [(file: String, line: String)] = []
+        for t in exceptions {
+            let have = current.exceptions.first { $0.sameDevice(t) }?.access ?? []
+            if !t.access.subtracting(have).isEmpty { writes.append(("devices.allow", t.line)) }
+        }
+        for e in current.exceptions {
+            let keep = exceptions.first { $0.sameDevice(e) }?.access ?? []
+            var gone = e
+            gone.access = e.access.subtracting(keep)
+            if !gone.access.isEmpty { writes.append(("devices.deny", gone.line)) }
+        }
+        return writes
+    }
+}
+
+/// cgroup v1 devices controller: validates the rules through the emulator, then moves the
+/// cgroup from its current state (devices.list) to the target with the fewest writes.
 public enum V1Devices {
     public static func apply(_ rules: [DeviceRule], _ dir: CgroupDirectory) throws {
-        let emu = try DeviceEmulator(rules)
-        for w in emu.v1Writes { try dir.write(w.file, w.line, field: "linux.resources.devices") }
+        let target = try DeviceEmulator(rules)
+        let current = dir.exists("devices.list") ? try DeviceEmulator(devicesList: try dir.read("devices.list")) : nil
+        let writes = current.map { target.v1Writes(from: $0) } ?? target.v1Writes
+        for w in writes { try dir.write(w.file, w.line, field: "linux.resources.devices") }
     }
 }
