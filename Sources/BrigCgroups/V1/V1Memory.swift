@@ -46,7 +46,15 @@ public enum V1Memory {
 
     private static func setLimit(_ limit: Int64, _ dir: CgroupDirectory) throws {
         guard limit != 0 else { return }
-        try dir.write("memory.limit_in_bytes", String(limit), field: field("memory.limit"))
+        do {
+            try dir.write("memory.limit_in_bytes", String(limit), field: field("memory.limit"))
+        } catch let e as CgroupError where e.errno == EBUSY {
+            // The kernel could not reclaim down to the new limit (runc reports usage the same way).
+            let usage = (try? dir.readUInt("memory.usage_in_bytes")).map(String.init) ?? "?"
+            let peak = (try? dir.readUInt("memory.max_usage_in_bytes")).map(String.init) ?? "?"
+            throw CgroupError.invalidValue(field: field("memory.limit"), value: String(limit),
+                                           reason: "\(dir.file("memory.limit_in_bytes")): EBUSY, cannot shrink below usage (current usage: \(usage), peak usage: \(peak))")
+        }
     }
 
     private static func setSwap(_ swap: Int64, _ dir: CgroupDirectory) throws {
