@@ -40,6 +40,7 @@ public struct CPUStats: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// `cpu.usage`: nanoseconds, total and per CPU, kernel and user.
 public struct CPUUsage: Codable, Equatable, Sendable {
     public var total: UInt64 = 0
     public var percpu: [UInt64] = []
@@ -69,6 +70,7 @@ public struct CPUUsage: Codable, Equatable, Sendable {
     }
 }
 
+/// `cpu.throttling`: CFS periods and throttling.
 public struct Throttling: Codable, Equatable, Sendable, NumberFields {
     public var periods: UInt64 = 0
     public var throttledPeriods: UInt64 = 0
@@ -117,6 +119,7 @@ public struct MemoryStats: Codable, Equatable, Sendable {
     }
 }
 
+/// One memory counter set (usage, swap = memory+swap, kernel, kernelTCP); bytes.
 public struct MemoryEntry: Codable, Equatable, Sendable, NumberFields {
     /// `UInt64.max` when unlimited.
     public var limit: UInt64 = 0
@@ -134,6 +137,7 @@ public struct MemoryEntry: Codable, Equatable, Sendable, NumberFields {
     public init(from decoder: any Decoder) throws { try self.init(numbersFrom: decoder) }
 }
 
+/// `pids`: current number of tasks and the limit.
 public struct PidsStats: Codable, Equatable, Sendable, NumberFields {
     public var current: UInt64 = 0
     /// 0 when unlimited.
@@ -148,6 +152,7 @@ public struct PidsStats: Codable, Equatable, Sendable, NumberFields {
     public init(from decoder: any Decoder) throws { try self.init(numbersFrom: decoder) }
 }
 
+/// One block I/O counter: device, operation (`Read`, `Write`, …) and value.
 public struct BlkioEntry: Codable, Equatable, Sendable {
     public var major: UInt64
     public var minor: UInt64
@@ -158,6 +163,7 @@ public struct BlkioEntry: Codable, Equatable, Sendable {
     }
 }
 
+/// `blkio`: bytes and operations per device (v1 blkio files, v2 io.stat).
 public struct BlkioStats: Codable, Equatable, Sendable {
     public var ioServiceBytesRecursive: [BlkioEntry] = []
     public var ioServicedRecursive: [BlkioEntry] = []
@@ -176,6 +182,7 @@ public struct BlkioStats: Codable, Equatable, Sendable {
     }
 }
 
+/// `hugetlb[pageSize]`: usage, peak (v1 only), and allocation failures.
 public struct HugetlbStats: Codable, Equatable, Sendable, NumberFields {
     public var usage: UInt64 = 0
     public var max: UInt64 = 0

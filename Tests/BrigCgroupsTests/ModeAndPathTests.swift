@@ -108,4 +108,15 @@ let unifiedMountinfo = """
         #expect(systemdRunning(runDirectory: "/") == true)
         #expect(CgroupError.systemdNotRunning.description.contains("systemd is not running"))
     }
+
+    @Test func liveSystemdFlagChecksForSystemd() throws {
+        if systemdRunning() {
+            print("systemd is running here: the not-running error cannot be observed")
+            _ = try CgroupPath.parse(cgroupsPath: nil, containerID: "x", systemd: true)
+        } else {
+            expectCgroupError("--systemd-cgroup", "systemd is not running") {
+                _ = try makeCgroupManager(cgroupsPath: "system.slice:brig:x", containerID: "x", systemd: true)
+            }
+        }
+    }
 }

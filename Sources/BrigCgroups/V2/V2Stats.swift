@@ -25,7 +25,7 @@ enum V2Stats {
         for size in hugePageSizes(d, suffix: "max") {
             var h = HugetlbStats()
             h.usage = try d.readUIntIfPresent("hugetlb.\(size).current") ?? 0
-            h.max = try d.readUInt("hugetlb.\(size).max")
+            // cgroup v2 keeps no peak; `max` stays 0 as in runc.
             if d.exists("hugetlb.\(size).events") {
                 h.failcnt = try d.readKeyValues("hugetlb.\(size).events")["max"] ?? 0
             }
