@@ -5,6 +5,15 @@ import Testing
 /// Real cgroups on this machine. Enabled only as root on a host with v1 hierarchies (the
 /// reason is printed when disabled).
 @Suite(.serialized) struct RootTests {
+    func spawn(_ script: String) throws -> pid_t {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(script), nil]
+        defer { argv.forEach { free($0) } }
+        let rc = posix_spawnp(&pid, "sh", nil, nil, argv, environ)
+        try #require(rc == 0, "posix_spawnp sh: \(rc)")
+        return pid
+    }
+
     /// A shell that, once moved into the cgroup, allocates ~4 MB (so it is charged there:
     /// v1 does not move existing charges) and then sleeps.
     func spawnWorker() throws -> pid_t {
@@ -155,5 +164,27 @@ import Testing
         let fd = try V2Devices.load(try DeviceProgram.generate([DeviceRule(allow: true, .all, nil, nil)]))
         #expect(fd >= 0)
         close(fd)
+    }
+
+    @Test(.enabled(if: rootUnifiedScratchEnabled(), "needs root and a cgroup2 mount"))
+    func devicesProgramIsEnforcedByTheKernel() throws {
+        let layout = try CgroupLayout.current()
+        let scratch = try #require(layout.unifiedMount) + "/brig-bpf-enforce-\(getpid())"
+        try #require(mkdir(scratch, 0o755) == 0, "mkdir \(scratch): errno \(errno)")
+        defer { rmdir(scratch) }
+        // Only /dev/zero (1:5) may be opened.
+        try V2Devices.apply([DeviceRule(allow: false, .all, nil, nil), DeviceRule(allow: true, .char, 1, 5)], CgroupDirectory(scratch))
+        let out = "/tmp/brig-bpf-enforce-\(getpid())"
+        defer { unlink(out) }
+        let child = try spawn("""
+            sleep 0.3
+            if head -c 1 /dev/zero >/dev/zero; then echo zero-ok; else echo zero-denied; fi > \(out)
+            if head -c 1 /dev/null 2>/dev/zero; then echo null-ok; else echo null-denied; fi >> \(out)
+            """)
+        try CgroupDirectory(scratch).write("cgroup.procs", String(child))
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        let result = (try? CgroupDirectory("/tmp").read(String(out.dropFirst(5)))) ?? "<no output>"
+        #expect(result == "zero-ok\nnull-denied", "got \(result.debugDescription)")
     }
 }
