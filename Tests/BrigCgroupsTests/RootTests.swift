@@ -5,11 +5,17 @@ import Testing
 /// Real cgroups on this machine. Enabled only as root on a host with v1 hierarchies (the
 /// reason is printed when disabled).
 @Suite(.serialized) struct RootTests {
+    /// Runs `sh -c script` in its own process group (so that it can be killed as one).
     func spawn(_ script: String) throws -> pid_t {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(script), nil]
         defer { argv.forEach { free($0) } }
-        let rc = posix_spawnp(&pid, "sh", nil, nil, argv, environ)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
+        let rc = posix_spawnp(&pid, "sh", nil, &attr, argv, environ)
         try #require(rc == 0, "posix_spawnp sh: \(rc)")
         return pid
     }
@@ -17,29 +23,20 @@ import Testing
     /// A shell that, once moved into the cgroup, allocates ~4 MB (so it is charged there:
     /// v1 does not move existing charges) and then sleeps.
     func spawnWorker() throws -> pid_t {
-        var pid: pid_t = 0
-        let script = #"sleep 0.3; v=$(head -c 4000000 /dev/zero | tr '\0' a); sleep 60"#
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sh"), strdup("-c"), strdup(script), nil]
-        defer { argv.forEach { free($0) } }
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))  // own group: killed as one
-        posix_spawnattr_setpgroup(&attr, 0)
-        let rc = posix_spawnp(&pid, "sh", nil, &attr, argv, environ)
-        try #require(rc == 0, "posix_spawnp sh: \(rc)")
-        return pid
+        try spawn(#"sleep 0.3; v=$(head -c 4000000 /dev/zero | tr '\0' a); sleep 60"#)
+    }
+
+    /// A fresh directory on the cgroup2 mount, removed by the caller.
+    func scratchCgroup2(_ name: String) throws -> String {
+        let scratch = try #require(try CgroupLayout.current().unifiedMount) + "/\(name)-\(getpid())"
+        try #require(mkdir(scratch, 0o755) == 0, "mkdir \(scratch): errno \(errno)")
+        return scratch
     }
 
     func reap(_ pid: pid_t) {
         kill(-pid, SIGKILL)
         var status: Int32 = 0
         waitpid(pid, &status, 0)
-    }
-
-    func processState(_ pid: pid_t) -> String {
-        let status = (try? CgroupDirectory("/proc/\(pid)").read("status")) ?? ""
-        return status.split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init) ?? ""
     }
 
     @Test(.enabled(if: rootV1Enabled(), "needs root and cgroup v1 memory+freezer hierarchies"))
@@ -149,9 +146,7 @@ import Testing
 
     @Test(.enabled(if: rootUnifiedScratchEnabled(), "needs root and a cgroup2 mount"))
     func devicesProgramLoadsAndAttachesOnCgroup2() throws {
-        let layout = try CgroupLayout.current()
-        let scratch = try #require(layout.unifiedMount) + "/brig-bpf-test-\(getpid())"
-        try #require(mkdir(scratch, 0o755) == 0, "mkdir \(scratch): errno \(errno)")
+        let scratch = try scratchCgroup2("brig-bpf-test")
         defer { rmdir(scratch) }
         let d = CgroupDirectory(scratch)
         try V2Devices.apply(try DeviceRule.effective([]), d)
@@ -168,9 +163,7 @@ import Testing
 
     @Test(.enabled(if: rootUnifiedScratchEnabled(), "needs root and a cgroup2 mount"))
     func devicesProgramIsEnforcedByTheKernel() throws {
-        let layout = try CgroupLayout.current()
-        let scratch = try #require(layout.unifiedMount) + "/brig-bpf-enforce-\(getpid())"
-        try #require(mkdir(scratch, 0o755) == 0, "mkdir \(scratch): errno \(errno)")
+        let scratch = try scratchCgroup2("brig-bpf-enforce")
         defer { rmdir(scratch) }
         // Only /dev/zero (1:5) may be opened.
         try V2Devices.apply([DeviceRule(allow: false, .all, nil, nil), DeviceRule(allow: true, .char, 1, 5)], CgroupDirectory(scratch))
