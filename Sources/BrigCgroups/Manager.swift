@@ -70,6 +70,17 @@ public struct CgroupState: Codable, Equatable, Sendable {
         self.created = created; self.joinedExisting = joinedExisting
     }
 
+    /// Leaf directory per controller, as runc's state.json `cgroup_paths` lists them: co-mounted
+    /// controllers each get an entry (`cpu`, `cpuacct`), cgroup2 is `""`.
+    public var controllerPaths: [String: String] {
+        var out: [String: String] = [:]
+        for (key, path) in paths {
+            if key.isEmpty { out[""] = path; continue }
+            for c in key.split(separator: ",") { out[String(c)] = path }
+        }
+        return out
+    }
+
     /// Computes where the container's cgroup goes. `root` replaces `/sys/fs/cgroup` (tests).
     public static func resolve(cgroupsPath: String?, containerID: String, systemd: Bool,
                                layout: CgroupLayout, root: String = defaultCgroupRoot) throws -> CgroupState {

@@ -77,6 +77,11 @@ let unifiedMountinfo = """
         #expect(try paths("/a//b/./c") == ["memory": "/R/memory/a/b/c", "cpu,cpuacct": "/R/cpu,cpuacct/a/b/c", "": "/R/unified/a/b/c"])
     }
 
+    @Test func controllerPathsListCoMountedControllersSeparately() throws {
+        let state = try CgroupState.resolve(cgroupsPath: "/x", containerID: "c1", systemd: false, layout: layout, root: "/R")
+        #expect(state.controllerPaths == ["memory": "/R/memory/x", "cpu": "/R/cpu,cpuacct/x", "cpuacct": "/R/cpu,cpuacct/x", "": "/R/unified/x"])
+    }
+
     @Test func relativeToOwnCgroupPerHierarchy() throws {
         #expect(try paths("a/b") == ["memory": "/R/memory/process_api/x/a/b", "cpu,cpuacct": "/R/cpu,cpuacct/a/b", "": "/R/unified/u/a/b"])
     }
