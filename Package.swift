@@ -24,7 +24,8 @@ let package = Package(
         .target(name: "BrigOCI"),
         // Linux primitives (the only place errno becomes an error)
         .target(name: "BrigLinux", dependencies: ["CBrigShim"]),
-        .target(name: "BrigCgroups", dependencies: ["BrigOCI", "BrigLinux"]),
+        .target(name: "CBrigCgroupShim"),
+        .target(name: "BrigCgroups", dependencies: ["BrigOCI", "BrigLinux", "CBrigCgroupShim"]),
         // Core: state store, lifecycle, Backend protocol, hooks
         .target(name: "BrigCore", dependencies: ["BrigOCI", "BrigLinux"]),
         // Namespaces backend

@@ -1,0 +1,169 @@
+import BrigOCI
+import Glibc
+
+/// A container cgroup on cgroup v1 hierarchies (runc's fs driver): one leaf per hierarchy.
+public final class V1Manager: CgroupManager {
+    public let mode: CgroupMode
+    public var skipDevices = false
+    public var freezeTimeout = 5.0
+    /// Leaf directory per hierarchy key (controllers joined with `,`).
+    public let paths: [String: String]
+    var tree: CgroupTree
+    var joinedExisting: Bool
+    let unifiedMount: String?
+
+    /// `state.paths` may include the cgroup2 key `""`; a V1Manager ignores it.
+    public init(state: CgroupState) {
+        mode = state.mode
+        let leaves = state.paths.filter { !$0.key.isEmpty }
+        paths = leaves
+        unifiedMount = state.unifiedMount
+        tree = CgroupTree(leaves: leaves.keys.sorted().map { leaves[$0]! },
+                          created: state.created.filter { p in leaves.values.contains { p == $0 || $0.hasPrefix(p + "/") } })
+        joinedExisting = state.joinedExisting
+    }
+
+    public var state: CgroupState {
+        CgroupState(mode: mode, paths: paths, unifiedMount: unifiedMount, created: tree.created, joinedExisting: joinedExisting)
+    }
+
+    /// The leaf directory of the hierarchy holding `controller`, if that controller is mounted.
+    public func directory(_ controller: String) -> CgroupDirectory? {
+        paths.first { $0.key.split(separator: ",").contains { $0 == controller } }.map { CgroupDirectory($0.value) }
+    }
+
+    public func create() throws {
+        _ = try tree.create()
+        if let cpuset = directory("cpuset") { try V1CPU.inheritCpuset(leaf: cpuset.path) }
+    }
+
+    @discardableResult public func join() throws -> Bool {
+        joinedExisting = tree.populated()
+        try create()
+        return joinedExisting
+    }
+
+    public func addProcess(_ pid: pid_t) throws { try tree.addProcess(pid) }
+    public func apply(_ resources: Resources) throws { if !joinedExisting { try set(resources, devices: true) } }
+    public func update(_ resources: Resources) throws { try set(resources, devices: resources.devices != nil) }
+
+    /// Validates everything that can be checked up front, then writes controller by controller
+    /// in runc's order (cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls, net_prio, rdma).
+    func set(_ r: Resources, devices: Bool) throws {
+        let plan = try plan(r, devices: devices)
+        for step in plan { try step() }
+    }
+
+    /// The writes for `r`, each bound to its directory; throws before any write for fields
+    /// this host cannot honour.
+    func plan(_ r: Resources, devices: Bool) throws -> [() throws -> Void] {
+        var steps: [() throws -> Void] = []
+        func need(_ controller: String, _ name: String) throws -> CgroupDirectory {
+            guard let d = directory(controller) else {
+                throw CgroupError.unsupported(field: field(name), reason: "the cgroup v1 \(controller) controller is not mounted")
+            }
+            return d
+        }
+        if let u = r.unified, !u.isEmpty {
+            throw CgroupError.unsupported(field: field("unified"), reason: "requires cgroup v2; this host uses cgroup v1 controllers")
+        }
+        if let c = r.cpu, !(c.cpus ?? "").isEmpty || !(c.mems ?? "").isEmpty {
+            let d = try need("cpuset", "cpu.cpus")
+            steps.append { try V1CPU.applyCpuset(c, d) }
+        }
+        if devices && !skipDevices {
+            let rules = try DeviceRule.effective(r.devices ?? [])
+            _ = try DeviceEmulator(rules)
+            let d = try need("devices", "devices")
+            steps.append { try V1Devices.apply(rules, d) }
+        }
+        if let m = r.memory {
+            let d = try need("memory", "memory")
+            try checkMemoryUsage(m, d, usageFile: "memory.usage_in_bytes")
+            if let s = m.swappiness, s > 100 {
+                throw CgroupError.invalidValue(field: field("memory.swappiness"), value: String(s), reason: "valid range is 0-100")
+            }
+            steps.append { try V1Memory.apply(m, d) }
+        }
+        if let c = r.cpu, cpuControllerFieldsSet(c) {
+            let d = try need("cpu", "cpu")
+            steps.append { try V1CPU.apply(c, d) }
+        }
+        if let p = r.pids {
+            let d = try need("pids", "pids")
+            steps.append { try V1Controllers.applyPids(p, d) }
+        }
+        if let b = r.blockIO {
+            let d = try need("blkio", "blockIO")
+            steps.append { try V1Controllers.applyBlockIO(b, d) }
+        }
+        if let h = r.hugepageLimits, !h.isEmpty {
+            let d = try need("hugetlb", "hugepageLimits")
+            steps.append { try V1Controllers.applyHugetlb(h, d) }
+        }
+        if let n = r.network {
+            if n.classID != nil {
+                let d = try need("net_cls", "network.classID")
+                steps.append { try V1Controllers.applyNetCls(n, d) }
+            }
+            if !(n.priorities ?? []).isEmpty {
+                let d = try need("net_prio", "network.priorities")
+                steps.append { try V1Controllers.applyNetPrio(n, d) }
+            }
+        }
+        if let rd = r.rdma, !rd.isEmpty {
+            let d = try need("rdma", "rdma")
+            steps.append { try V1Controllers.applyRdma(rd, d) }
+        }
+        return steps
+    }
+
+    public func freeze() throws { try setFreezer("FROZEN") }
+    public func thaw() throws { try setFreezer("THAWED") }
+
+    /// Writes freezer.state and polls until it reads back `target` (it passes through FREEZING);
+    /// the write is repeated while freezing, as runc does, so that new tasks get frozen too.
+    func setFreezer(_ target: String) throws {
+        guard let d = directory("freezer") else {
+            throw CgroupError.unsupported(field: "freezer", reason: "the cgroup v1 freezer controller is not mounted")
+        }
+        var last = ""
+        var polls = 0
+        try d.write("freezer.state", target)
+        let ok = try waitUntil(timeout: freezeTimeout) {
+            last = try d.read("freezer.state").trimmingWhitespace
+            polls += 1
+            if last != target && polls % 25 == 0 { try d.write("freezer.state", target) }
+            return last == target
+        }
+        if !ok {
+            if target == "FROZEN" { try? d.write("freezer.state", "THAWED") }
+            throw CgroupError.freezeTimeout(path: d.path, wanted: target, last: last)
+        }
+    }
+
+    public func isFrozen() throws -> Bool {
+        guard let d = directory("freezer") else { return false }
+        return try d.read("freezer.state").trimmingWhitespace == "FROZEN"
+    }
+
+    public func pids() throws -> [pid_t] { try tree.pids() }
+
+    public func stats() throws -> CgroupStats { try V1Stats.read(directory) }
+
+    public func oomKillCount() throws -> UInt64 {
+        guard let d = directory("memory") else { return 0 }
+        return try d.readKeyValues("memory.oom_control")["oom_kill"] ?? 0
+    }
+
+    public func destroy(force: Bool) throws {
+        if joinedExisting && !force { return }
+        try tree.destroy(force: force)
+    }
+}
+
+/// Whether any field of the cpu (not cpuset) controller is set.
+func cpuControllerFieldsSet(_ c: Resources.CPU) -> Bool {
+    c.shares != nil || c.quota != nil || c.period != nil || c.burst != nil || c.idle != nil
+        || c.realtimeRuntime != nil || c.realtimePeriod != nil
+}
