@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "CBrigCgroupShim"),
         .target(name: "BrigCgroups", dependencies: ["BrigOCI", "BrigLinux", "CBrigCgroupShim"]),
         // Core: state store, lifecycle, Backend protocol, hooks
-        .target(name: "BrigCore", dependencies: ["BrigOCI", "BrigLinux"]),
+        .target(name: "BrigCore", dependencies: ["BrigOCI", "BrigLinux", "BrigCgroups"]),
         // Namespaces backend
         .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
         // CLI: one file per verb
@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "BrigOCITests", dependencies: ["BrigOCI"]),
         .testTarget(name: "BrigLinuxTests", dependencies: ["BrigLinux"]),
         .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
-        .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore"]),
+        .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore", "BrigCgroups"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
         .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI"]),
     ],

@@ -20,6 +20,9 @@ public enum CLI {
             if let v = getenv(InitProcess.fdsVariable) { env[InitProcess.fdsVariable] = String(cString: v) }
             InitProcess.main(environment: env)
         }
+        // A hook or peer that closes its end early must not kill us; children get default
+        // dispositions back (Spawn resets every signal), so nothing leaks into containers.
+        signal(SIGPIPE, SIG_IGN)
         let ctx = Context()
         do {
             let global = try ArgumentParser.parse(Array(argv.dropFirst()), specs: Context.globalFlags, stopAtPositional: true)

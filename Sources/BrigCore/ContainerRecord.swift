@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigOCI
 
 /// What brig keeps about a container in `<root>/<id>/state.json`. Status is not stored: it is
@@ -13,19 +14,21 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var owner: String
     public var annotations: [String: String]?
     public var hooks: Hooks?
-    /// Absolute cgroup directories the container was placed in, one per hierarchy.
-    public var cgroupPaths: [String]
-    /// Which of those brig created (and so removes on delete).
-    public var cgroupCreated: [String]
+    /// The container's cgroup on every hierarchy (rebuild its manager with `makeCgroupManager(state:)`).
+    public var cgroup: CgroupState
     public var systemdCgroup: Bool
+
+    /// Leaf directories, one per hierarchy.
+    public var cgroupPaths: [String] { cgroup.paths.values.sorted() }
+    public var cgroupManager: any CgroupManager { makeCgroupManager(state: cgroup) }
 
     public init(id: String, backend: String, bundle: String, rootfs: String, pid: Int32, pidStartTime: UInt64,
                 created: String, owner: String, annotations: [String: String]?, hooks: Hooks?,
-                cgroupPaths: [String], cgroupCreated: [String], systemdCgroup: Bool) {
+                cgroup: CgroupState, systemdCgroup: Bool) {
         self.id = id; self.backend = backend; self.bundle = bundle; self.rootfs = rootfs; self.pid = pid
         self.pidStartTime = pidStartTime; self.created = created; self.owner = owner
-        self.annotations = annotations; self.hooks = hooks; self.cgroupPaths = cgroupPaths
-        self.cgroupCreated = cgroupCreated; self.systemdCgroup = systemdCgroup
+        self.annotations = annotations; self.hooks = hooks; self.cgroup = cgroup
+        self.systemdCgroup = systemdCgroup
     }
 
     public func state(_ status: ContainerStatus) -> ContainerState {

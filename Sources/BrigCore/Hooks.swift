@@ -17,7 +17,11 @@ public enum HookRunner {
 
     static func run(_ hook: Hook, json: [UInt8], label: String) throws(RuntimeError) {
         do {
-            let (inR, inW) = try Files.pipe()
+            // stdin is a stream socket, so a hook that exits without reading it costs us an
+            // EPIPE (MSG_NOSIGNAL), never a SIGPIPE.
+            var sv: [Int32] = [-1, -1]
+            try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) }
+            let (inR, inW) = (sv[0], sv[1])
             let (outR, outW) = try Files.pipe()
             var o = Spawn.Options(path: hook.path, args: hook.args ?? [hook.path], env: hook.env ?? [])
             o.fds = [(inR, 0), (outW, 1), (outW, 2)]
@@ -27,9 +31,9 @@ public enum HookRunner {
                 throw error
             }
             close(inR); close(outW)
-            // The state is small (< pipe buffer); a hook that doesn't read stdin must not block us.
+            // The state is small (< socket buffer); a hook that doesn't read stdin must not block us.
             _ = fcntl(inW, F_SETFL, O_NONBLOCK)
-            _ = json.withUnsafeBytes { write(inW, $0.baseAddress, $0.count) }
+            _ = json.withUnsafeBytes { send(inW, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             close(inW)
             _ = fcntl(outR, F_SETFL, O_NONBLOCK)
             var output: [UInt8] = []

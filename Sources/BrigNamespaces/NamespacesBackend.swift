@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -28,14 +29,16 @@ public struct NamespacesBackend: Backend {
 
         // Cgroups first, so the init process is placed before it creates its cgroup namespace.
         let hierarchies = CgroupPlacement.hierarchies(mountinfo: try Files.readString("/proc/self/mountinfo"))
-        let procCgroup = try Files.readString("/proc/self/cgroup")
-        if let p = spec.linux?.cgroupsPath, o.systemdCgroup || p.split(separator: ":").count == 3 && !p.hasPrefix("/") {
-            if !Files.exists("/run/systemd/system") {
-                throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(p)\": systemd cgroup driver requested but systemd is not running")
-            }
+        let cgroups: any CgroupManager
+        do {
+            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup)
+        } catch CgroupError.systemdNotRunning {
+            throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
         }
-        let dirs = CgroupPlacement.directories(cgroupsPath: spec.linux?.cgroupsPath, id: o.id,
-                                               hierarchies: hierarchies, procCgroup: procCgroup)
+        // Each mounted hierarchy with the container's directory in it (for `cgroup` mounts).
+        let dirs: [(CgroupPlacement.Hierarchy, String)] = hierarchies.compactMap { h in
+            cgroups.state.paths[h.version == 2 ? "" : h.options].map { (h, $0) }
+        }
         var extraEnv: [String] = []
         var preserve = o.preserveFDs
         if let listen = ProcessInfoLite.env("LISTEN_FDS"), let n = Int(listen), n > 0 {
@@ -49,9 +52,13 @@ public struct NamespacesBackend: Backend {
             extraEnv: extraEnv)
 
         plan.newKeyring = !o.noNewKeyring
-        let created = try CgroupPlacement.create(dirs)
-        var cleanup = Cleanup(cgroups: created)
+        var cleanup = Cleanup(cgroups: nil)
         defer { cleanup.run() }
+        do {
+            try cgroups.join()
+            cleanup.cgroups = cgroups
+            try cgroups.apply(spec.linux?.resources ?? Resources())
+        } catch let e as CgroupError { throw RuntimeError(.config, "\(e)") }
 
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
@@ -63,7 +70,7 @@ public struct NamespacesBackend: Backend {
         close(childSock)
         cleanup.fds.removeAll { $0 == childSock }
 
-        try CgroupPlacement.add(pid: initPid, to: dirs.map { $0.1 })
+        try cgroups.addProcess(initPid)
         let channel = SyncChannel(fd: parentSock)
         try channel.send(.plan(plan))
 
@@ -112,8 +119,7 @@ public struct NamespacesBackend: Backend {
         let record = ContainerRecord(
             id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: containerPid,
             pidStartTime: stat.startTime, created: created_, owner: "", annotations: spec.annotations,
-            hooks: spec.hooks, cgroupPaths: dirs.map { $0.1 }, cgroupCreated: created,
-            systemdCgroup: o.systemdCgroup)
+            hooks: spec.hooks, cgroup: cgroups.state, systemdCgroup: o.systemdCgroup)
         if let pidFile = o.pidFile {
             try Files.writeAtomically(absolutePath(pidFile), Array("\(containerPid)".utf8))
         }
@@ -142,7 +148,7 @@ public struct NamespacesBackend: Backend {
         do {
             let plan = try LaunchPlan.forExec(spec: spec, process: o.process, id: record.id, bundle: record.bundle,
                                               containerPid: record.pid, preserveFDs: o.preserveFDs)
-            var cleanup = Cleanup(cgroups: [])
+            var cleanup = Cleanup(cgroups: nil)
             defer { cleanup.run() }
             let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
             let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
@@ -152,7 +158,7 @@ public struct NamespacesBackend: Backend {
             close(childSock)
             cleanup.fds.removeAll { $0 == childSock }
             // The exec'd process belongs to the container's cgroup (leaf directories).
-            try CgroupPlacement.add(pid: initPid, to: record.cgroupPaths)
+            try record.cgroupManager.addProcess(initPid)
             let channel = SyncChannel(fd: parentSock)
             try channel.send(.plan(plan))
             var pid: Int32 = 0
@@ -199,15 +205,13 @@ public struct NamespacesBackend: Backend {
     public func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts {
         let alive = ProcessLiveness.isAlive(pid: record.pid, startTime: record.pidStartTime)
         let pending = Files.exists(store.startSocket(record.id))
-        let frozen = record.cgroupPaths.contains { dir in
-            dir.contains("/freezer") && ((try? Files.readString(dir + "/freezer.state")) ?? "").hasPrefix("FROZEN")
-        }
-        return LiveFacts(alive: alive, startPending: pending, frozen: alive && frozen)
+        let frozen = alive && ((try? record.cgroupManager.isFrozen()) ?? false)
+        return LiveFacts(alive: alive, startPending: pending, frozen: frozen)
     }
 
     public func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError) {
         var pids = [record.pid]
-        if all { pids = Array(Set(pids + CgroupPlacement.pids(record.cgroupPaths))) }
+        if all { pids = Array(Set(pids + ((try? record.cgroupManager.pids()) ?? []))) }
         for pid in pids {
             if Glibc.kill(pid, signal) != 0 && errno != ESRCH {
                 throw RuntimeError.wrap(SystemError.last("kill \(pid) with signal \(signal)"))
@@ -218,16 +222,16 @@ public struct NamespacesBackend: Backend {
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         // Processes left in a cgroup brig created (orphans of a stopped container) die with it;
         // a cgroup that was joined (a pod's) is left alone.
-        if !record.cgroupCreated.isEmpty {
-            let own = record.cgroupPaths.filter { record.cgroupCreated.contains($0) }
+        let cgroups = record.cgroupManager
+        if !record.cgroup.joinedExisting {
             for _ in 0..<100 {
-                let pids = CgroupPlacement.pids(own)
+                let pids = (try? cgroups.pids()) ?? []
                 if pids.isEmpty { break }
                 for pid in pids { Glibc.kill(pid, SIGKILL) }
                 var ts = timespec(tv_sec: 0, tv_nsec: 2_000_000); nanosleep(&ts, nil)
             }
         }
-        CgroupPlacement.remove(record.cgroupCreated)
+        do { try cgroups.destroy() } catch { throw RuntimeError.wrap(error, "remove cgroup of \(record.id)") }
         unlink(store.startSocket(record.id))
     }
 }
@@ -277,7 +281,7 @@ struct InitFDs {
 
 /// Undo list for a failed create: kill spawned processes, close fds, remove created cgroups.
 struct Cleanup {
-    var cgroups: [String]
+    var cgroups: (any CgroupManager)?
     var pids: [pid_t] = []
     var fds: [Int32] = []
     var armed = true
@@ -290,7 +294,7 @@ struct Cleanup {
         for pid in pids { var s: Int32 = 0; _ = brig_waitpid(pid, &s, 0) }
         for fd in fds { close(fd) }
         // A killed container process that is not our child may take a moment to leave its cgroup.
-        CgroupPlacement.remove(cgroups)
+        try? cgroups?.destroy()
     }
 }
 

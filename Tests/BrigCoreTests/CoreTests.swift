@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -35,7 +36,7 @@ import Testing
 
     func record(_ id: String) -> ContainerRecord {
         ContainerRecord(id: id, backend: "namespaces", bundle: "/b", rootfs: "/b/rootfs", pid: 42, pidStartTime: 7,
-                        created: "t", owner: "", annotations: ["a": "b"], hooks: nil, cgroupPaths: [], cgroupCreated: [],
+                        created: "t", owner: "", annotations: ["a": "b"], hooks: nil, cgroup: CgroupState(mode: .legacy, paths: [:]),
                         systemdCgroup: false)
     }
 
