@@ -1,0 +1,57 @@
+import BrigCore
+import BrigLinux
+import BrigOCI
+import Glibc
+
+enum PsVerb: Verb {
+    static let name = "ps"
+    static let usage = "[--format table|json] <container-id> [ps options]"
+    static let summary = "display the processes running inside a container"
+    static let flags = [FlagSpec(["format", "f"], value: "table|json", "select one of: table or json (default: \"table\")")]
+    static let stopsAtPositional = true
+
+    static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
+        let id = try requireID(args)
+        let (record, status) = try ctx.load(id)
+        if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
+        let pids: [Int32]
+        do { pids = try record.cgroupManager.pids() } catch { throw RuntimeError.wrap(error, "ps \(id)") }
+        let format = args.value("format") ?? "table"
+        if format == "json" {
+            ctx.output(try ctx.json(pids, pretty: false) + "\n")
+            return 0
+        }
+        guard format == "table" else { throw RuntimeError(.usage, "invalid format option \"\(format)\"") }
+        // As runc: run ps(1) with the given options and keep the header and the container's lines.
+        var psArgs = Array(args.positionals.dropFirst())
+        if psArgs.isEmpty { psArgs = ["-ef"] }
+        let out = try capture(["/bin/ps"] + psArgs)
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let header = lines.first, let col = header.split(separator: " ").firstIndex(of: "PID") else {
+            throw RuntimeError(.usage, "ps output has no PID column (options: \(psArgs.joined(separator: " ")))")
+        }
+        let wanted = Set(pids)
+        var text = header + "\n"
+        for line in lines.dropFirst() where !line.isEmpty {
+            let fields = line.split(separator: " ")
+            if col < fields.count, let pid = Int32(fields[col]), wanted.contains(pid) { text += line + "\n" }
+        }
+        ctx.output(text)
+        return 0
+    }
+
+    static func capture(_ argv: [String]) throws(RuntimeError) -> String {
+        do {
+            let (r, w) = try Files.pipe()
+            var o = Spawn.Options(path: argv[0], args: argv, env: ["PATH=/usr/bin:/bin", "COLUMNS=2000"])
+            o.fds = [(w, 1)]
+            let pid = try Spawn.spawn(o)
+            close(w)
+            let out = try Files.read(fd: r)
+            close(r)
+            let exit = try Spawn.wait(pid)
+            if exit != .exited(0) { throw RuntimeError(.system, "\(argv.joined(separator: " ")) failed: \(exit)") }
+            return String(decoding: out, as: UTF8.self)
+        } catch let e as RuntimeError { throw e } catch { throw RuntimeError.wrap(error, "ps") }
+    }
+}
