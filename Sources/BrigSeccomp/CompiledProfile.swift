@@ -40,6 +40,8 @@ public struct SeccompArchitecture: Sendable, Hashable, Codable {
     public var name: String
     /// libseccomp's token for it (an `AUDIT_ARCH_*` value).
     public var token: UInt32
+
+    public init(name: String, token: UInt32) { self.name = name; self.token = token }
 }
 
 /// A syscall name the profile lists that libseccomp cannot resolve on this architecture.
@@ -48,6 +50,8 @@ public struct SkippedSyscall: Sendable, Hashable, Codable {
     public var name: String
     /// e.g. `linux.seccomp.syscalls[12].names[3]`.
     public var field: String
+
+    public init(name: String, field: String) { self.name = name; self.field = field }
 }
 
 /// A seccomp profile that passed validation; produced by `SeccompProfile.compile(_:)`.

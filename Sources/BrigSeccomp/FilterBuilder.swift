@@ -31,8 +31,10 @@ enum FilterBuilder {
             for (i, arch) in profile.architectures.enumerated() {
                 let rc = seccomp_arch_add(ctx, arch.token)
                 if rc < 0 && rc != -EEXIST {
-                    throw FilterBuildFailure(operation: "seccomp_arch_add", field: "\(base).architectures[\(i)]",
-                                             errno: -rc)
+                    // EDOM: libseccomp can't mix byte orders in one filter (e.g. s390x on x86_64).
+                    let why = rc == -EDOM ? "seccomp_arch_add \(arch.name): byte order differs from the native architecture"
+                        : "seccomp_arch_add \(arch.name)"
+                    throw FilterBuildFailure(operation: why, field: "\(base).architectures[\(i)]", errno: -rc)
                 }
             }
             for rule in profile.rules { try add(rule, to: ctx) }
