@@ -11,31 +11,63 @@ extension CompiledProfile {
     /// `execve`: once the filter is installed nothing here allocates or can fail. It does not set
     /// no_new_privs (the runtime does that for `process.noNewPrivileges`); without it the caller
     /// needs CAP_SYS_ADMIN. The filter covers the native architecture plus `architectures`.
+    ///
+    /// Like runc, deny-by-default filters get the ENOSYS stub (see `EnosysStub`) and are then
+    /// installed with seccomp(2) directly; so are filters that need
+    /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`, which libseccomp 2.5 cannot set. Others go
+    /// through `seccomp_load`.
     public func load() throws(SystemError) -> Int32? {
-        if usesNotify && flags.contains(.waitKillableRecv) {
-            // libseccomp < 2.6 has no WAIT_KILLABLE_RECV attribute: install its BPF ourselves.
-            return try loadWithKernelFlags()
-        }
         let ctx = try context()
         defer { seccomp_release(ctx) }
-        let rc = seccomp_load(ctx)
-        if rc < 0 { throw SystemError(errno: -rc, "seccomp: load filter") }
-        guard usesNotify else { return nil }
-        let fd = seccomp_notify_fd(ctx)
-        if fd < 0 { throw SystemError(errno: -fd, "seccomp: get notify fd") }
-        return fd
+        let stub = EnosysStub.instructions(for: self)
+        if stub.isEmpty && !(usesNotify && flags.contains(.waitKillableRecv)) {
+            let rc = seccomp_load(ctx)
+            if rc < 0 { throw SystemError(errno: -rc, "seccomp: load filter") }
+            guard usesNotify else { return nil }
+            let fd = seccomp_notify_fd(ctx)
+            if fd < 0 { throw SystemError(errno: -fd, "seccomp: get notify fd") }
+            return fd
+        }
+        let program = stub.flatMap(\.bytes) + (try Self.export(ctx))
+        let fd = try install(program)
+        return usesNotify ? fd : nil
     }
 
-    /// The classic-BPF program `load()` would install (8 bytes per instruction, native endian),
-    /// as libseccomp's `seccomp_export_bpf` writes it. For tests and debugging.
+    /// The classic-BPF program `load()` installs (8 bytes per instruction, host byte order):
+    /// the ENOSYS stub, if any, followed by libseccomp's `seccomp_export_bpf` output.
     public func exportBPF() throws(SystemError) -> [UInt8] {
         let ctx = try context()
         defer { seccomp_release(ctx) }
-        return try Self.export(ctx)
+        return EnosysStub.instructions(for: self).flatMap(\.bytes) + (try Self.export(ctx))
+    }
+
+    /// The `SECCOMP_FILTER_FLAG_*` bits `load()` passes to seccomp(2) on the direct path.
+    var kernelFlags: UInt32 {
+        var bits: UInt32 = 0
+        if flags.contains(.log) { bits |= SeccompFilterFlags.log.rawValue }
+        if flags.contains(.specAllow) { bits |= SeccompFilterFlags.specAllow.rawValue }
+        if usesNotify {
+            bits |= 1 << 3  // SECCOMP_FILTER_FLAG_NEW_LISTENER
+            if flags.contains(.waitKillableRecv) { bits |= SeccompFilterFlags.waitKillableRecv.rawValue }
+        }
+        return bits
     }
 
     func context() throws(SystemError) -> scmp_filter_ctx {
         do { return try FilterBuilder.make(self) } catch { throw error.systemError }
+    }
+
+    /// Installs `program` with seccomp(SECCOMP_SET_MODE_FILTER); returns the syscall's result
+    /// (the listener fd when NEW_LISTENER is set).
+    func install(_ program: [UInt8]) throws(SystemError) -> Int32 {
+        let count = program.count / 8
+        guard count > 0, count <= 4096 else {  // BPF_MAXINSNS
+            throw SystemError(errno: EINVAL, "seccomp: filter has \(count) BPF instructions (at most 4096)")
+        }
+        let bits = kernelFlags
+        return try sys("seccomp: load filter") {
+            program.withUnsafeBytes { brig_seccomp_set_filter(bits, $0.baseAddress, UInt16(count)) }
+        }
     }
 
     static func export(_ ctx: scmp_filter_ctx) throws(SystemError) -> [UInt8] {
@@ -55,22 +87,5 @@ extension CompiledProfile {
             done += n
         }
         return Array(bytes.prefix(done))
-    }
-
-    /// Installs the exported program with seccomp(2), passing the flags libseccomp 2.5 can't.
-    func loadWithKernelFlags() throws(SystemError) -> Int32 {
-        let ctx = try context()
-        defer { seccomp_release(ctx) }
-        let program = try Self.export(ctx)
-        let count = program.count / 8
-        guard count > 0, count <= Int(UInt16.max) else {
-            throw SystemError(errno: EINVAL, "seccomp: filter has \(count) BPF instructions")
-        }
-        var kernelFlags: UInt32 = 1 << 3 | SeccompFilterFlags.waitKillableRecv.rawValue  // NEW_LISTENER
-        if flags.contains(.log) { kernelFlags |= SeccompFilterFlags.log.rawValue }
-        if flags.contains(.specAllow) { kernelFlags |= SeccompFilterFlags.specAllow.rawValue }
-        return try sys("seccomp: load filter (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)") {
-            program.withUnsafeBytes { brig_seccomp_set_filter(kernelFlags, $0.baseAddress, UInt16(count)) }
-        }
     }
 }

@@ -2,7 +2,7 @@
 // prints its outcome. The kernel tests spawn it (a forked copy of the multithreaded test process
 // could do nothing but async-signal-safe work).
 //
-//   brig-seccomp-probe <seccomp.json> <syscall> [arg...]
+//   brig-seccomp-probe <seccomp.json> <syscall name or number> [arg...]
 //
 // <seccomp.json> holds a `linux.seccomp` object. Arguments are integers (decimal or 0x-hex) or
 // `s:text` for a pointer to the C string "text". If the profile has a listenerPath, the notify fd
@@ -53,7 +53,7 @@ do { seccomp = try JSONDecoder().decode(Seccomp.self, from: readFile(args[1])) }
 let profile: CompiledProfile
 do { profile = try SeccompProfile.compile(seccomp) } catch { fail("compile: \(error)") }
 for skipped in profile.skipped { log("skipped unknown syscall \(skipped.name) (\(skipped.field))") }
-guard let nr = resolveSyscall(args[2]), nr >= 0 else { fail("unknown syscall \(args[2])") }
+guard let nr = Int32(args[2]) ?? resolveSyscall(args[2]), nr >= 0 else { fail("unknown syscall \(args[2])") }
 var callArgs = args.dropFirst(3).map(argument)
 while callArgs.count < 6 { callArgs.append(0) }
 
