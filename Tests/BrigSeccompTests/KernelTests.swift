@@ -79,6 +79,9 @@ import Testing
         expectProbe(profile, ["personality", "0xffffffff"], prints: "ok 0")
         expectProbe(profile, ["personality", "1"], prints: "errno 1")
         expectProbe(profile, ["socket", "40", "1", "0"], prints: "errno 1")  // AF_VSOCK is not allowed
+        // The ENOSYS stub: syscalls newer than any in the profile say "not implemented".
+        expectProbe(profile, ["470", "0", "0"], prints: "errno 38")
+        expectProbe(profile, ["100000"], prints: "errno 38")
     }
 
     @Test func flagsAndExtraArchitecturesLoad() {
