@@ -34,11 +34,12 @@ public enum SeccompProfile {
         profile.listenerMetadata = seccomp.listenerMetadata
 
         for (i, entry) in (seccomp.syscalls ?? []).enumerated() {
-            try translate(entry, field: "\(base).syscalls[\(i)]", into: &profile)
-        }
-        if profile.listenerPath == nil, let rule = profile.rules.first(where: { $0.action == .notify }) {
-            throw ConfigError("\(base).listenerPath",
-                              "required because \(rule.field) uses SCMP_ACT_NOTIFY")
+            let field = "\(base).syscalls[\(i)]"
+            try translate(entry, field: field, into: &profile)
+            // Checked per entry, like runc's validator: even if none of its names resolve here.
+            if profile.listenerPath == nil && entry.action == "SCMP_ACT_NOTIFY" {
+                throw ConfigError("\(base).listenerPath", "required because \(field) uses SCMP_ACT_NOTIFY")
+            }
         }
         try FilterBuilder.validate(profile)
         return profile

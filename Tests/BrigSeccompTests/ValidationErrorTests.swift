@@ -35,7 +35,9 @@ import Testing
         (syscalls(#"{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_APPROX"}]}"#),
          "linux.seccomp.syscalls[0].args[0].op", "unknown operator"),
         (syscalls(#"{"names": ["read"], "action": "SCMP_ACT_ERRNO"}, {"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}"#),
-         "linux.seccomp.listenerPath", "syscalls[1].names[0] uses SCMP_ACT_NOTIFY"),
+         "linux.seccomp.listenerPath", "syscalls[1] uses SCMP_ACT_NOTIFY"),
+        (syscalls(#"{"names": ["brig_no_such_syscall"], "action": "SCMP_ACT_NOTIFY"}"#),
+         "linux.seccomp.listenerPath", "syscalls[0] uses SCMP_ACT_NOTIFY"),
         ("{\(allow), \"listenerPath\": \"/a.sock\", \"syscalls\": [{\"names\": [\"read\", \"write\"], \"action\": \"SCMP_ACT_NOTIFY\"}]}",
          "linux.seccomp.syscalls[0].names[1]", "write syscall"),
     ]
