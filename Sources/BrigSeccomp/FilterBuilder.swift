@@ -45,12 +45,23 @@ enum FilterBuilder {
         return ctx
     }
 
-    /// Builds the filter once and throws what libseccomp refuses as a `ConfigError`.
+    /// The kernel's limit on a filter program (BPF_MAXINSNS).
+    static let maxInstructions = 4096
+
+    /// Builds the filter once and throws what libseccomp refuses, or a program too big for the
+    /// kernel, as a `ConfigError`.
     static func validate(_ profile: CompiledProfile) throws(ConfigError) {
-        do {
-            seccomp_release(try make(profile))
-        } catch {
-            throw error.configError
+        let ctx: scmp_filter_ctx
+        do { ctx = try make(profile) } catch { throw error.configError }
+        defer { seccomp_release(ctx) }
+        let bytes: Int
+        do { bytes = try CompiledProfile.export(ctx).count } catch {
+            throw ConfigError(SeccompProfile.base, "cannot generate the filter: \(error)")
+        }
+        let count = bytes / 8 + EnosysStub.instructions(for: profile).count
+        if count > maxInstructions {
+            throw ConfigError("\(SeccompProfile.base).syscalls",
+                              "the filter needs \(count) BPF instructions; the kernel allows at most \(maxInstructions)")
         }
     }
 

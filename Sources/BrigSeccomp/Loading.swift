@@ -61,8 +61,8 @@ extension CompiledProfile {
     /// (the listener fd when NEW_LISTENER is set).
     func install(_ program: [UInt8]) throws(SystemError) -> Int32 {
         let count = program.count / 8
-        guard count > 0, count <= 4096 else {  // BPF_MAXINSNS
-            throw SystemError(errno: EINVAL, "seccomp: filter has \(count) BPF instructions (at most 4096)")
+        guard count > 0, count <= FilterBuilder.maxInstructions else {
+            throw SystemError(errno: EINVAL, "seccomp: filter has \(count) BPF instructions (at most \(FilterBuilder.maxInstructions))")
         }
         let bits = kernelFlags
         return try sys("seccomp: load filter") {

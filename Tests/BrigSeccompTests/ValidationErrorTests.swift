@@ -50,6 +50,17 @@ import Testing
         #expect(error.description.hasPrefix("\(field): "))
     }
 
+    @Test func filterTooBigForTheKernel() throws {
+        // Distinct actions and 64-bit values so libseccomp can't merge the rules.
+        let entries = (0..<1000).map { i in
+            #"{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": \#(i % 200 + 1), "args": ["#
+                + #"{"index": 0, "value": \#(i << 32 | i), "op": "SCMP_CMP_EQ"}, {"index": 1, "value": \#(i), "op": "SCMP_CMP_GT"}]}"#
+        }
+        let error = try compileError(Self.syscalls(entries.joined(separator: ",")))
+        #expect(error?.field == "linux.seccomp.syscalls")
+        #expect(error?.message.contains("at most 4096") == true, "\(String(describing: error))")
+    }
+
     @Test func unknownActionOnAnUnknownSyscallIsStillAnError() throws {
         // Validation does not depend on the name resolving: runc checks actions first too.
         let error = try compileError(Self.syscalls(#"{"names": ["brig_no_such_syscall"], "action": "SCMP_ACT_NOPE"}"#))
