@@ -66,12 +66,12 @@ extension CompiledProfile {
         }
         let bits = kernelFlags
         return try sys("seccomp: load filter") {
-            program.withUnsafeBytes { brig_seccomp_set_filter(bits, $0.baseAddress, UInt16(count)) }
+            program.withUnsafeBytes { brig_sc_set_filter(bits, $0.baseAddress, UInt16(count)) }
         }
     }
 
     static func export(_ ctx: scmp_filter_ctx) throws(SystemError) -> [UInt8] {
-        let fd = try sys("seccomp: memfd_create for BPF export") { brig_memfd("brig-seccomp-bpf") }
+        let fd = try sys("seccomp: memfd_create for BPF export") { brig_sc_memfd("brig-seccomp-bpf") }
         defer { close(fd) }
         let rc = seccomp_export_bpf(ctx, fd)
         if rc < 0 { throw SystemError(errno: -rc, "seccomp: export BPF") }

@@ -61,7 +61,7 @@ public enum SeccompListener {
         }
         let bytes = [UInt8](state)
         var sent = try sys("\(what): sendmsg") {
-            bytes.withUnsafeBytes { brig_send_fd(sock, $0.baseAddress, $0.count, notifyFD) }
+            bytes.withUnsafeBytes { brig_sc_send_fd(sock, $0.baseAddress, $0.count, notifyFD) }
         }
         while sent < bytes.count {
             let offset = sent

@@ -12,21 +12,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int brig_seccomp_set_filter(unsigned int flags, const void *instructions, unsigned short count) {
+int brig_sc_set_filter(unsigned int flags, const void *instructions, unsigned short count) {
     struct sock_fprog prog = { .len = count, .filter = (struct sock_filter *)instructions };
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
-int brig_memfd(const char *name) {
+int brig_sc_memfd(const char *name) {
     return memfd_create(name, MFD_CLOEXEC);
 }
 
-long brig_syscall6(long nr, unsigned long a0, unsigned long a1, unsigned long a2,
+long brig_sc_syscall6(long nr, unsigned long a0, unsigned long a1, unsigned long a2,
                    unsigned long a3, unsigned long a4, unsigned long a5) {
     return syscall(nr, a0, a1, a2, a3, a4, a5);
 }
 
-ssize_t brig_send_fd(int sock, const void *data, size_t len, int fd) {
+ssize_t brig_sc_send_fd(int sock, const void *data, size_t len, int fd) {
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
     memset(&control, 0, sizeof(control));
     struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
@@ -42,7 +42,7 @@ ssize_t brig_send_fd(int sock, const void *data, size_t len, int fd) {
     return sendmsg(sock, &msg, MSG_NOSIGNAL);
 }
 
-ssize_t brig_recv_fd(int sock, void *data, size_t cap, int *fd) {
+ssize_t brig_sc_recv_fd(int sock, void *data, size_t cap, int *fd) {
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
     memset(&control, 0, sizeof(control));
     struct iovec iov = { .iov_base = data, .iov_len = cap };
@@ -74,7 +74,7 @@ static void *notif_alloc(int response) {
     return p;
 }
 
-int brig_notif_recv(int notify_fd, uint64_t *id, uint32_t *pid, int32_t *nr, uint64_t *arg0) {
+int brig_sc_notif_recv(int notify_fd, uint64_t *id, uint32_t *pid, int32_t *nr, uint64_t *arg0) {
     struct seccomp_notif *req = notif_alloc(0);
     if (req == NULL) return -1;
     int rc;
@@ -88,7 +88,7 @@ int brig_notif_recv(int notify_fd, uint64_t *id, uint32_t *pid, int32_t *nr, uin
     return rc;
 }
 
-int brig_notif_send(int notify_fd, uint64_t id, int32_t error, int64_t val, int continue_syscall) {
+int brig_sc_notif_send(int notify_fd, uint64_t id, int32_t error, int64_t val, int continue_syscall) {
     struct seccomp_notif_resp *resp = notif_alloc(1);
     if (resp == NULL) return -1;
     resp->id = id;

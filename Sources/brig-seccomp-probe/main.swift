@@ -69,6 +69,6 @@ if let notifyFD, let listenerPath = profile.listenerPath {
     close(notifyFD)
 }
 
-let result = brig_syscall6(Int(nr), callArgs[0], callArgs[1], callArgs[2], callArgs[3], callArgs[4], callArgs[5])
+let result = brig_sc_syscall6(Int(nr), callArgs[0], callArgs[1], callArgs[2], callArgs[3], callArgs[4], callArgs[5])
 print(result == -1 ? "errno \(errno)" : "ok \(result)")
 exit(0)

@@ -42,7 +42,7 @@ struct AgentSocket {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while Self.wait(conn, seconds: 5) {
             var received: Int32 = -1
-            let n = chunk.withUnsafeMutableBytes { brig_recv_fd(conn, $0.baseAddress, $0.count, &received) }
+            let n = chunk.withUnsafeMutableBytes { brig_sc_recv_fd(conn, $0.baseAddress, $0.count, &received) }
             if received >= 0 { notifyFD = received }
             if n <= 0 { break }
             state += chunk[0..<n]
@@ -88,12 +88,12 @@ struct AgentSocket {
 
         #expect(AgentSocket.wait(notifyFD), "no notification")
         var id: UInt64 = 0, pid: UInt32 = 0, nr: Int32 = 0, arg0: UInt64 = 0
-        #expect(brig_notif_recv(notifyFD, &id, &pid, &nr, &arg0) == 0, "NOTIF_RECV: \(errno)")
+        #expect(brig_sc_notif_recv(notifyFD, &id, &pid, &nr, &arg0) == 0, "NOTIF_RECV: \(errno)")
         #expect(nr == 83, "mkdir on x86_64")
         #expect(pid == UInt32(probe.pid))
         switch answer {
-        case .errno(let code): #expect(brig_notif_send(notifyFD, id, -code, 0, 0) == 0)
-        case .proceed: #expect(brig_notif_send(notifyFD, id, 0, 0, 1) == 0)
+        case .errno(let code): #expect(brig_sc_notif_send(notifyFD, id, -code, 0, 0) == 0)
+        case .proceed: #expect(brig_sc_notif_send(notifyFD, id, 0, 0, 1) == 0)
         }
         let result = probe.finish()
         #expect(result.exitCode == 0, "\(result.stderr)")
