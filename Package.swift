@@ -43,3 +43,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// Seccomp: libseccomp (linked statically in release via Debian's libseccomp.a), the filter library,
+// and a probe executable that the kernel tests spawn to load a profile and try one syscall.
+package.targets += [
+    .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+    .target(name: "CBrigSeccompShim"),
+    .target(name: "BrigSeccomp", dependencies: ["BrigOCI", "BrigLinux", "CSeccomp", "CBrigSeccompShim"]),
+    .executableTarget(name: "brig-seccomp-probe", dependencies: ["BrigSeccomp", "BrigOCI", "CBrigSeccompShim"],
+                      linkerSettings: staticRelease),
+    .testTarget(name: "BrigSeccompTests", dependencies: ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
+]
