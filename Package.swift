@@ -29,7 +29,7 @@ let package = Package(
         // Core: state store, lifecycle, Backend protocol, hooks
         .target(name: "BrigCore", dependencies: ["BrigOCI", "BrigLinux", "BrigCgroups"]),
         // Namespaces backend
-        .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
+        .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         // CLI: one file per verb
         .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups"]),
         .executableTarget(name: "brig", dependencies: ["BrigCLI"], linkerSettings: staticRelease),
@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore", "BrigCgroups"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
-        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI"]),
+        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim"]),
     ],
     swiftLanguageModes: [.v5]
 )

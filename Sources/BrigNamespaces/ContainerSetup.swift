@@ -34,6 +34,12 @@ struct ContainerSetup {
         if plan.process.terminal { try setupTerminal() }
         var process = ProcessSetup(plan: plan)
         try process.prepare()
+        if process.notifyFD >= 0 {
+            // Loaded early (no no_new_privs): the parent hands it to the listener during create.
+            try channel.send(.seccompFD, fd: process.notifyFD)
+            close(process.notifyFD)
+            process.notifyFD = -1
+        }
         try channel.send(.ready)
         close(channel.fd)
         // Parked: `brig start` connects, sends the state for startContainer hooks, and we exec.
@@ -49,7 +55,9 @@ struct ContainerSetup {
             if !plan.startContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(data)) {
                 do { try HookRunner.run(plan.startContainerHooks, kind: "startContainer", state: state) } catch { throw InitError(error.description) }
             }
-            try process.exec()
+            // With no_new_privs the filter loads now; its notify fd goes to `brig start` over the
+            // start connection, marked by a leading 0x01 byte.
+            try process.exec { fd in try UnixSocket.sendFD(conn, fd, "\u{1}") }
         } catch {
             try? UnixSocket.send(conn, Array("\(error)".utf8))
             exit(127)
@@ -66,7 +74,12 @@ struct ContainerSetup {
         var process = ProcessSetup(plan: plan)
         try process.prepare()
         close(startFD)
-        try process.exec()
+        if process.notifyFD >= 0 {
+            try channel.send(.seccompFD, fd: process.notifyFD)
+            close(process.notifyFD)
+            process.notifyFD = -1
+        }
+        try process.exec { fd in try channel.send(.seccompFD, fd: fd) }
     }
 
     /// Creates the pty inside the container's devpts, hands the master to the console socket,

@@ -1,4 +1,5 @@
 import BrigLinux
+import BrigSeccomp
 import BrigOCI
 import CBrigShim
 
@@ -83,6 +84,9 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
     public var newKeyring: Bool = true
     /// `exec`: join a running container's namespaces and run at once (no rootfs, no parking).
     public var execMode: Bool = false
+    /// The validated seccomp filter, loaded last (with no_new_privs: just before execve;
+    /// without: before dropping capabilities, as runc does since loading then needs CAP_SYS_ADMIN).
+    public var seccomp: CompiledProfile? = nil
 
     public func has(_ kind: NamespaceKind) -> Bool {
         newNamespaces.contains(kind.rawValue) || joinNamespaces.contains { $0.kind == kind.rawValue }
@@ -163,7 +167,9 @@ extension LaunchPlan {
             consoleCols: process.consoleSize.map { UInt16(clamping: $0.width) })
 
         let hooks = spec.hooks ?? Hooks()
-        return LaunchPlan(
+        var seccomp: CompiledProfile? = nil
+        if let s = linux.seccomp { seccomp = try SeccompProfile.compile(s) }
+        var plan = LaunchPlan(
             id: id, bundle: bundle, rootfs: rootfs, readonlyRoot: root.readonly ?? false, noPivot: noPivot,
             rootPropagation: propagation, newNamespaces: newNS, joinNamespaces: join,
             uidMappings: linux.uidMappings ?? [], gidMappings: linux.gidMappings ?? [],
@@ -172,6 +178,8 @@ extension LaunchPlan {
             sysctl: linux.sysctl ?? [:], hostname: spec.hostname, domainname: spec.domainname,
             process: planned, createContainerHooks: hooks.createContainer ?? [],
             startContainerHooks: hooks.startContainer ?? [], cgroupHierarchies: cgroups, preserveFDs: preserveFDs)
+        plan.seccomp = seccomp
+        return plan
     }
 
     /// The plan for `exec`: the container's namespaces joined through its pid, its cgroup,

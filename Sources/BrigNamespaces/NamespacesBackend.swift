@@ -2,6 +2,7 @@ import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
+import BrigSeccomp
 import CBrigShim
 import FoundationEssentials
 import Glibc
@@ -81,7 +82,7 @@ public struct NamespacesBackend: Backend {
                            created: created_, owner: "", annotations: spec.annotations)
         }
         loop: while true {
-            guard let message = try channel.receive() else {
+            guard let (message, passedFD) = try channel.receiveWithFD() else {
                 let status = (try? Spawn.wait(initPid)).map { "\($0)" } ?? "unknown"
                 cleanup.pids.removeAll { $0 == initPid }
                 throw RuntimeError(.system, "container init exited before it was ready (\(status))")
@@ -105,6 +106,8 @@ public struct NamespacesBackend: Backend {
                 }
                 let json = String(decoding: try JSONEncoder().encode(state(.creating)), as: UTF8.self)
                 try channel.send(.hooksDone(json))
+            case .seccompFD:
+                try forwardNotifyFD(passedFD, plan: plan, state: state(.creating))
             case .ready:
                 break loop
             case .error(let message):
@@ -162,8 +165,10 @@ public struct NamespacesBackend: Backend {
             let channel = SyncChannel(fd: parentSock)
             try channel.send(.plan(plan))
             var pid: Int32 = 0
-            while let message = try channel.receive() {
+            while let (message, passedFD) = try channel.receiveWithFD() {
                 switch message {
+                case .seccompFD:
+                    try forwardNotifyFD(passedFD, plan: plan, state: record.state(.running))
                 case .childPid(let p):
                     pid = p
                     cleanup.pids.append(p)
@@ -183,6 +188,19 @@ public struct NamespacesBackend: Backend {
         } catch { throw RuntimeError.wrap(error, "exec in \(record.id)") }
     }
 
+    /// Hands a seccomp notify fd to `linux.seccomp.listenerPath` with the container state (runc's
+    /// ContainerProcessState), then closes our copy.
+    func forwardNotifyFD(_ fd: Int32, plan: LaunchPlan, state: ContainerState) throws {
+        defer { if fd >= 0 { close(fd) } }
+        guard fd >= 0, let path = plan.seccomp?.listenerPath else {
+            throw RuntimeError(.internalError, "seccomp notify fd without a listener")
+        }
+        let payload = SeccompListener.processState(state: state, metadata: plan.seccomp?.listenerMetadata)
+        do { try SeccompListener.send(notifyFD: fd, listenerPath: path, state: payload) } catch {
+            throw RuntimeError(.config, "linux.seccomp.listenerPath: \(error)")
+        }
+    }
+
     public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         do {
             let conn = try UnixSocket.connect(store.startSocket(record.id))
@@ -193,9 +211,22 @@ public struct NamespacesBackend: Backend {
             shutdown(conn, Int32(SHUT_WR))
             var reply: [UInt8] = []
             while true {
-                let chunk = try UnixSocket.receive(conn, max: 65536)
-                if chunk.isEmpty { break }
-                reply += chunk
+                var buf = [UInt8](repeating: 0, count: 65536)
+                var passed: Int32 = -1
+                let n = try sys("recv") { buf.withUnsafeMutableBytes { brig_recv_fd(conn, &passed, $0.baseAddress, $0.count) } }
+                if passed >= 0 {
+                    let spec = try? ConfigLoader.decode(Data(try Files.read(record.bundle + "/config.json")))
+                    let listener = spec?.linux?.seccomp?.listenerPath
+                    defer { close(passed) }
+                    if let listener {
+                        let payload = SeccompListener.processState(state: record.state(.running), metadata: spec?.linux?.seccomp?.listenerMetadata)
+                        do { try SeccompListener.send(notifyFD: passed, listenerPath: listener, state: payload) } catch {
+                            throw RuntimeError(.config, "linux.seccomp.listenerPath: \(error)")
+                        }
+                    }
+                }
+                if n == 0 { break }
+                reply += buf[0..<n].filter { $0 != 1 }
             }
             unlink(store.startSocket(record.id))
             if !reply.isEmpty { throw RuntimeError(.system, String(decoding: reply, as: UTF8.self)) }

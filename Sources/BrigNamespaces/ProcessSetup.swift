@@ -10,6 +10,8 @@ struct ProcessSetup {
     let plan: LaunchPlan
     var path = ""
     var env: [String] = []
+    /// The seccomp notify fd once the filter is loaded (-1: none).
+    var notifyFD: Int32 = -1
 
     init(plan: LaunchPlan) { self.plan = plan }
 
@@ -27,6 +29,10 @@ struct ProcessSetup {
         }
         env = p.env
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + home(uid: p.uid)) }
+        if let filter = plan.seccomp, !p.noNewPrivileges {
+            // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before dropping it.
+            notifyFD = try filter.load() ?? -1
+        }
         if let caps = p.capabilities {
             try sys("keep capabilities across setuid") { brig_set_keepcaps(1) }
             try caps.dropBounding()
@@ -77,9 +83,18 @@ struct ProcessSetup {
         throw InitError("exec: \"\(name)\": executable file not found in $PATH")
     }
 
-    /// The last steps: no_new_privs, close every fd past stdio and the preserved ones, exec.
-    func exec() throws -> Never {
+    /// The last steps: no_new_privs, the seccomp filter (if not loaded yet), its notify fd handed
+    /// to `notify` for the listener, close every fd past stdio and the preserved ones, exec.
+    mutating func exec(notify: (Int32) throws -> Void = { _ in }) throws -> Never {
         if plan.process.noNewPrivileges { try sys("set no_new_privs") { brig_set_no_new_privs() } }
+        if let filter = plan.seccomp, plan.process.noNewPrivileges {
+            notifyFD = try filter.load() ?? -1
+        }
+        if notifyFD >= 0 {
+            try notify(notifyFD)
+            close(notifyFD)
+            notifyFD = -1
+        }
         _ = brig_close_range_cloexec(UInt32(3 + plan.preserveFDs))
         let argv = plan.process.args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]

@@ -1,4 +1,5 @@
 import BrigLinux
+import CBrigShim
 import FoundationEssentials
 import Glibc
 
@@ -12,6 +13,7 @@ public enum SyncMessage: Codable, Sendable {
     case runtimeHooks              // container → parent: run prestart/createRuntime hooks now
     case hooksDone(String)         // parent → container: state JSON for createContainer hooks
     case ready                     // container → parent: parked before exec
+    case seccompFD                 // container → parent: the seccomp notify fd rides along (SCM_RIGHTS)
     case error(String)             // either way: setup failed, with the reason
 }
 
@@ -25,8 +27,20 @@ public struct SyncChannel {
 
     /// Receives one message; nil when the peer closed the channel.
     public func receive() throws -> SyncMessage? {
-        let bytes = try UnixSocket.receive(fd, max: 4 << 20)
-        if bytes.isEmpty { return nil }
-        return try JSONDecoder().decode(SyncMessage.self, from: Data(bytes))
+        try receiveWithFD()?.0
+    }
+
+    /// Receives one message and the fd attached to it, if any (-1).
+    public func receiveWithFD() throws -> (SyncMessage, Int32)? {
+        var buf = [UInt8](repeating: 0, count: 4 << 20)
+        var passed: Int32 = -1
+        let n = try sys("recv") { buf.withUnsafeMutableBytes { brig_recv_fd(fd, &passed, $0.baseAddress, $0.count) } }
+        if n == 0 { if passed >= 0 { close(passed) }; return nil }
+        return (try JSONDecoder().decode(SyncMessage.self, from: Data(buf[0..<n])), passed)
+    }
+
+    /// Sends a message with an fd attached.
+    public func send(_ m: SyncMessage, fd passed: Int32) throws {
+        try UnixSocket.sendFD(fd, passed, String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
     }
 }

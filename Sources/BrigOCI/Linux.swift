@@ -92,6 +92,11 @@ public struct Seccomp: Codable, Sendable, Equatable {
     public var listenerPath: String?
     public var listenerMetadata: String?
     public var syscalls: [SeccompSyscall]?
+    public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil, flags: [String]? = nil,
+                listenerPath: String? = nil, listenerMetadata: String? = nil, syscalls: [SeccompSyscall]? = nil) {
+        self.defaultAction = defaultAction; self.defaultErrnoRet = defaultErrnoRet; self.architectures = architectures
+        self.flags = flags; self.listenerPath = listenerPath; self.listenerMetadata = listenerMetadata; self.syscalls = syscalls
+    }
 }
 
 public struct SeccompSyscall: Codable, Sendable, Equatable {
@@ -99,6 +104,9 @@ public struct SeccompSyscall: Codable, Sendable, Equatable {
     public var action: String
     public var errnoRet: UInt32?
     public var args: [SeccompArg]?
+    public init(names: [String], action: String, errnoRet: UInt32? = nil, args: [SeccompArg]? = nil) {
+        self.names = names; self.action = action; self.errnoRet = errnoRet; self.args = args
+    }
 }
 
 public struct SeccompArg: Codable, Sendable, Equatable {
@@ -106,4 +114,7 @@ public struct SeccompArg: Codable, Sendable, Equatable {
     public var value: UInt64
     public var valueTwo: UInt64?
     public var op: String
+    public init(index: UInt, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+        self.index = index; self.value = value; self.valueTwo = valueTwo; self.op = op
+    }
 }
