@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore", "BrigCgroups"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
-        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim"]),
+        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),
     ],
     swiftLanguageModes: [.v5]
 )

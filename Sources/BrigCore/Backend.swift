@@ -37,7 +37,7 @@ public protocol Backend {
     /// Releases the parked process; returns once it has exec'd (or reports why it could not).
     func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
     /// Starts `options.process` inside the container; returns its host pid once it has exec'd.
-    func exec(_ options: ExecOptions, record: ContainerRecord, spec: Spec) throws(RuntimeError) -> Int32
+    func exec(_ options: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32
     func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts
     func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError)
     /// Removes what the container left (cgroups, sockets); the caller removes the state dir.

@@ -11,11 +11,12 @@ import Glibc
 /// re-exec'd `brig init`; this side only spawns it, answers its requests, and records it.
 public struct NamespacesBackend: Backend {
     public var name: String { "namespaces" }
-    /// The executable to re-exec as `init` (this binary).
-    public var executable: String
+    /// The executable to re-exec as `init`: a read-only copy of this binary (see
+    /// SealedExecutable), or /proc/self/exe where that copy can't be made.
+    public var executable: String?
     public var debug: (String) -> Void
 
-    public init(executable: String = "/proc/self/exe", debug: @escaping (String) -> Void = { _ in }) {
+    public init(executable: String? = nil, debug: @escaping (String) -> Void = { _ in }) {
         self.executable = executable; self.debug = debug
     }
 
@@ -65,7 +66,7 @@ public struct NamespacesBackend: Backend {
         cleanup.fds.append(startSock)
         let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
         let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
-        let spawn = fds.spawnOptions(executable: executable, startFD: startSock)
+        let spawn = fds.spawnOptions(executable: initExecutable(store), startFD: startSock)
         let initPid = try Spawn.spawn(spawn)
         cleanup.pids.append(initPid)
         close(childSock)
@@ -147,7 +148,14 @@ public struct NamespacesBackend: Backend {
         }
     }
 
-    public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec) throws(RuntimeError) -> Int32 {
+    func initExecutable(_ store: StateStore) -> String {
+        if let executable { return executable }
+        if let sealed = SealedExecutable.path() { return sealed }
+        debug("no read-only copy of brig could be made under \(SealedExecutable.directory); using /proc/self/exe")
+        return "/proc/self/exe"
+    }
+
+    public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32 {
         do {
             let plan = try LaunchPlan.forExec(spec: spec, process: o.process, id: record.id, bundle: record.bundle,
                                               containerPid: record.pid, preserveFDs: o.preserveFDs)
@@ -155,7 +163,7 @@ public struct NamespacesBackend: Backend {
             defer { cleanup.run() }
             let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
             let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
-            let spawn = fds.spawnOptions(executable: executable, startFD: nil)
+            let spawn = fds.spawnOptions(executable: initExecutable(store), startFD: nil)
             let initPid = try Spawn.spawn(spawn)
             cleanup.pids.append(initPid)
             close(childSock)

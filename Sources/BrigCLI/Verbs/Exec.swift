@@ -51,7 +51,7 @@ enum ExecVerb: Verb {
             options.preserveFDs = v
         }
         if detach {
-            _ = try ctx.backend(for: record).exec(options, record: record, spec: spec)
+            _ = try ctx.backend(for: record).exec(options, record: record, spec: spec, store: ctx.store)
             return 0
         }
         _ = brig_set_child_subreaper()
@@ -64,7 +64,7 @@ enum ExecVerb: Verb {
             }
             options.consoleFD = pair[1]
         }
-        let pid = try ctx.backend(for: record).exec(options, record: record, spec: spec)
+        let pid = try ctx.backend(for: record).exec(options, record: record, spec: spec, store: ctx.store)
         var master: Int32 = -1
         if pair[0] >= 0 {
             close(pair[1])
