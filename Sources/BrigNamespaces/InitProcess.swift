@@ -29,6 +29,9 @@ public enum InitProcess {
     }
 
     static func firstStage(_ plan: LaunchPlan, channel: SyncChannel, startFD: Int32, consoleFD: Int32) throws -> Never {
+        if let mask = plan.process.affinityInitial {
+            try sys("sched_setaffinity (process.execCPUAffinity.initial)") { brig_sched_setaffinity(mask, mask.count) }
+        }
         // Join the user namespace first: the others may be owned by it.
         for ns in plan.joinNamespaces where ns.kind == "user" { try join(ns) }
         if plan.newNamespaces.contains("user") {

@@ -55,6 +55,16 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
         public var terminal: Bool
         public var consoleRows: UInt16?
         public var consoleCols: UInt16?
+        public var personality: UInt? = nil
+        public var scheduler: ProcessExtras.SchedAttr? = nil
+        public var ioPriority: Int32? = nil
+        public var memoryPolicy: ProcessExtras.MemPolicy? = nil
+        /// exec only: affinity before joining the container, and just before execve.
+        public var affinityInitial: [UInt64]? = nil
+        public var affinityFinal: [UInt64]? = nil
+        /// LSM labels, set only when the host has that LSM enabled.
+        public var apparmorProfile: String? = nil
+        public var selinuxLabel: String? = nil
     }
 
     public var id: String
@@ -166,6 +176,15 @@ extension LaunchPlan {
             consoleRows: process.consoleSize.map { UInt16(clamping: $0.height) },
             consoleCols: process.consoleSize.map { UInt16(clamping: $0.width) })
 
+        var planned_ = planned
+        if let p = linux.personality { planned_.personality = try ProcessExtras.personality(p) }
+        if let s = process.scheduler { planned_.scheduler = try ProcessExtras.scheduler(s) }
+        if let p = process.ioPriority { planned_.ioPriority = try ProcessExtras.ioPriority(p) }
+        if let m = linux.memoryPolicy { planned_.memoryPolicy = try ProcessExtras.memoryPolicy(m) }
+        if let a = process.execCPUAffinity {
+            if let i = a.initial { planned_.affinityInitial = try ProcessExtras.cpuMask(i, field: "process.execCPUAffinity.initial") }
+            if let f = a.final { planned_.affinityFinal = try ProcessExtras.cpuMask(f, field: "process.execCPUAffinity.final") }
+        }
         let hooks = spec.hooks ?? Hooks()
         var seccomp: CompiledProfile? = nil
         if let s = linux.seccomp { seccomp = try SeccompProfile.compile(s) }
@@ -176,7 +195,7 @@ extension LaunchPlan {
             timeOffsets: linux.timeOffsets ?? [:], mounts: mounts, devices: devices,
             maskedPaths: linux.maskedPaths ?? [], readonlyPaths: linux.readonlyPaths ?? [],
             sysctl: linux.sysctl ?? [:], hostname: spec.hostname, domainname: spec.domainname,
-            process: planned, createContainerHooks: hooks.createContainer ?? [],
+            process: planned_, createContainerHooks: hooks.createContainer ?? [],
             startContainerHooks: hooks.startContainer ?? [], cgroupHierarchies: cgroups, preserveFDs: preserveFDs)
         plan.seccomp = seccomp
         return plan

@@ -54,6 +54,7 @@ public struct NamespacesBackend: Backend {
             extraEnv: extraEnv)
 
         plan.newKeyring = !o.noNewKeyring
+        try applyHostChecks(spec: spec, plan: &plan)
         var cleanup = Cleanup(cgroups: nil)
         defer { cleanup.run() }
         do {
@@ -97,6 +98,7 @@ public struct NamespacesBackend: Backend {
                 cleanup.pids.append(pid)
                 _ = try? Spawn.wait(initPid)
                 cleanup.pids.removeAll { $0 == initPid }
+                try moveNetDevices(spec.linux?.netDevices ?? [:], into: pid)
             case .runtimeHooks:
                 do {
                     try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
@@ -136,6 +138,37 @@ public struct NamespacesBackend: Backend {
         if p.hasPrefix("/") { return p }
         var buf = [CChar](repeating: 0, count: 4096)
         return String(cString: getcwd(&buf, buf.count)) + "/" + p
+    }
+
+    /// What depends on the host rather than the config: LSMs (applied only where enabled, as
+    /// runc does, with a debug line otherwise) and Intel RDT (a clear error where absent).
+    func applyHostChecks(spec: Spec, plan: inout LaunchPlan) throws {
+        if let profile = spec.process?.apparmorProfile, !profile.isEmpty {
+            if ((try? Files.readString("/sys/module/apparmor/parameters/enabled")) ?? "").hasPrefix("Y") {
+                plan.process.apparmorProfile = profile
+            } else {
+                debug("process.apparmorProfile \(profile) ignored: AppArmor is not enabled on this host")
+            }
+        }
+        if let label = spec.process?.selinuxLabel, !label.isEmpty {
+            if Files.exists("/sys/fs/selinux/enforce") { plan.process.selinuxLabel = label }
+            else { debug("process.selinuxLabel ignored: SELinux is not enabled on this host") }
+        }
+        if spec.linux?.intelRdt != nil && !Files.exists("/sys/fs/resctrl/info") {
+            throw RuntimeError(.unsupported, "linux.intelRdt: Intel RDT (resctrl) is not available on this host")
+        }
+    }
+
+    /// linux.netDevices: moves each host interface into the container's new network namespace,
+    /// renamed as asked.
+    func moveNetDevices(_ devices: [String: NetDevice], into pid: Int32) throws {
+        guard !devices.isEmpty else { return }
+        let ns = try Files.open("/proc/\(pid)/ns/net", O_RDONLY)
+        defer { close(ns) }
+        for (name, dev) in devices.sorted(by: { $0.key < $1.key }) {
+            let r = brig_link_move(name, ns, dev.name ?? name)
+            if r != 0 { throw RuntimeError(.config, "linux.netDevices.\(name): \(SystemError(errno: -r, "move interface into the container"))") }
+        }
     }
 
     func writeMappings(pid: Int32, plan: LaunchPlan) throws {

@@ -29,6 +29,24 @@ struct ProcessSetup {
         }
         env = p.env
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + home(uid: p.uid)) }
+        // Scheduling and memory attributes while still privileged (RT policies need CAP_SYS_NICE).
+        if let persona = p.personality { try sys("personality \(persona)") { brig_personality(persona) } }
+        if let s = p.scheduler {
+            try sys("sched_setattr (process.scheduler)") {
+                brig_sched_setattr(s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period)
+            }
+        }
+        if let io = p.ioPriority { try sys("ioprio_set (process.ioPriority)") { brig_ioprio_set(io) } }
+        if let m = p.memoryPolicy {
+            try sys("set_mempolicy (linux.memoryPolicy)") { brig_set_mempolicy(m.mode, m.mask, m.maxnode) }
+        }
+        if let profile = p.apparmorProfile {
+            let attr = Files.exists("/proc/self/attr/apparmor/exec") ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec"
+            do { try Files.write(attr, "exec \(profile)") } catch { throw InitError("process.apparmorProfile: \(error)") }
+        }
+        if let label = p.selinuxLabel {
+            do { try Files.write("/proc/self/attr/exec", label) } catch { throw InitError("process.selinuxLabel: \(error)") }
+        }
         if let filter = plan.seccomp, !p.noNewPrivileges {
             // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before dropping it.
             notifyFD = try filter.load() ?? -1
@@ -89,6 +107,9 @@ struct ProcessSetup {
         if plan.process.noNewPrivileges { try sys("set no_new_privs") { brig_set_no_new_privs() } }
         if let filter = plan.seccomp, plan.process.noNewPrivileges {
             notifyFD = try filter.load() ?? -1
+        }
+        if let mask = plan.process.affinityFinal {
+            try sys("sched_setaffinity (process.execCPUAffinity.final)") { brig_sched_setaffinity(mask, mask.count) }
         }
         if notifyFD >= 0 {
             try notify(notifyFD)

@@ -63,11 +63,13 @@ public struct Device: Codable, Sendable, Equatable {
 
 public struct NetDevice: Codable, Sendable, Equatable {
     public var name: String?
+    public init(name: String? = nil) { self.name = name }
 }
 
 public struct Personality: Codable, Sendable, Equatable {
     public var domain: String
     public var flags: [String]?
+    public init(domain: String, flags: [String]? = nil) { self.domain = domain; self.flags = flags }
 }
 
 public struct IntelRdt: Codable, Sendable, Equatable {
@@ -76,12 +78,14 @@ public struct IntelRdt: Codable, Sendable, Equatable {
     public var memBwSchema: String?
     public var enableCMT: Bool?
     public var enableMBM: Bool?
+    public init(closID: String? = nil) { self.closID = closID }
 }
 
 public struct MemoryPolicy: Codable, Sendable, Equatable {
     public var mode: String
     public var nodes: String?
     public var flags: [String]?
+    public init(mode: String, nodes: String? = nil, flags: [String]? = nil) { self.mode = mode; self.nodes = nodes; self.flags = flags }
 }
 
 public struct Seccomp: Codable, Sendable, Equatable {

@@ -62,10 +62,10 @@ public struct Process: Codable, Sendable, Equatable {
 
     public init(terminal: Bool? = nil, user: User = User(), args: [String]? = nil, env: [String]? = nil,
                 cwd: String = "/", capabilities: Capabilities? = nil, rlimits: [Rlimit]? = nil,
-                noNewPrivileges: Bool? = nil, oomScoreAdj: Int? = nil) {
+                noNewPrivileges: Bool? = nil, oomScoreAdj: Int? = nil, execCPUAffinity: ExecCPUAffinity? = nil) {
         self.terminal = terminal; self.user = user; self.args = args; self.env = env; self.cwd = cwd
         self.capabilities = capabilities; self.rlimits = rlimits; self.noNewPrivileges = noNewPrivileges
-        self.oomScoreAdj = oomScoreAdj
+        self.oomScoreAdj = oomScoreAdj; self.execCPUAffinity = execCPUAffinity
     }
 }
 
@@ -114,16 +114,23 @@ public struct Scheduler: Codable, Sendable, Equatable {
     public var runtime: UInt64?
     public var deadline: UInt64?
     public var period: UInt64?
+    public init(policy: String, nice: Int32? = nil, priority: Int32? = nil, flags: [String]? = nil,
+                runtime: UInt64? = nil, deadline: UInt64? = nil, period: UInt64? = nil) {
+        self.policy = policy; self.nice = nice; self.priority = priority; self.flags = flags
+        self.runtime = runtime; self.deadline = deadline; self.period = period
+    }
 }
 
 public struct IOPriority: Codable, Sendable, Equatable {
     public var `class`: String
     public var priority: Int32?
+    public init(class c: String, priority: Int32? = nil) { self.class = c; self.priority = priority }
 }
 
 public struct ExecCPUAffinity: Codable, Sendable, Equatable {
     public var initial: String?
     public var final: String?
+    public init(initial: String? = nil, final: String? = nil) { self.initial = initial; self.final = final }
 }
 
 public struct Hook: Codable, Sendable, Equatable {

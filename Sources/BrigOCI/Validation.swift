@@ -51,6 +51,12 @@ public enum Validation {
         if let umask = process.user.umask, umask > 0o777 {
             throw ConfigError("\(f).user.umask", "must be at most 0777")
         }
+        if let s = process.scheduler { _ = try ProcessExtras.scheduler(s) }
+        if let p = process.ioPriority { _ = try ProcessExtras.ioPriority(p) }
+        if let a = process.execCPUAffinity {
+            _ = try ProcessExtras.cpuMask(a.initial ?? "", field: "\(f).execCPUAffinity.initial")
+            _ = try ProcessExtras.cpuMask(a.final ?? "", field: "\(f).execCPUAffinity.final")
+        }
     }
 
     static func validateHooks(_ hooks: Hooks?) throws(ConfigError) {
@@ -126,6 +132,16 @@ public enum Validation {
         }
         for key in (linux.sysctl ?? [:]).keys.sorted() {
             try validateSysctl(key, namespaces: kinds)
+        }
+        if let p = linux.personality { _ = try ProcessExtras.personality(p) }
+        if let m = linux.memoryPolicy { _ = try ProcessExtras.memoryPolicy(m) }
+        if let devs = linux.netDevices, !devs.isEmpty {
+            guard let ns = linux.namespaces?.first(where: { $0.type == "network" }), (ns.path ?? "").isEmpty else {
+                throw ConfigError("linux.netDevices", "moving interfaces needs a new network namespace")
+            }
+            for (name, d) in devs where name.isEmpty || name.contains("/") || (d.name ?? "").contains("/") {
+                throw ConfigError("linux.netDevices.\(name)", "invalid interface name")
+            }
         }
         if let path = linux.cgroupsPath, path.contains("..") {
             throw ConfigError("linux.cgroupsPath", "must not contain \"..\"")

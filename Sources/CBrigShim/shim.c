@@ -183,3 +183,61 @@ int brig_signalfd_read(int fd) {
     return r == sizeof(si) ? (int)si.ssi_signo : -1;
 }
 int brig_join_session_keyring(const char *name) { return (int)syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name); }
+#include <net/if.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_link.h>
+
+struct brig_sched_attr {
+    uint32_t size, sched_policy; uint64_t sched_flags; int32_t sched_nice; uint32_t sched_priority;
+    uint64_t sched_runtime, sched_deadline, sched_period;
+};
+int brig_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t prio,
+                       uint64_t runtime, uint64_t deadline, uint64_t period) {
+    struct brig_sched_attr a = { sizeof(a), policy, flags, nice, prio, runtime, deadline, period };
+    return (int)syscall(SYS_sched_setattr, 0, &a, 0);
+}
+int brig_ioprio_set(int value) { return (int)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, value); }
+int brig_set_mempolicy(int mode, const uint64_t *mask, unsigned long maxnode) {
+    return (int)syscall(SYS_set_mempolicy, mode, mask, maxnode);
+}
+int brig_sched_setaffinity(const uint64_t *mask, size_t words) {
+    return (int)syscall(SYS_sched_setaffinity, 0, words * sizeof(uint64_t), mask);
+}
+
+static void brig_nl_attr(struct nlmsghdr *h, unsigned short type, const void *data, unsigned short len) {
+    struct rtattr *rta = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+    rta->rta_type = type; rta->rta_len = RTA_LENGTH(len);
+    memcpy(RTA_DATA(rta), data, len);
+    h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+int brig_link_move(const char *name, int netns_fd, const char *newname) {
+    unsigned int index = if_nametoindex(name);
+    if (index == 0) return -errno;
+    int sock = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (sock < 0) return -errno;
+    union { char buf[1024]; struct nlmsghdr align; } u;
+    memset(&u, 0, sizeof(u));
+    struct nlmsghdr *h = &u.align;
+    h->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    h->nlmsg_type = RTM_NEWLINK;
+    h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+    h->nlmsg_seq = 1;
+    struct ifinfomsg *ifi = NLMSG_DATA(h);
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = (int)index;
+    uint32_t fd32 = (uint32_t)netns_fd;
+    brig_nl_attr(h, IFLA_NET_NS_FD, &fd32, sizeof(fd32));
+    if (newname && *newname) brig_nl_attr(h, IFLA_IFNAME, newname, (unsigned short)(strlen(newname) + 1));
+    if (send(sock, h, h->nlmsg_len, 0) < 0) { int e = errno; close(sock); return -e; }
+    char rbuf[4096];
+    ssize_t n = recv(sock, rbuf, sizeof(rbuf), 0);
+    close(sock);
+    if (n < 0) return -errno;
+    struct nlmsghdr *r = (struct nlmsghdr *)rbuf;
+    if (NLMSG_OK(r, (unsigned)n) && r->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *err = NLMSG_DATA(r);
+        return err->error;  /* 0 or -errno */
+    }
+    return 0;
+}

@@ -94,3 +94,11 @@ int brig_signalfd_read(int fd);
 int brig_block_signals(const int *signals, int count);
 /// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring, as runc gives each container.
 int brig_join_session_keyring(const char *name);
+int brig_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t priority,
+                       uint64_t runtime, uint64_t deadline, uint64_t period);
+int brig_ioprio_set(int value);
+int brig_set_mempolicy(int mode, const uint64_t *mask, unsigned long maxnode);
+int brig_sched_setaffinity(const uint64_t *mask, size_t words);
+/// Moves interface `name` into the network namespace `netns_fd`, renamed `newname`, via rtnetlink.
+/// Returns 0 or -errno.
+int brig_link_move(const char *name, int netns_fd, const char *newname);
