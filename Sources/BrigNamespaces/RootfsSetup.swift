@@ -230,7 +230,16 @@ struct RootfsSetup {
         if SecurePath.isDirectory(fd: fd) {
             try mount("tmpfs", target, "tmpfs", Self.MS.rdonly, nil, what: "mask \(path)")
         } else {
-            try mount("/dev/null", target, nil, Self.MS.bind, nil, what: "mask \(path)")
+            // The source must really be the null device (CVE-2025-31133: a /dev/null swapped for a
+            // symlink or another file would otherwise be bound over the path, unmasking it).
+            let null = try Files.open("/dev/null", Int32(BRIG_O_PATH) | O_NOFOLLOW)
+            defer { close(null) }
+            var st = stat()
+            guard fstat(null, &st) == 0, (st.st_mode & S_IFMT) == S_IFCHR, brig_major(UInt64(st.st_rdev)) == 1,
+                  brig_minor(UInt64(st.st_rdev)) == 3 else {
+                throw InitError("linux.maskedPaths: /dev/null in the container is not the null device; refusing to mask \(path) with it")
+            }
+            try mount(self.target(null, "/dev/null"), target, nil, Self.MS.bind, nil, what: "mask \(path)")
         }
     }
 

@@ -68,3 +68,22 @@ struct EscapeTests {
         #expect(r.out == "0\ndone\n", "\(r.out)")
     }
 }
+
+@Suite("LSM handling", .enabled(if: Harness.isRoot, "needs root"))
+struct LSMTests {
+    /// This host enables neither AppArmor nor SELinux: like runc, the labels are ignored and the
+    /// debug log says so.
+    @Test func labelsIgnoredWithADebugLineWhenTheLSMIsOff() throws {
+        let lsm = (try? Files.readString("/sys/kernel/security/lsm")) ?? ""
+        try #require(!lsm.contains("apparmor") && !lsm.contains("selinux"), "host has an LSM enabled: \(lsm)")
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["true"])
+        s.process?.apparmorProfile = "brig-default"
+        s.process?.selinuxLabel = "system_u:system_r:container_t:s0"
+        try h.write(s)
+        let r = h.brig(["run", "--bundle", h.bundle, Harness.uniqueID("lsm")], global: ["--debug"])
+        #expect(r.code == 0)
+        #expect(r.err.contains("process.apparmorProfile brig-default ignored: AppArmor is not enabled"), "\(r.err)")
+        #expect(r.err.contains("process.selinuxLabel ignored: SELinux is not enabled"))
+    }
+}
