@@ -39,5 +39,18 @@ let package = Package(
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
         .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux"]),
+
+        // VMM (issue 7), leaf-first: KVM shim, guest memory, loader, devices, KVM layer, VMM.
+        .target(name: "CBrigKVM"),
+        .target(name: "BrigGuestMemory"),
+        .target(name: "BrigBoot", dependencies: ["BrigGuestMemory"]),
+        .target(name: "BrigDevices", dependencies: ["BrigGuestMemory"]),
+        .target(name: "BrigKVM", dependencies: ["CBrigKVM"]),
+        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM"]),
+        .executableTarget(name: "brig-vmm", dependencies: ["BrigVMM"]),
+        .testTarget(name: "BrigGuestMemoryTests", dependencies: ["BrigGuestMemory"]),
+        .testTarget(name: "BrigBootTests", dependencies: ["BrigBoot", "BrigGuestMemory"]),
+        .testTarget(name: "BrigDevicesTests", dependencies: ["BrigDevices", "BrigGuestMemory"]),
+        .testTarget(name: "BrigVMMTests", dependencies: ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory"]),
     ]
 )
