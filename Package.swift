@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "BrigBoot", dependencies: ["BrigGuestMemory"]),
         .target(name: "BrigDevices", dependencies: ["BrigGuestMemory"]),
         .target(name: "BrigKVM", dependencies: ["CBrigKVM"]),
-        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM"]),
+        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM"]),
         .executableTarget(name: "brig-vmm", dependencies: ["BrigVMM"]),
         .testTarget(name: "BrigGuestMemoryTests", dependencies: ["BrigGuestMemory"]),
         .testTarget(name: "BrigBootTests", dependencies: ["BrigBoot", "BrigGuestMemory"]),
