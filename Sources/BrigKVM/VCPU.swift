@@ -80,54 +80,50 @@ public final class VCPU: @unchecked Sendable {
         UnsafeMutableRawBufferPointer(start: brig_run_mmio_data(run), count: Int(min(brig_run_mmio_len(run), 8)))
     }
 
-    public func getRegs() throws(KVMError) -> kvm_regs {
-        var r = kvm_regs()
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_GET_REGS(), &r), "KVM_GET_REGS")
-        return r
+    private func get<T>(_ request: UInt, _ name: String, _ initial: T) throws(KVMError) -> T {
+        var v = initial
+        _ = try check(brig_kvm_ioctl(fd, request, &v), name)
+        return v
     }
-    public func setRegs(_ regs: kvm_regs) throws(KVMError) {
-        var r = regs
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_SET_REGS(), &r), "KVM_SET_REGS")
+    private func set<T>(_ request: UInt, _ name: String, _ value: T) throws(KVMError) {
+        var v = value
+        _ = try check(brig_kvm_ioctl(fd, request, &v), name)
     }
-    public func getSregs() throws(KVMError) -> kvm_sregs {
-        var s = kvm_sregs()
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_GET_SREGS(), &s), "KVM_GET_SREGS")
-        return s
-    }
-    public func setSregs(_ sregs: kvm_sregs) throws(KVMError) {
-        var s = sregs
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_SET_SREGS(), &s), "KVM_SET_SREGS")
-    }
+
+    public func getRegs() throws(KVMError) -> kvm_regs { try get(brig_KVM_GET_REGS(), "KVM_GET_REGS", kvm_regs()) }
+    public func setRegs(_ r: kvm_regs) throws(KVMError) { try set(brig_KVM_SET_REGS(), "KVM_SET_REGS", r) }
+    public func getSregs() throws(KVMError) -> kvm_sregs { try get(brig_KVM_GET_SREGS(), "KVM_GET_SREGS", kvm_sregs()) }
+    public func setSregs(_ s: kvm_sregs) throws(KVMError) { try set(brig_KVM_SET_SREGS(), "KVM_SET_SREGS", s) }
 
     /// x87 control word 0x37F and MXCSR 0x1F80, as after reset.
     public func setDefaultFPU() throws(KVMError) {
         var f = kvm_fpu()
         f.fcw = 0x37F
         f.mxcsr = 0x1F80
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_SET_FPU(), &f), "KVM_SET_FPU")
+        try set(brig_KVM_SET_FPU(), "KVM_SET_FPU", f)
     }
 
     public func setCPUID(_ entries: [CPUIDEntry]) throws(KVMError) {
-        let stride = MemoryLayout<kvm_cpuid_entry2>.stride
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: 8 + entries.count * stride, alignment: 8)
-        defer { buf.deallocate() }
-        memset(buf, 0, 8 + entries.count * stride)
-        buf.storeBytes(of: UInt32(entries.count), as: UInt32.self)
-        let p = (buf + 8).assumingMemoryBound(to: kvm_cpuid_entry2.self)
-        for (i, e) in entries.enumerated() { p[i] = e.raw }
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_SET_CPUID2(), buf), "KVM_SET_CPUID2")
+        try withCountedArray(entries.map(\.raw), request: brig_KVM_SET_CPUID2(), name: "KVM_SET_CPUID2")
     }
 
     /// KVM_SET_MSRS; returns how many were accepted (KVM stops at the first it rejects).
     @discardableResult
     public func setMSRs(_ msrs: [(index: UInt32, value: UInt64)]) throws(KVMError) -> Int {
-        let stride = MemoryLayout<kvm_msr_entry>.stride
-        let buf = UnsafeMutableRawPointer.allocate(byteCount: 8 + msrs.count * stride, alignment: 8)
+        let entries = msrs.map { m in var e = kvm_msr_entry(); e.index = m.index; e.data = m.value; return e }
+        return Int(try withCountedArray(entries, request: brig_KVM_SET_MSRS(), name: "KVM_SET_MSRS"))
+    }
+
+    /// Calls an ioctl taking `struct { __u32 n; __u32 pad; T entries[]; }`.
+    @discardableResult
+    func withCountedArray<T>(_ entries: [T], request: UInt, name: String) throws(KVMError) -> Int32 {
+        let stride = MemoryLayout<T>.stride, bytes = 8 + entries.count * stride
+        let buf = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 8)
         defer { buf.deallocate() }
-        memset(buf, 0, 8 + msrs.count * stride)
-        buf.storeBytes(of: UInt32(msrs.count), as: UInt32.self)
-        let p = (buf + 8).assumingMemoryBound(to: kvm_msr_entry.self)
-        for (i, m) in msrs.enumerated() { p[i].index = m.index; p[i].data = m.value }
-        return Int(try check(brig_kvm_ioctl(fd, brig_KVM_SET_MSRS(), buf), "KVM_SET_MSRS"))
+        memset(buf, 0, bytes)
+        buf.storeBytes(of: UInt32(entries.count), as: UInt32.self)
+        let p = (buf + 8).bindMemory(to: T.self, capacity: entries.count)
+        for (i, e) in entries.enumerated() { p[i] = e }
+        return try check(brig_kvm_ioctl(fd, request, buf), name)
     }
 }
