@@ -75,7 +75,8 @@ static uint16_t last_used;
 
 static uint8_t request(uint32_t type, uint64_t sector, uint32_t len, int device_writes) {
     hdr.type = type; hdr.reserved = 0; hdr.sector = sector; status = 0xFF;
-    q.d[0] = (struct desc){ (uint64_t)(uintptr_t)&hdr, 16, 1, 1 };
+    /* header -> [data ->] status; no zero-length data descriptor (e.g. for FLUSH). */
+    q.d[0] = (struct desc){ (uint64_t)(uintptr_t)&hdr, 16, 1, (uint16_t)(len ? 1 : 2) };
     q.d[1] = (struct desc){ (uint64_t)(uintptr_t)data, len, (uint16_t)(1 | (device_writes ? 2 : 0)), 2 };
     q.d[2] = (struct desc){ (uint64_t)(uintptr_t)&status, 1, 2, 0 };
     q.avail.ring[q.avail.idx % QSIZE] = 0;
@@ -106,6 +107,7 @@ void guest_main(uint64_t boot, int pvh) {
     cmdline = pvh ? (const char *)(uintptr_t)*(uint64_t *)(uintptr_t)(boot + 24)
                   : (const char *)(uintptr_t)*(uint32_t *)(uintptr_t)(boot + 0x228);
     puts_(pvh ? "brig-guest: 64-bit long mode (PVH entry)\n" : "brig-guest: 64-bit long mode (64-bit entry)\n");
+    puts_("brig-guest: cmdline: "); puts_(cmdline ? cmdline : "(none)"); puts_("\n");
     const char *full = cmdline;
     int expect_ro = find("expect-ro") != 0;
     const char *ex = find("exit=");
