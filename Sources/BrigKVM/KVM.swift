@@ -152,13 +152,14 @@ public final class VM: @unchecked Sendable {
     }
 
     /// TSS and identity-map pages (needed on Intel for real-mode emulation), then PIC+IOAPIC and PIT.
-    public func createIrqchipAndPIT(tssAddress: UInt64 = 0xFFFB_D000) throws(KVMError) {
+    public func createIrqchipAndPIT(tssAddress: UInt64 = 0xFFFB_D000, pit: Bool = true) throws(KVMError) {
         _ = try check(brig_kvm_ioctl_val(fd, brig_KVM_SET_TSS_ADDR(), UInt(tssAddress)), "KVM_SET_TSS_ADDR")
         var idmap = tssAddress - 0x1000
         _ = try check(brig_kvm_ioctl(fd, brig_KVM_SET_IDENTITY_MAP_ADDR(), &idmap), "KVM_SET_IDENTITY_MAP_ADDR")
         _ = try check(brig_kvm_ioctl_val(fd, brig_KVM_CREATE_IRQCHIP(), 0), "KVM_CREATE_IRQCHIP")
-        var pit = kvm_pit_config()
-        _ = try check(brig_kvm_ioctl(fd, brig_KVM_CREATE_PIT2(), &pit), "KVM_CREATE_PIT2")
+        guard pit else { return }
+        var cfg = kvm_pit_config()
+        _ = try check(brig_kvm_ioctl(fd, brig_KVM_CREATE_PIT2(), &cfg), "KVM_CREATE_PIT2")
     }
 
     /// KVM_IRQ_LINE.

@@ -12,7 +12,7 @@ public enum VcpuExit: Equatable, Sendable {
     case hlt
     case shutdown
     case failEntry(reason: UInt64)
-    case internalError(suberror: UInt32)
+    case internalError(suberror: UInt32, data: [UInt64] = [])
     case systemEvent(type: UInt32)
     /// KVM_RUN returned EINTR (a kick from another thread) or immediate_exit was set.
     case interrupted
@@ -62,7 +62,9 @@ public final class VCPU: @unchecked Sendable {
         case VcpuExit.exitShutdown: return .shutdown
         case VcpuExit.exitFailEntry: return .failEntry(reason: brig_run_fail_entry_reason(r))
         case VcpuExit.exitIntr: return .interrupted
-        case VcpuExit.exitInternalError: return .internalError(suberror: brig_run_internal_suberror(r))
+        case VcpuExit.exitInternalError:
+            let n = min(brig_run_internal_ndata(r), 16)
+            return .internalError(suberror: brig_run_internal_suberror(r), data: (0..<n).map { brig_run_internal_data(r, $0) })
         case VcpuExit.exitSystemEvent: return .systemEvent(type: brig_run_system_event_type(r))
         case let other: return .unknown(reason: other)
         }

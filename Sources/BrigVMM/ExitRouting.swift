@@ -12,7 +12,7 @@ public enum StopReason: Equatable, Sendable, CustomStringConvertible {
     /// Triple fault (KVM_EXIT_SHUTDOWN).
     case tripleFault
     case entryFailure(reason: UInt64)
-    case internalError(suberror: UInt32)
+    case internalError(suberror: UInt32, data: [UInt64] = [])
     case guestCrash
     case unknownExit(reason: UInt32)
     case timeout(seconds: Double)
@@ -37,9 +37,10 @@ public enum StopReason: Equatable, Sendable, CustomStringConvertible {
         case .halted: return "guest halted"
         case .tripleFault: return "guest triple-faulted (KVM_EXIT_SHUTDOWN)"
         case let .entryFailure(r): return "VM entry failed, hardware reason 0x\(String(r, radix: 16))"
-        case let .internalError(s):
+        case let .internalError(s, data):
             let why = s == 1 ? " (emulation failure: the host KVM could not emulate a guest instruction)" : ""
-            return "KVM internal error, suberror \(s)\(why)"
+            let extra = data.isEmpty ? "" : ", data [" + data.map { "0x" + String($0, radix: 16) }.joined(separator: " ") + "]"
+            return "KVM internal error, suberror \(s)\(why)\(extra)"
         case .guestCrash: return "guest reported a crash (KVM_SYSTEM_EVENT_CRASH)"
         case let .unknownExit(r): return "unhandled KVM exit reason \(r)"
         case let .timeout(s): return "guest did not stop within \(s) s"
@@ -69,7 +70,7 @@ public func route(_ exit: VcpuExit) -> ExitAction {
     case .hlt: return .stop(.halted)
     case .shutdown: return .stop(.tripleFault)
     case let .failEntry(r): return .stop(.entryFailure(reason: r))
-    case let .internalError(s): return .stop(.internalError(suberror: s))
+    case let .internalError(s, data): return .stop(.internalError(suberror: s, data: data))
     case let .systemEvent(t):
         return .stop(t == VcpuExit.systemEventCrash ? .guestCrash : .reset)
     case let .unknown(r): return .stop(.unknownExit(reason: r))

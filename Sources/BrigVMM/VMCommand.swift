@@ -7,7 +7,7 @@ import BrigKVM
 public enum VMCommand {
     public static let usage = """
     usage: vm boot --kernel K [--initrd I] [--disk D [--disk-ro]]... [--mem 256M] [--cpus 1]
-                   [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh]
+                   [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit]
                    [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
            vm host-info
     Exit status: the guest's status N when it writes N to I/O port 0xF4; 0 on guest reset or
@@ -45,7 +45,7 @@ public enum VMCommand {
     public static func parse(_ args: [String]) throws(ParseError) -> Options {
         var kernel: String?, initrd: String?, disks: [VMConfig.Disk] = []
         var mem: UInt64 = 256 << 20, cpus = 1, cmdline = VMConfig.defaultCmdline, serialOut: String?
-        var timeout: Double?, pvh = true, timing = false, cpuid = CPUIDPolicy()
+        var timeout: Double?, pvh = true, pit = true, timing = false, cpuid = CPUIDPolicy()
         var i = 0
         func value(_ o: String) throws(ParseError) -> String {
             i += 1
@@ -76,6 +76,7 @@ public enum VMCommand {
                 guard let t = Double(v), t > 0 else { throw .badValue(option: a, value: v) }
                 timeout = t
             case "--no-pvh": pvh = false
+            case "--no-pit": pit = false
             case "--timing": timing = true
             case "--cpuid-vendor":
                 let v = try value(a)
@@ -94,7 +95,7 @@ public enum VMCommand {
         guard let kernel else { throw .missingKernel }
         var c = VMConfig(kernelPath: kernel)
         c.initrdPath = initrd; c.disks = disks; c.memoryBytes = mem; c.cpus = cpus; c.cmdline = cmdline
-        c.timeoutSeconds = timeout; c.preferPVH = pvh; c.cpuid = cpuid
+        c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid
         return Options(config: c, serialOut: serialOut, timing: timing)
     }
 
@@ -140,7 +141,9 @@ public enum VMCommand {
         }
         switch reason {
         case .powerOff, .reset: break
-        default: err("vm boot: \(reason) [\(machine.host)]")
+        default:
+            err("vm boot: \(reason) [\(machine.host)]")
+            if let c = machine.crashState { err("vm boot: \(c)") }
         }
         return reason.exitStatus
     }

@@ -24,6 +24,8 @@ public struct VMConfig: Sendable {
     /// Enter ELF kernels through their PVH note when they have one.
     public var preferPVH = true
     public var timeoutSeconds: Double?
+    /// Create the in-kernel i8254 PIT (Linux then may use it as its boot clock event device).
+    public var pit = true
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
     public init(kernelPath: String) { self.kernelPath = kernelPath }
 }
@@ -98,7 +100,8 @@ public final class VirtualMachine: @unchecked Sendable {
     public private(set) var cmdline: KernelCmdline
     public let boot: BootLoader.Result
     private let stop = Mutex<StopReason?>(nil)
-    private let threads = Mutex<[pthread_t]>([])
+    /// eventfd written once by the first requestStop.
+    private let stopEvent: Int32 = brig_eventfd()
     /// Called with the first serial byte (for boot-time measurement).
     public var onFirstSerialByte: (@Sendable () -> Void)? {
         get { serial.onFirstByte } set { serial.onFirstByte = newValue }
@@ -122,7 +125,7 @@ public final class VirtualMachine: @unchecked Sendable {
         for (i, r) in memory.regions.enumerated() {
             try kvm { () throws(KVMError) in try vm.setUserMemoryRegion(slot: UInt32(i), guestAddress: r.guestBase, size: r.size, host: r.host) }
         }
-        try kvm { () throws(KVMError) in try vm.createIrqchipAndPIT() }
+        try kvm { () throws(KVMError) in try vm.createIrqchipAndPIT(pit: config.pit) }
 
         // Devices.
         let serial = Serial16550(outFD: config.serialFD, irq: KVMInterruptLine(vm: vm, irq: DeviceMap.serialIRQ))
@@ -155,7 +158,11 @@ public final class VirtualMachine: @unchecked Sendable {
         for i in 0..<config.cpus {
             let v = try kvm { () throws(KVMError) in try vm.createVCPU(id: i) }
             try kvm { () throws(KVMError) in
-                try v.setCPUID(config.cpuid.apply(supported, cpuIndex: i, cpuCount: config.cpus))
+                let cpuid = config.cpuid.apply(supported, cpuIndex: i, cpuCount: config.cpus)
+                if getenv("BRIG_VMM_DEBUG_CPUID") != nil {
+                    for e in cpuid where e.function == 1 || e.function == 7 { VMCommand.err("cpuid \(e)") }
+                }
+                try v.setCPUID(cpuid)
                 try Self.setupMSRs(v)
                 try v.setDefaultFPU()
                 if i == 0 { try Self.setupRegisters(v, boot.cpu) }
@@ -165,6 +172,8 @@ public final class VirtualMachine: @unchecked Sendable {
         self.memory = memory; self.vm = vm; self.serial = serial; self.cmdline = line
         self.boot = boot; self.vcpus = list
     }
+
+    deinit { close(stopEvent) }
 
     /// Boot MSRs as Firecracker sets them; ones the host rejects are skipped.
     static func setupMSRs(_ v: VCPU) throws(KVMError) {
@@ -200,7 +209,7 @@ public final class VirtualMachine: @unchecked Sendable {
         try v.setRegs(r)
     }
 
-    /// First stop request wins; every vCPU is then kicked out of KVM_RUN.
+    /// First stop request wins; it wakes `run()`, which then kicks every vCPU out of KVM_RUN.
     public func requestStop(_ reason: StopReason) {
         let first = stop.withLock { s -> Bool in
             if s == nil { s = reason; return true }
@@ -208,13 +217,20 @@ public final class VirtualMachine: @unchecked Sendable {
         }
         guard first else { return }
         for v in vcpus { v.setImmediateExit(true) }
-        threads.withLock { for t in $0 { pthread_kill(t, SIGUSR2) } }
+        var one: UInt64 = 1
+        _ = Glibc.write(stopEvent, &one, 8)
     }
 
     var stopped: Bool { stop.withLock { $0 != nil } }
 
     /// Runs one vCPU until the VM stops.
     func runVCPU(_ v: VCPU) {
+        // The kick signal must be deliverable here even if the spawning thread blocks it
+        // (e.g. a Dispatch worker).
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGUSR2)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         while !stopped {
             let exit: VcpuExit
             do { exit = try v.runOnce() } catch { requestStop(.vmmError("vCPU \(v.id): \(error)")); return }
@@ -231,36 +247,56 @@ public final class VirtualMachine: @unchecked Sendable {
             case let .mmioWrite(a, data):
                 if case let .stop(r) = route(data.withUnsafeBytes({ mmio.write(a, data: $0) })) { requestStop(r) }
             case .resume: continue
-            case let .stop(r): requestStop(r)
+            case let .stop(r):
+                if r.exitStatus == 126 { recordCrashState(v) }
+                requestStop(r)
             }
         }
     }
 
-    /// Starts every vCPU on its own thread and waits for the guest to stop.
+    /// Registers of the vCPU that crashed, for the failure report.
+    public private(set) var crashState: String?
+
+    private func recordCrashState(_ v: VCPU) {
+        guard let r = try? v.getRegs(), let sr = try? v.getSregs() else { return }
+        func h(_ x: UInt64) -> String { "0x" + String(x, radix: 16) }
+        var bytes = ""
+        if let code = try? memory.read(r.rip & 0xFFFF_FFFF_FFFF, count: 16) { bytes = code.map { String($0, radix: 16) }.joined(separator: " ") }
+        crashState = "vCPU \(v.id): rip=\(h(r.rip)) rsp=\(h(r.rsp)) rflags=\(h(r.rflags)) cr0=\(h(sr.cr0)) cr3=\(h(sr.cr3)) cr4=\(h(sr.cr4)) efer=\(h(sr.efer))"
+            + (bytes.isEmpty ? "" : " code@rip(if identity-mapped)=[\(bytes)]")
+    }
+
+    /// Starts every vCPU on its own thread and waits for the guest to stop (or the timeout).
+    /// A vCPU can sit in KVM_RUN where immediate_exit is not looked at (an AP waiting for
+    /// SIPI) and a signal sent just before it enters KVM_RUN is lost, so the vCPUs are
+    /// kicked repeatedly until every thread has left its loop, then joined.
     public func run() -> StopReason {
         installKickHandler()
+        let live = Mutex(vcpus.count)
         var started: [pthread_t] = []
         for v in vcpus {
-            started.append(spawnThread { [self] in self.runVCPU(v) })
+            started.append(spawnThread { [self] in
+                self.runVCPU(v)
+                live.withLock { $0 -= 1 }
+            })
         }
-        threads.withLock { $0 = started }
-        if stopped { requestStopKickOnly() }
-        var watchdog: pthread_t?
-        if let t = config.timeoutSeconds {
-            watchdog = spawnThread { [self] in
-                var remaining = t
-                while remaining > 0, !self.stopped { usleep(50_000); remaining -= 0.05 }
-                self.requestStop(.timeout(seconds: t))
+        var pfd = pollfd(fd: stopEvent, events: Int16(POLLIN), revents: 0)
+        let deadline = config.timeoutSeconds.map { VMCommand.now() + $0 }
+        while !stopped {
+            var wait: Int32 = -1
+            if let d = deadline {
+                let left = d - VMCommand.now()
+                if left <= 0 { requestStop(.timeout(seconds: config.timeoutSeconds ?? 0)); break }
+                wait = Int32(min(left * 1000 + 1, 60_000))
             }
+            _ = poll(&pfd, 1, wait)
+        }
+        while live.withLock({ $0 }) > 0 {
+            for t in started { pthread_kill(t, SIGUSR2) }
+            usleep(2000)
         }
         for t in started { pthread_join(t, nil) }
-        if watchdog == nil { requestStop(.halted) } // no-op when already stopped
-        if let w = watchdog { requestStop(.halted); pthread_join(w, nil) }
         return stop.withLock { $0 } ?? .halted
-    }
-
-    private func requestStopKickOnly() {
-        threads.withLock { for t in $0 { pthread_kill(t, SIGUSR2) } }
     }
 }
 

@@ -12,3 +12,6 @@ int brig_kvm_irq_line(int vm_fd, uint32_t irq, int level) {
     l.level = level;
     return ioctl(vm_fd, KVM_IRQ_LINE, &l);
 }
+
+#include <sys/eventfd.h>
+int brig_eventfd(void) { return eventfd(0, EFD_CLOEXEC); }

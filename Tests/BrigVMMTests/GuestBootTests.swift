@@ -35,13 +35,25 @@ func readAll(_ path: String) -> [UInt8] {
     return out
 }
 
-func openFDCount() -> Int {
-    guard let d = opendir("/proc/self/fd") else { return -1 }
+/// Open fds of this process that belong to a VM: /dev/kvm, kvm-vm, kvm-vcpu, or `path`.
+/// (Counting all fds would race with other tests running in parallel.)
+func vmFDs(disk path: String) -> [String] {
+    guard let d = opendir("/proc/self/fd") else { return ["cannot read /proc/self/fd"] }
     defer { closedir(d) }
-    var n = 0
-    while readdir(d) != nil { n += 1 }
-    return n
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/fd/" + name, &buf, buf.count)
+        guard n > 0 else { continue }
+        let target = String(decoding: buf[0..<n], as: UTF8.self)
+        if target.contains("kvm") || target == path { out.append(target) }
+    }
+    return out
 }
+
+/// KVM tests run one at a time so fd checks see only their own VM.
+@Suite(.serialized) enum KVMTests {}
 
 /// Builds the test guest (gcc) and a 1 MiB disk whose sector 0 starts with "BRIGDISK".
 func guestFixture() throws -> (dir: String, kernel: String, disk: String) {
@@ -65,13 +77,13 @@ func boot(_ kernel: String, disks: [VMConfig.Disk], cmdline: String = "console=t
     return try VirtualMachine(c).run()
 }
 
-@Suite(.enabled(if: kvmUsable, kvmReason), .serialized)
+extension KVMTests {
+@Suite(.enabled(if: kvmUsable, kvmReason))
 struct GuestBootTests {
     @Test(arguments: [true, false])
     func guestBootsWritesDiskAndPowersOff(pvh: Bool) throws {
         let f = try guestFixture()
         defer { _ = shell("rm -rf '\(f.dir)'") }
-        let fdsBefore = openFDCount()
         let log = f.dir + "/serial.log"
         let reason = try boot(f.kernel, disks: [.init(path: f.disk, readOnly: false)], cmdline: "console=ttyS0 exit=3", pvh: pvh, serial: log)
         let out = String(decoding: readAll(log), as: UTF8.self)
@@ -84,7 +96,7 @@ struct GuestBootTests {
         #expect(disk.count == 1 << 20)
         #expect(Array(disk[1024..<1536]) == (0..<512).map { UInt8(truncatingIfNeeded: $0 * 13 + 7) })
         // Nothing left behind: every fd (KVM, VM, vCPU, disk) is closed again.
-        #expect(openFDCount() == fdsBefore)
+        #expect(vmFDs(disk: f.disk) == [])
     }
 
     @Test func readOnlyDiskRejectsGuestWrites() throws {
@@ -102,7 +114,8 @@ struct GuestBootTests {
         let f = try guestFixture()
         defer { _ = shell("rm -rf '\(f.dir)'") }
         let log = f.dir + "/serial.log"
-        let status = VMCommand.main(["vm", "boot", "--kernel", f.kernel, "--disk", f.disk, "--mem", "32M",
+        // Two vCPUs: the second waits for a SIPI in KVM_RUN and must be kicked out at power-off.
+        let status = VMCommand.main(["vm", "boot", "--kernel", f.kernel, "--disk", f.disk, "--mem", "32M", "--cpus", "2",
                                      "--cmdline", "exit=42", "--serial-out", log, "--timeout", "60"])
         #expect(status == 42)
         #expect(String(decoding: readAll(log), as: UTF8.self).contains("virtio-blk ok, powering off"))
@@ -111,4 +124,5 @@ struct GuestBootTests {
         // A non-kernel file is a configuration error.
         #expect(VMCommand.main(["boot", "--kernel", f.disk, "--serial-out", log]) == 125)
     }
+}
 }

@@ -8,6 +8,8 @@
 int brig_kvm_ioctl(int fd, unsigned long request, void *arg);
 int brig_kvm_ioctl_val(int fd, unsigned long request, unsigned long arg);
 int brig_kvm_irq_line(int vm_fd, uint32_t irq, int level);
+// eventfd(0, EFD_CLOEXEC) (sys/eventfd.h does not import into Swift's Glibc module).
+int brig_eventfd(void);
 
 static inline unsigned long brig_KVM_GET_API_VERSION(void) { return KVM_GET_API_VERSION; }
 static inline unsigned long brig_KVM_CREATE_VM(void) { return KVM_CREATE_VM; }
@@ -51,5 +53,7 @@ static inline uint32_t brig_run_mmio_len(const struct kvm_run *r) { return r->mm
 static inline uint8_t brig_run_mmio_is_write(const struct kvm_run *r) { return r->mmio.is_write; }
 static inline uint64_t brig_run_fail_entry_reason(const struct kvm_run *r) { return r->fail_entry.hardware_entry_failure_reason; }
 static inline uint32_t brig_run_internal_suberror(const struct kvm_run *r) { return r->internal.suberror; }
+static inline uint32_t brig_run_internal_ndata(const struct kvm_run *r) { return r->internal.ndata; }
+static inline uint64_t brig_run_internal_data(const struct kvm_run *r, uint32_t i) { return i < 16 ? r->internal.data[i] : 0; }
 static inline uint32_t brig_run_system_event_type(const struct kvm_run *r) { return r->system_event.type; }
 #endif
