@@ -31,7 +31,7 @@ let package = Package(
         // Namespaces backend
         .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         // CLI: one file per verb
-        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups"]),
+        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigVMM"]),
         .executableTarget(name: "brig", dependencies: ["BrigCLI"], linkerSettings: staticRelease),
 
         .testTarget(name: "BrigOCITests", dependencies: ["BrigOCI"]),
@@ -40,6 +40,19 @@ let package = Package(
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore", "BrigCgroups"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
         .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),
+
+        // VMM (issue 7), leaf-first: KVM shim, guest memory, loader, devices, KVM layer, VMM.
+        .target(name: "CBrigKVM"),
+        .target(name: "BrigGuestMemory"),
+        .target(name: "BrigBoot", dependencies: ["BrigGuestMemory"]),
+        .target(name: "BrigDevices", dependencies: ["BrigGuestMemory"]),
+        .target(name: "BrigKVM", dependencies: ["CBrigKVM"]),
+        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM"]),
+        .executableTarget(name: "brig-vmm", dependencies: ["BrigVMM"]),
+        .testTarget(name: "BrigGuestMemoryTests", dependencies: ["BrigGuestMemory"]),
+        .testTarget(name: "BrigBootTests", dependencies: ["BrigBoot", "BrigGuestMemory"]),
+        .testTarget(name: "BrigDevicesTests", dependencies: ["BrigDevices", "BrigGuestMemory"]),
+        .testTarget(name: "BrigVMMTests", dependencies: ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory"]),
     ],
     swiftLanguageModes: [.v5]
 )

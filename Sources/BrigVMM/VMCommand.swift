@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import BrigKVM
+
+/// `brig vm …`: boots a guest with its console on stdout and exits with the guest's status.
+public enum VMCommand {
+    public static let usage = """
+    usage: vm boot --kernel K [--initrd I] [--disk D [--disk-ro]]... [--mem 256M] [--cpus 1]
+                   [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit]
+                   [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
+           vm host-info
+    Exit status: the guest's status N when it writes N to I/O port 0xF4; 0 on guest reset or
+    shutdown; 124 on --timeout; 125 on VMM/configuration errors; 126 when the guest crashed.
+    """
+
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
+        case missingValue(String), unknownOption(String), badValue(option: String, value: String), missingKernel, noCommand
+        public var description: String {
+            switch self {
+            case let .missingValue(o): return "\(o) needs a value"
+            case let .unknownOption(o): return "unknown option \(o)"
+            case let .badValue(o, v): return "bad value for \(o): \(v)"
+            case .missingKernel: return "--kernel is required"
+            case .noCommand: return "expected a subcommand: boot or host-info"
+            }
+        }
+    }
+
+    /// Parses sizes like 256M, 1G, 4096K, 65536.
+    public static func parseSize(_ s: String) -> UInt64? {
+        guard let last = s.last else { return nil }
+        let mult: UInt64 = switch last { case "K", "k": 1 << 10; case "M", "m": 1 << 20; case "G", "g": 1 << 30; default: 1 }
+        guard let n = UInt64(mult == 1 ? s : String(s.dropLast())) else { return nil }
+        let r = n.multipliedReportingOverflow(by: mult)
+        return r.overflow ? nil : r.partialValue
+    }
+
+    public struct Options: Sendable {
+        public var config: VMConfig
+        public var serialOut: String?
+        public var timing = false
+    }
+
+    public static func parse(_ args: [String]) throws(ParseError) -> Options {
+        var kernel: String?, initrd: String?, disks: [VMConfig.Disk] = []
+        var mem: UInt64 = 256 << 20, cpus = 1, cmdline = VMConfig.defaultCmdline, serialOut: String?
+        var timeout: Double?, pvh = true, pit = true, timing = false, cpuid = CPUIDPolicy()
+        var i = 0
+        func value(_ o: String) throws(ParseError) -> String {
+            i += 1
+            guard i < args.count else { throw .missingValue(o) }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "--kernel": kernel = try value(a)
+            case "--initrd": initrd = try value(a)
+            case "--disk": disks.append(.init(path: try value(a), readOnly: false))
+            case "--disk-ro":
+                guard !disks.isEmpty else { throw .badValue(option: a, value: "must follow --disk") }
+                disks[disks.count - 1].readOnly = true
+            case "--mem":
+                let v = try value(a)
+                guard let m = parseSize(v) else { throw .badValue(option: a, value: v) }
+                mem = m
+            case "--cpus":
+                let v = try value(a)
+                guard let n = Int(v), n >= 1 else { throw .badValue(option: a, value: v) }
+                cpus = n
+            case "--cmdline": cmdline = try value(a)
+            case "--serial-out": serialOut = try value(a)
+            case "--timeout":
+                let v = try value(a)
+                guard let t = Double(v), t > 0 else { throw .badValue(option: a, value: v) }
+                timeout = t
+            case "--no-pvh": pvh = false
+            case "--no-pit": pit = false
+            case "--timing": timing = true
+            case "--cpuid-vendor":
+                let v = try value(a)
+                guard v.utf8.count == 12 else { throw .badValue(option: a, value: v) }
+                cpuid.vendor = v
+            case "--cpuid-hide":
+                let v = try value(a)
+                for name in v.split(separator: ",") {
+                    guard let f = CPUIDFeature(rawValue: String(name)) else { throw .badValue(option: a, value: String(name)) }
+                    cpuid.hide.insert(f)
+                }
+            default: throw .unknownOption(a)
+            }
+            i += 1
+        }
+        guard let kernel else { throw .missingKernel }
+        var c = VMConfig(kernelPath: kernel)
+        c.initrdPath = initrd; c.disks = disks; c.memoryBytes = mem; c.cpus = cpus; c.cmdline = cmdline
+        c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid
+        return Options(config: c, serialOut: serialOut, timing: timing)
+    }
+
+    static func err(_ s: String) { var m = s + "\n"; _ = m.withUTF8 { write(2, $0.baseAddress, $0.count) } }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    public static func main(_ rawArgs: [String]) -> Int32 {
+        let t0 = now()
+        var args = rawArgs
+        if args.first == "vm" { args.removeFirst() }
+        guard let sub = args.first else { err(usage); return 125 }
+        switch sub {
+        case "host-info":
+            print(HostKVMInfo.detect())
+            return 0
+        case "boot": break
+        case "-h", "--help", "help": print(usage); return 0
+        default: err("vm: \(ParseError.noCommand)\n\(usage)"); return 125
+        }
+        var opts: Options
+        do { opts = try parse(Array(args.dropFirst())) } catch { err("vm boot: \(error)\n\(usage)"); return 125 }
+        var serialFD: Int32 = -1
+        if let path = opts.serialOut {
+            serialFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard serialFD >= 0 else { err("vm boot: cannot open --serial-out \(path): \(String(cString: strerror(errno)))"); return 125 }
+            opts.config.serialFD = serialFD
+        }
+        defer { if serialFD >= 0 { close(serialFD) } }
+        let machine: VirtualMachine
+        do { machine = try VirtualMachine(opts.config) } catch { err("vm boot: \(error)"); return 125 }
+        let firstByte = FirstByteClock()
+        if opts.timing { machine.onFirstSerialByte = { firstByte.mark() } }
+        let reason = machine.run()
+        let t1 = now()
+        if opts.timing {
+            let fb = firstByte.time.map { String(Int(($0 - t0) * 1e6)) } ?? "none"
+            err("vm timing: first-serial-byte-us=\(fb) stop-us=\(Int((t1 - t0) * 1e6))")
+        }
+        switch reason {
+        case .powerOff, .reset: break
+        default:
+            err("vm boot: \(reason) [\(machine.host)]")
+            if let c = machine.crashState { err("vm boot: \(c)") }
+        }
+        return reason.exitStatus
+    }
+}
+
+/// Records when the guest's first serial byte arrived.
+final class FirstByteClock: @unchecked Sendable {
+    private(set) var time: Double?
+    func mark() { if time == nil { time = VMCommand.now() } }
+}

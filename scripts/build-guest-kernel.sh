@@ -1,0 +1,92 @@
+#!/bin/sh
+# Build a small x86_64 guest kernel (vmlinux with a PVH note) for brig's VMM from
+# Debian's linux-source-6.1. Result: .cache/kernel/<key>/vmlinux; the path is printed last.
+#   apt-get install linux-source-6.1 flex bison bc libelf-dev libssl-dev
+# The cache key is a hash of the option list, the patch flag and the source tarball name,
+# so editing OPTIONS below rebuilds.
+#
+#   PVM_HOST=1  additionally skip the int3 self-test (the PVM nested-virt emulator on some
+#               CI hosts cannot run int3 in a guest). Not needed on VMX/SVM hosts.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SRC_TARBALL=${SRC_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
+PVM_HOST=${PVM_HOST:-0}
+JOBS=${JOBS:-$(nproc)}
+
+# Options enabled on top of `make tinyconfig`. One per line.
+OPTIONS="
+64BIT
+HYPERVISOR_GUEST
+PARAVIRT
+PVH
+KVM_GUEST
+PRINTK
+EARLY_PRINTK
+TTY
+SERIAL_8250
+SERIAL_8250_CONSOLE
+BLK_DEV_INITRD
+BINFMT_ELF
+BINFMT_SCRIPT
+DEVTMPFS
+DEVTMPFS_MOUNT
+PROC_FS
+SYSFS
+TMPFS
+BLOCK
+BLK_DEV
+VIRTIO_MENU
+VIRTIO
+VIRTIO_MMIO
+VIRTIO_MMIO_CMDLINE_DEVICES
+VIRTIO_BLK
+EXT4_FS
+NET
+INET
+UNIX
+VSOCKETS
+VIRTIO_VSOCKETS
+OVERLAY_FS
+MULTIUSER
+NAMESPACES
+UTS_NS
+IPC_NS
+PID_NS
+NET_NS
+USER_NS
+CGROUPS
+MEMCG
+CGROUP_PIDS
+SECCOMP
+SECCOMP_FILTER
+FUTEX
+EPOLL
+"
+
+KEY=$( (echo "$OPTIONS"; echo "pvm=$PVM_HOST"; basename "$SRC_TARBALL") | sha256sum | cut -c1-16)
+OUT="$ROOT/.cache/kernel/$KEY"
+if [ -f "$OUT/vmlinux" ]; then echo "$OUT/vmlinux"; exit 0; fi
+[ -f "$SRC_TARBALL" ] || { echo "missing $SRC_TARBALL (apt-get install linux-source-6.1)" >&2; exit 2; }
+
+WORK="$ROOT/.cache/kernel/build-$KEY"
+rm -rf "$WORK"; mkdir -p "$WORK"
+tar -C "$WORK" -xf "$SRC_TARBALL"
+cd "$WORK"/linux-source-*
+
+if [ "$PVM_HOST" = 1 ]; then
+    # Skip the int3 self-test: the one place early boot executes int3 on purpose.
+    sed -i 's/^\(\s*\)int3_selftest();/\1\/\* int3_selftest(); skipped for PVM hosts \*\//' arch/x86/kernel/alternative.c
+    grep -q 'skipped for PVM hosts' arch/x86/kernel/alternative.c || { echo "int3 patch did not apply" >&2; exit 3; }
+fi
+
+make -s tinyconfig
+for o in $OPTIONS; do ./scripts/config --enable "$o"; done
+make -s olddefconfig
+missing=""
+for o in $OPTIONS; do grep -q "^CONFIG_$o=y" .config || missing="$missing $o"; done
+[ -z "$missing" ] || echo "warning: options not set after olddefconfig:$missing" >&2
+make -s -j"$JOBS" vmlinux
+mkdir -p "$OUT"
+cp vmlinux .config "$OUT"/
+cd "$ROOT"; rm -rf "$WORK"
+echo "$OUT/vmlinux"
