@@ -12,6 +12,12 @@ extension CompiledProfile {
     /// no_new_privs (the runtime does that for `process.noNewPrivileges`); without it the caller
     /// needs CAP_SYS_ADMIN. The filter covers the native architecture plus `architectures`.
     ///
+    /// Ordering, as runc does it: with `process.noNewPrivileges`, set no_new_privs and call this
+    /// last, right before `execve`; without it, call it before dropping capabilities / changing
+    /// uid (loading is privileged then), so the profile must allow what follows. A returned fd
+    /// goes to the runtime parent (SCM_RIGHTS over the sync socket), which hands it to the agent
+    /// with `SeccompListener.send` and closes its copy.
+    ///
     /// Like runc, deny-by-default filters get the ENOSYS stub (see `EnosysStub`) and are then
     /// installed with seccomp(2) directly; so are filters that need
     /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`, which libseccomp 2.5 cannot set. Others go

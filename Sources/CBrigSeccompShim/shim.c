@@ -17,6 +17,11 @@ int brig_sc_set_filter(unsigned int flags, const void *instructions, unsigned sh
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 }
 
+int brig_sc_filter_flags_supported(unsigned int flags) {
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, NULL);
+    return rc == -1 && errno == EFAULT;
+}
+
 int brig_sc_memfd(const char *name) {
     return memfd_create(name, MFD_CLOEXEC);
 }

@@ -148,3 +148,21 @@ import Testing
         #expect(try compile(#"{"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": ""}"#).listenerPath == nil)
     }
 }
+
+@Suite struct FeaturesTests {
+    @Test func featuresListWhatCompileAccepts() throws {
+        let features = SeccompFeatures.current()
+        #expect(features.enabled)
+        #expect(features.actions.count == 9 && features.operators.count == 7)
+        #expect(features.archs.contains("SCMP_ARCH_X86_64") && features.archs.contains("SCMP_ARCH_AARCH64"))
+        #expect(features.knownFlags.count == 4)
+        // Kernel 5.19+ (this one is newer) takes all four.
+        #expect(features.supportedFlags == features.knownFlags)
+        for arch in features.archs {
+            #expect(SeccompArchitectures.token(arch) != nil, "\(arch)")
+        }
+        let flags = features.supportedFlags.map { "\"\($0)\"" }.joined(separator: ",")
+        let profile = try compile(#"{"defaultAction": "SCMP_ACT_ALLOW", "flags": [\#(flags)]}"#)
+        #expect(profile.flags.rawValue == 0b10_0111)
+    }
+}

@@ -10,6 +10,10 @@
 /// instructions. Returns the kernel's result (a listener fd with NEW_LISTENER), or -1 with errno.
 int brig_sc_set_filter(unsigned int flags, const void *instructions, unsigned short count);
 
+/// Whether seccomp(2) accepts `flags` for SECCOMP_SET_MODE_FILTER, installing nothing: with a NULL
+/// program known flags fail with EFAULT, unknown ones with EINVAL. Returns 1 if accepted, else 0.
+int brig_sc_filter_flags_supported(unsigned int flags);
+
 /// memfd_create(name, MFD_CLOEXEC). Returns the fd or -1 with errno set.
 int brig_sc_memfd(const char *name);
 
