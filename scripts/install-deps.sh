@@ -2,7 +2,10 @@
 # Installs the Debian packages brig's build, tests, demo and benchmarks use. Idempotent: skips
 # apt entirely when everything is already there.
 set -eu
-pkgs="busybox-static libseccomp-dev e2fsprogs gcc file runc crun hyperfine expect"
+# busybox-static: test rootfs; libseccomp-dev: seccomp; linux-source-6.1 and its build tools:
+# the guest kernel for the VMM's Linux boot test; runc, crun, hyperfine: benchmarks.
+pkgs="busybox-static libseccomp-dev e2fsprogs gcc file iproute2 runc crun hyperfine expect
+      linux-source-6.1 flex bison bc libelf-dev libssl-dev make xz-utils"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
