@@ -133,6 +133,30 @@ struct ResourceTests {
         h.assertClean(id)
     }
 
+    /// A pod: the second container names the sandbox's populated cgroup; it joins it without
+    /// changing its limits, and deleting it leaves the sandbox's cgroup in place.
+    @Test func populatedCgroupIsJoinedNotClobbered() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        let pod = "/brigpod-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var a = Harness.spec(["sleep", "1000"])
+        a.linux?.cgroupsPath = pod
+        a.linux?.resources = Resources()
+        a.linux?.resources?.memory = Resources.Memory()
+        a.linux?.resources?.memory?.limit = 64 << 20
+        let (sandbox, st) = try detached(h, a, "sandbox")
+        let memDir = try hostCgroup(st.pid, "memory")
+        #expect(memDir.hasSuffix(pod))
+        var b = a
+        b.linux?.resources?.memory?.limit = 32 << 20
+        let (member, _) = try detached(h, b, "member")
+        #expect(try Files.readString(memDir + "/memory.limit_in_bytes") == "\(64 << 20)\n", "the joined cgroup's limit changed")
+        #expect(h.brig(["delete", "--force", member]).code == 0)
+        #expect(Files.exists(memDir), "deleting the member removed the pod's cgroup")
+        #expect(ProcStat.read(pid: st.pid)?.state != "Z")
+        #expect(h.brig(["delete", "--force", sandbox]).code == 0)
+        #expect(!Files.exists(memDir))
+    }
+
     @Test func resourceErrorsNameTheFieldAndLeaveNothing() throws {
         let h = try Harness(); defer { h.cleanup() }
         var s = Harness.spec(["true"])

@@ -32,7 +32,9 @@ enum DeleteVerb: Verb {
         let backend = ctx.backend(for: record)
         if status != .stopped {
             guard force || Lifecycle.canDelete(status) else { throw Lifecycle.forbidden("delete", id: id, status: status) }
-            try backend.kill(record, signal: SIGKILL, all: true)
+            // As runc: with its own pid namespace, killing init kills the container; otherwise
+            // every process of its cgroup gets the signal.
+            try backend.kill(record, signal: SIGKILL, all: !isPidNamespaceInit(record.pid))
             if status == .paused { thaw(record) }
             waitGone(record, backend: backend, store: ctx.store)
         }
@@ -40,6 +42,14 @@ enum DeleteVerb: Verb {
         do { try HookRunner.run(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped)) }
         catch { ctx.warn(error.description) }
         ctx.store.remove(id)
+    }
+
+    /// True when `pid` is pid 1 of its own pid namespace (NSpid's last entry).
+    static func isPidNamespaceInit(_ pid: Int32) -> Bool {
+        guard let status = try? Files.readString("/proc/\(pid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return false }
+        let ids = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst()
+        return ids.count > 1 && ids.last == "1"
     }
 
     static func thaw(_ record: ContainerRecord) {
