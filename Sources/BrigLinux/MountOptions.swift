@@ -9,6 +9,8 @@ public struct MountOptions: Equatable, Sendable, Codable {
     public var data: [String] = []
     public var bind = false
     public var recursive = false
+    /// runc's `tmpcopyup`: a new tmpfs starts with a copy of what the directory held.
+    public var tmpcopyup = false
 
     static let setting: [String: UInt] = [
         "ro": UInt(BRIG_MS_RDONLY), "nosuid": UInt(BRIG_MS_NOSUID), "nodev": UInt(BRIG_MS_NODEV),
@@ -41,6 +43,7 @@ public struct MountOptions: Equatable, Sendable, Codable {
             if opt == "bind" { o.bind = true; continue }
             if opt == "rbind" { o.bind = true; o.recursive = true; continue }
             if opt == "defaults" { continue }
+            if opt == "tmpcopyup" { o.tmpcopyup = true; continue }
             if let f = setting[opt] { o.flags |= f; o.cleared &= ~f; continue }
             if let f = clearing[opt] { o.flags &= ~f; o.cleared |= f; continue }
             if let p = propagationFlags[opt] { o.propagation.append(p); continue }

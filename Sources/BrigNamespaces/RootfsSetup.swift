@@ -62,13 +62,58 @@ struct RootfsSetup {
         case .regular:
             let target = try SecurePath.create(rootFD, m.destination, kind: .directory)
             defer { close(target) }
+            // tmpcopyup: keep a handle on the directory's old contents before covering them.
+            let below = m.options.tmpcopyup ? openat(target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
+            defer { if below >= 0 { close(below) } }
             try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
                       m.options.dataString, what: "mount \(m.type)")
+            if below >= 0 {
+                let top = try SecurePath.open(rootFD, m.destination, flags: O_RDONLY | O_DIRECTORY)
+                defer { close(top) }
+                try copyTree(from: below, to: top)
+            }
         }
         for p in m.options.propagation {
             let top = try SecurePath.open(rootFD, m.destination)
             defer { close(top) }
             try mount(nil, SecurePath.procPath(top), nil, p, nil, what: "set propagation")
+        }
+    }
+
+    /// Copies a directory's entries (files, directories, symlinks; mode and owner) between two
+    /// directory fds, never following symlinks.
+    func copyTree(from src: Int32, to dst: Int32) throws {
+        let dup = try sys("dup") { fcntl(src, F_DUPFD_CLOEXEC, 0) }
+        guard let dir = fdopendir(dup) else { close(dup); throw SystemError.last("read directory for tmpcopyup") }
+        defer { closedir(dir) }
+        while let e = readdir(dir) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) } }
+            if name == "." || name == ".." { continue }
+            var st = stat()
+            try sys("stat \(name)") { fstatat(src, name, &st, Int32(AT_SYMLINK_NOFOLLOW)) }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                if mkdirat(dst, name, st.st_mode & 0o7777) != 0 && errno != EEXIST { throw SystemError.last("tmpcopyup mkdir \(name)") }
+                let s2 = try sys("open \(name)") { openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                defer { close(s2) }
+                let d2 = try sys("open \(name)") { openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                defer { close(d2) }
+                try copyTree(from: s2, to: d2)
+            case S_IFLNK:
+                var buf = [CChar](repeating: 0, count: 4097)
+                let n = readlinkat(src, name, &buf, 4096)
+                if n >= 0 { buf[n] = 0; _ = symlinkat(buf, dst, name) }
+            case S_IFREG:
+                let i = try sys("open \(name)") { openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+                defer { close(i) }
+                let o = try sys("create \(name)") { openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 0o7777) }
+                defer { close(o) }
+                var left = Int(st.st_size)
+                while left > 0 { let n = sendfile(o, i, nil, left); if n <= 0 { break }; left -= n }
+            default:
+                continue
+            }
+            _ = fchownat(dst, name, st.st_uid, st.st_gid, Int32(AT_SYMLINK_NOFOLLOW))
         }
     }
 

@@ -28,6 +28,18 @@ struct MountTests {
         #expect(r.out == "0\n0\n1\n", "\(r.out) \(r.err)")
     }
 
+    /// runc's `tmpcopyup` (podman uses it): a fresh, writable tmpfs that starts with a copy.
+    @Test func tmpcopyupKeepsTheDirectoryContents() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["sh", "-c", "cat /etc/hostname; readlink /etc/link; ls /etc/sub; echo new > /etc/new && cat /etc/new; grep -c ' /etc ' /proc/self/mounts"])
+        try Files.mkdirAll(h.bundle + "/rootfs/etc/sub/deeper")
+        symlink("hostname", h.bundle + "/rootfs/etc/link")
+        s.mounts?.append(Mount(destination: "/etc", type: "tmpfs", source: "tmpfs", options: ["rw", "nosuid", "tmpcopyup"]))
+        let r = try h.run(s, id: Harness.uniqueID("copyup"))
+        #expect(r.out == "brig-rootfs\nhostname\ndeeper\nnew\n1\n", "\(r.err)")
+        #expect(!Files.exists(h.bundle + "/rootfs/etc/new"), "the write went to the rootfs, not the tmpfs")
+    }
+
     @Test func bindMountsWithOptions() throws {
         let h = try Harness(); defer { h.cleanup() }
         let src = h.dir + "/shared"
