@@ -7,3 +7,8 @@ cd "$(dirname "$0")/.."
 swift build --build-tests
 if [ "$(id -u)" != 0 ]; then echo "test.sh: not root: integration tests are skipped (run as root to include them)"; fi
 swift test --skip-build
+# As root: real engines with brig as their runtime (the same scripts pass with runc).
+if [ "$(id -u)" = 0 ]; then
+  tests/engines/podman.sh "$(pwd)/.build/debug/brig"
+  tests/engines/containerd.sh "$(pwd)/.build/debug/brig"
+fi
