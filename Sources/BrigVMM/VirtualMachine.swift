@@ -149,7 +149,7 @@ public final class VirtualMachine: @unchecked Sendable {
         let initrd = try config.initrdPath.map { p throws(VMError) in try readFile(p) }
         let boot: BootLoader.Result
         do {
-            boot = try BootLoader(kernel: kernel, initrd: initrd, cmdline: line, preferPVH: config.preferPVH).load(into: memory)
+            boot = try BootLoader(kernel: kernel, initrd: initrd, cmdline: line, preferPVH: config.preferPVH, cpus: config.cpus).load(into: memory)
         } catch { throw .boot(error) }
 
         // vCPUs.
