@@ -17,6 +17,7 @@ JOBS=${JOBS:-$(nproc)}
 # Options enabled on top of `make tinyconfig`. One per line.
 OPTIONS="
 64BIT
+SMP
 HYPERVISOR_GUEST
 PARAVIRT
 PVH
@@ -49,6 +50,8 @@ VSOCKETS
 VIRTIO_VSOCKETS
 OVERLAY_FS
 MULTIUSER
+SYSVIPC
+SHMEM
 NAMESPACES
 UTS_NS
 IPC_NS
