@@ -72,9 +72,13 @@ struct LinuxBootTests {
         #expect(out.contains("VFS: Mounted root (ext4 filesystem)"), "root not mounted; \(host)\n\(tail)")
         #expect(out.contains("Run /init as init process"), "init not started; \(host)\n\(tail)")
         if pvm {
-            // Known PVM limitation: user space faults at its first syscall, init dies, the
-            // kernel panics and (panic=-1, reboot=k) resets through the i8042.
-            #expect(reason == .reset, "\(reason); \(host)")
+            // Known PVM limitation: user space dies right after "Run /init". Observed: with a
+            // UP kernel init faults at its first syscall, the kernel panics and (panic=-1,
+            // reboot=k) resets through the i8042; with this SMP kernel the emulator fails on an
+            // fwait (KVM internal error, emulation failure) just after init starts.
+            var emulationFailure = false
+            if case .internalError(1, _) = reason { emulationFailure = true }
+            #expect(reason == .reset || emulationFailure, "\(reason); \(host)")
         } else {
             #expect(out.contains("brig-init: hello from PID 1"), "\(host)\n\(tail)")
             #expect(reason == .reset, "\(reason); \(host)")
