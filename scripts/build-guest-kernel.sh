@@ -1,6 +1,7 @@
 #!/bin/sh
-# Build a small x86_64 guest kernel (vmlinux with a PVH note) for brig's VMM from
-# Debian's linux-source-6.1. Result: .cache/kernel/<key>/vmlinux; the path is printed last.
+# Build a small x86_64 guest kernel (vmlinux with a PVH note, and a bzImage) for brig's VMM
+# from Debian's linux-source-6.1. Result: .cache/kernel/<key>/{vmlinux,bzImage}; the vmlinux
+# path is printed last.
 #   apt-get install linux-source-6.1 flex bison bc libelf-dev libssl-dev
 # The cache key is a hash of the option list, the patch flag and the source tarball name,
 # so editing OPTIONS below rebuilds.
@@ -16,6 +17,7 @@ JOBS=${JOBS:-$(nproc)}
 # Options enabled on top of `make tinyconfig`. One per line.
 OPTIONS="
 64BIT
+SMP
 HYPERVISOR_GUEST
 PARAVIRT
 PVH
@@ -48,6 +50,8 @@ VSOCKETS
 VIRTIO_VSOCKETS
 OVERLAY_FS
 MULTIUSER
+SYSVIPC
+SHMEM
 NAMESPACES
 UTS_NS
 IPC_NS
@@ -65,7 +69,7 @@ EPOLL
 
 KEY=$( (echo "$OPTIONS"; echo "pvm=$PVM_HOST"; basename "$SRC_TARBALL") | sha256sum | cut -c1-16)
 OUT="$ROOT/.cache/kernel/$KEY"
-if [ -f "$OUT/vmlinux" ]; then echo "$OUT/vmlinux"; exit 0; fi
+if [ -f "$OUT/vmlinux" ] && [ -f "$OUT/bzImage" ]; then echo "$OUT/vmlinux"; exit 0; fi
 [ -f "$SRC_TARBALL" ] || { echo "missing $SRC_TARBALL (apt-get install linux-source-6.1)" >&2; exit 2; }
 
 WORK="$ROOT/.cache/kernel/build-$KEY"
@@ -85,8 +89,8 @@ make -s olddefconfig
 missing=""
 for o in $OPTIONS; do grep -q "^CONFIG_$o=y" .config || missing="$missing $o"; done
 [ -z "$missing" ] || echo "warning: options not set after olddefconfig:$missing" >&2
-make -s -j"$JOBS" vmlinux
+make -s -j"$JOBS" vmlinux bzImage
 mkdir -p "$OUT"
-cp vmlinux .config "$OUT"/
+cp vmlinux .config arch/x86/boot/bzImage "$OUT"/
 cd "$ROOT"; rm -rf "$WORK"
 echo "$OUT/vmlinux"

@@ -7,9 +7,11 @@ public struct BootLoader {
     public var initrd: [UInt8]?
     public var cmdline: KernelCmdline
     public var preferPVH: Bool
+    /// vCPU count; with more than one an MP table describes them (and the IOAPIC).
+    public var cpus: Int
 
-    public init(kernel: [UInt8], initrd: [UInt8]? = nil, cmdline: KernelCmdline, preferPVH: Bool = true) {
-        self.kernel = kernel; self.initrd = initrd; self.cmdline = cmdline; self.preferPVH = preferPVH
+    public init(kernel: [UInt8], initrd: [UInt8]? = nil, cmdline: KernelCmdline, preferPVH: Bool = true, cpus: Int = 1) {
+        self.kernel = kernel; self.initrd = initrd; self.cmdline = cmdline; self.preferPVH = preferPVH; self.cpus = cpus
     }
 
     public struct Result: Sendable, Equatable {
@@ -37,6 +39,7 @@ public struct BootLoader {
             try mem.put(initrd, at: a)
             rd = (a, UInt64(initrd.count))
         }
+        if cpus > 1 { try mem.put(MPTable.build(cpus: cpus), at: MPTable.address) }
         let e820 = E820Entry.map(for: mem)
         let cpu: BootCPUState
         switch loaded.entry {

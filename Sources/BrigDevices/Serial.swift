@@ -102,7 +102,7 @@ public final class Serial16550: BusDevice, @unchecked Sendable {
     }
 
     private func transmit(_ v: UInt8) {
-        if transmitted.isEmpty || !record, let f = onFirstByte { onFirstByte = nil; f() }
+        if let f = onFirstByte { onFirstByte = nil; f() }
         if record { transmitted.append(v) }
         var b = v
         while outFD >= 0 {

@@ -149,7 +149,7 @@ public final class VirtualMachine: @unchecked Sendable {
         let initrd = try config.initrdPath.map { p throws(VMError) in try readFile(p) }
         let boot: BootLoader.Result
         do {
-            boot = try BootLoader(kernel: kernel, initrd: initrd, cmdline: line, preferPVH: config.preferPVH).load(into: memory)
+            boot = try BootLoader(kernel: kernel, initrd: initrd, cmdline: line, preferPVH: config.preferPVH, cpus: config.cpus).load(into: memory)
         } catch { throw .boot(error) }
 
         // vCPUs.
@@ -296,7 +296,10 @@ public final class VirtualMachine: @unchecked Sendable {
             usleep(2000)
         }
         for t in started { pthread_join(t, nil) }
-        return stop.withLock { $0 } ?? .halted
+        let reason = stop.withLock { $0 } ?? .halted
+        // Where was the guest when it ran out of time?
+        if case .timeout = reason, crashState == nil, let v = vcpus.first { recordCrashState(v) }
+        return reason
     }
 }
 

@@ -96,3 +96,28 @@ func u64(_ b: [UInt8], _ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o
     #expect(try m.load(UInt64.self, at: 0x9000) == 0xA003)
     #expect(try m.load(UInt64.self, at: 0x508) == 0x00AF_9B00_0000_FFFF)
 }
+
+@Test func mpTableDescribesEveryCPUAndTheIOAPICWithValidChecksums() throws {
+    let t = MPTable.build(cpus: 2)
+    #expect(Array(t[0..<4]) == Array("_MP_".utf8))
+    #expect(u32(t, 4) == 0x9FC10)                        // config table right after the pointer
+    #expect(t[0..<16].reduce(0, &+) == 0)                 // floating pointer checksum
+    let table = Array(t[16...])
+    #expect(Array(table[0..<4]) == Array("PCMP".utf8))
+    let length = Int(table[4]) | Int(table[5]) << 8
+    #expect(length == table.count)
+    #expect(table.reduce(0, &+) == 0)                     // config table checksum
+    #expect(Int(table[34]) | Int(table[35]) << 8 == 2 + 1 + 1 + 16 + 2)  // entry count
+    #expect(u32(table, 36) == 0xFEE0_0000)
+    // Processor entries: APIC ids 0 and 1, the first is the BSP.
+    #expect(table[44] == 0 && table[45] == 0 && table[47] == 3)
+    #expect(table[64] == 0 && table[65] == 1 && table[67] == 1)
+    // IOAPIC entry after the bus entry: id = cpus, at 0xFEC00000.
+    #expect(table[92] == 2 && table[93] == 2 && u32(table, 96) == 0xFEC0_0000)
+    // The loader only writes it for SMP guests.
+    let m = try GuestMemory.withHole(size: 64 << 20)
+    _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: 1).load(into: m)
+    #expect(try m.read(0x9FC00, count: 4) == [0, 0, 0, 0])
+    _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: 3).load(into: m)
+    #expect(try m.read(0x9FC00, count: 4) == Array("_MP_".utf8))
+}
