@@ -10,7 +10,7 @@ public enum CLI {
 
     static let verbs: [any Verb.Type] = [
         CreateVerb.self, StartVerb.self, StateVerb.self, KillVerb.self, DeleteVerb.self, RunVerb.self,
-        ListVerb.self, SpecVerb.self, ExecVerb.self,
+        ListVerb.self, SpecVerb.self, ExecVerb.self, FeaturesVerb.self,
     ]
 
     public static func main(_ argv: [String]) -> Int32 {
