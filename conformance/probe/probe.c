@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -276,6 +277,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(c, "touch")) { int fd = open(a, O_WRONLY | O_CREAT | O_CLOEXEC, 0644); printf("touch[%s]=%d\n", a, fd >= 0 ? 0 : errno); if (fd >= 0) close(fd); }
         else if (!strcmp(c, "clock")) cmd_clock();
         else if (!strcmp(c, "isatty")) printf("isatty.0=%d\nisatty.1=%d\n", isatty(0), isatty(1));
+        else if (!strcmp(c, "winsize")) {
+            struct winsize w;
+            if (ioctl(0, TIOCGWINSZ, &w) == 0) printf("winsize=%ux%u\n", w.ws_row, w.ws_col);
+            else printf("winsize=error:%d\n", errno);
+        }
         else if (!strcmp(c, "sleep")) { fflush(stdout); sleep((unsigned)atoi(a)); }
         else if (!strcmp(c, "exit")) { fflush(stdout); return atoi(a); }
         else if (!strcmp(c, "end")) printf("end=1\n");
