@@ -31,7 +31,7 @@ let package = Package(
         // Namespaces backend
         .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         // CLI: one file per verb
-        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigVMM"]),
+        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM"]),
         .executableTarget(name: "brig", dependencies: ["BrigCLI"], linkerSettings: staticRelease),
 
         .testTarget(name: "BrigOCITests", dependencies: ["BrigOCI"]),

@@ -11,7 +11,7 @@ public enum CLI {
     static let verbs: [any Verb.Type] = [
         CreateVerb.self, StartVerb.self, StateVerb.self, KillVerb.self, DeleteVerb.self, RunVerb.self,
         ListVerb.self, SpecVerb.self, ExecVerb.self, PsVerb.self, PauseVerb.self, ResumeVerb.self,
-        UpdateVerb.self, EventsVerb.self, VMVerb.self,
+        UpdateVerb.self, EventsVerb.self, FeaturesVerb.self, VMVerb.self,
     ]
 
     public static func main(_ argv: [String]) -> Int32 {

@@ -15,6 +15,18 @@ public enum HookRunner {
         }
     }
 
+    /// poststart/poststop: a failing hook is a warning and the remaining hooks still run
+    /// (config.md). Returns the failures for the caller to log.
+    public static func runAll(_ hooks: [Hook], kind: String, state: ContainerState) -> [RuntimeError] {
+        guard !hooks.isEmpty else { return [] }
+        guard let json = try? Array(JSONEncoder().encode(state)) else { return [RuntimeError(.internalError, "encode state")] }
+        var failures: [RuntimeError] = []
+        for (i, hook) in hooks.enumerated() {
+            do { try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))") } catch { failures.append(error) }
+        }
+        return failures
+    }
+
     static func run(_ hook: Hook, json: [UInt8], label: String) throws(RuntimeError) {
         do {
             // stdin is a stream socket, so a hook that exits without reading it costs us an

@@ -79,7 +79,7 @@ struct HookTests {
         let h = try Harness(); defer { h.cleanup() }
         var s = Harness.spec(["true"])
         var hooks = Hooks()
-        hooks.poststop = [Hook(path: "/bin/false")]
+        hooks.poststop = [Hook(path: "/bin/false"), Hook(path: "/bin/sh", args: ["sh", "-c", "echo ran > \(h.dir)/second"])]
         s.hooks = hooks
         try h.write(s)
         let id = Harness.uniqueID("poststop")
@@ -87,6 +87,7 @@ struct HookTests {
         let d = h.brig(["delete", "--force", id])
         #expect(d.code == 0)
         #expect(d.err.contains("poststop hook #0 (/bin/false) failed"))
+        #expect(Files.exists(h.dir + "/second"), "the hook after a failing poststop hook did not run")
         h.assertClean(id)
     }
 }

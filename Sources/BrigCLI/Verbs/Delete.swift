@@ -39,8 +39,9 @@ enum DeleteVerb: Verb {
             waitGone(record, backend: backend, store: ctx.store)
         }
         try backend.destroy(record, store: ctx.store)
-        do { try HookRunner.run(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped)) }
-        catch { ctx.warn(error.description) }
+        for failure in HookRunner.runAll(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped)) {
+            ctx.warn(failure.description)
+        }
         ctx.store.remove(id)
     }
 

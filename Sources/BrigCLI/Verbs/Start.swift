@@ -20,7 +20,8 @@ enum StartVerb: Verb {
         guard Lifecycle.canStart(status) else { throw Lifecycle.forbidden("start", id: id, status: status) }
         try ctx.backend(for: record).start(record, store: ctx.store)
         // poststart failures are warnings; the container keeps running (runtime.md).
-        do { try HookRunner.run(record.hooks?.poststart ?? [], kind: "poststart", state: record.state(.running)) }
-        catch { ctx.warn(error.description) }
+        for failure in HookRunner.runAll(record.hooks?.poststart ?? [], kind: "poststart", state: record.state(.running)) {
+            ctx.warn(failure.description)
+        }
     }
 }
