@@ -11,4 +11,6 @@ swift test --skip-build
 if [ "$(id -u)" = 0 ]; then
   tests/engines/podman.sh "$(pwd)/.build/debug/brig"
   tests/engines/containerd.sh "$(pwd)/.build/debug/brig"
+  # The cross-runtime conformance suite: fails if a case brig passes in RESULTS.md regresses.
+  conformance/ci.sh "$(pwd)/.build/debug/brig"
 fi
