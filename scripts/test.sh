@@ -1,16 +1,19 @@
 #!/bin/sh
-# Runs brig's whole test suite: unit tests (no root needed) and, as root, the integration tests
-# that drive the built `brig` binary through real containers.
+# Runs brig's whole test suite: as root, the real engines (podman, containerd) and the
+# cross-runtime conformance suite with brig as the runtime; then the Swift Testing suites
+# (unit tests need no root; as root also the integration tests that drive the built binary
+# through real containers, the cgroup/seccomp kernel tests and the VMM on /dev/kvm).
 set -eu
 cd "$(dirname "$0")/.."
 [ -x .cache/rootfs/bin/busybox ] || ./scripts/make-rootfs.sh .cache/rootfs
 swift build --build-tests
-if [ "$(id -u)" != 0 ]; then echo "test.sh: not root: integration tests are skipped (run as root to include them)"; fi
-swift test --skip-build
-# As root: real engines with brig as their runtime (the same scripts pass with runc).
+brig="$(pwd)/.build/debug/brig"
 if [ "$(id -u)" = 0 ]; then
-  tests/engines/podman.sh "$(pwd)/.build/debug/brig"
-  tests/engines/containerd.sh "$(pwd)/.build/debug/brig"
-  # The cross-runtime conformance suite: fails if a case brig passes in RESULTS.md regresses.
-  conformance/ci.sh "$(pwd)/.build/debug/brig"
+  tests/engines/podman.sh "$brig"
+  tests/engines/containerd.sh "$brig"
+  # Fails if a case brig passes in conformance/RESULTS.md regresses, or features drift.
+  conformance/ci.sh "$brig"
+else
+  echo "test.sh: not root: engine, conformance and integration tests are skipped (run as root)"
 fi
+swift test --skip-build
