@@ -32,11 +32,7 @@ ctr_() { ctr --address "$work/containerd.sock" "$@"; }
 for i in $(seq 50); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
 ctr_ image import --base-name localhost/busybox "$work/oci.tar" >"$work/import.log" 2>&1 || { echo "not ok - import image: $(cat "$work/import.log")"; exit 1; }
 img=localhost/busybox:latest
-pass=0 fail=0
-check() {
-  if [ "$2" = "$3" ]; then pass=$((pass+1)); echo "ok - $name: $1"
-  else fail=$((fail+1)); echo "not ok - $name: $1: expected [$2], got [$3]"; fi
-}
+. "$(dirname "$0")/lib.sh"
 run() { ctr_ run --rm --runc-binary "$runtime" "$@"; }
 check "ctr run --rm echo" "hello" "$(run $img c1 echo hello 2>&1)"
 run $img c2 sh -c 'exit 9' >/dev/null 2>&1
@@ -56,21 +52,6 @@ ctr_ task kill -s SIGKILL stubborn >/dev/null 2>&1
 for i in $(seq 50); do [ "$(ctr_ task ls 2>&1 | awk '$1=="stubborn"{print $3}')" = STOPPED ] && break; sleep 0.1; done
 check "kill KILL" "STOPPED" "$(ctr_ task ls 2>&1 | awk '$1=="stubborn"{print $3}')"
 ctr_ task delete stubborn >/dev/null 2>&1; ctr_ container delete stubborn >/dev/null 2>&1
-if command -v expect >/dev/null; then
-  out=$(expect -c "
-    set timeout 20
-    spawn ctr --address $work/containerd.sock run --rm -t --runc-binary $runtime $img tty1 sh
-    expect \"# \"
-    send \"tty; echo \\\$((6*7))\r\"
-    expect \"42\"
-    send \"exit 3\r\"
-    expect eof
-    catch wait result
-    puts \"EXIT=[lindex \$result 3]\"
-  " 2>&1)
-  check "tty (expect): a pty and input" "yes" "$(echo "$out" | grep -q '/dev/pts/' && echo "$out" | grep -q '^42' && echo yes || echo no)"
-  check "tty exit code" "EXIT=3" "$(echo "$out" | grep -o 'EXIT=[0-9]*' | tail -1)"
-fi
+tty_session "tty (expect)" ctr --address $work/containerd.sock run --rm -t --runc-binary $runtime $img tty1 sh
 check "no containers left" "" "$(ctr_ container ls -q 2>&1)"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

@@ -27,11 +27,7 @@ podman_() { podman --root "$work/storage" --runroot "$work/run" --storage-driver
 tar -C "$work/rootfs" -cf "$work/busybox.tar" .
 podman_ import -q "$work/busybox.tar" localhost/busybox:latest >/dev/null || { echo "not ok - import image"; exit 1; }
 img=localhost/busybox:latest
-pass=0 fail=0
-check() {  # check NAME EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then pass=$((pass+1)); echo "ok - $name: $1"
-  else fail=$((fail+1)); echo "not ok - $name: $1: expected [$2], got [$3]"; fi
-}
+. "$(dirname "$0")/lib.sh"
 check "run --rm echo" "hello" "$(podman_ run --rm $img echo hello 2>&1)"
 podman_ run --rm $img sh -c 'exit 7' >/dev/null 2>&1
 check "exit code propagates" "7" "$?"
@@ -52,20 +48,5 @@ podman_ rm long >/dev/null 2>&1
 podman_ run -d --name stubborn $img sleep 1000 >/dev/null 2>&1
 check "stop falls back to KILL" "137" "$(podman_ stop -t 1 stubborn >/dev/null 2>&1; podman_ inspect --format '{{.State.ExitCode}}' stubborn 2>&1)"
 podman_ rm stubborn >/dev/null 2>&1
-if command -v expect >/dev/null; then
-  out=$(CONTAINERS_CONF="$work/containers.conf" expect -c "
-    set timeout 20
-    spawn podman --root $work/storage --runroot $work/run --storage-driver vfs run --rm -it $img sh
-    expect \"# \"
-    send \"tty; echo \\\$((6*7))\r\"
-    expect \"42\"
-    send \"exit 3\r\"
-    expect eof
-    catch wait result
-    puts \"EXIT=[lindex \$result 3]\"
-  " 2>&1)
-  check "tty session (expect): tty and input" "yes" "$(echo "$out" | grep -q '/dev/pts/' && echo "$out" | grep -q '^42' && echo yes || echo no)"
-  check "tty session exit code" "EXIT=3" "$(echo "$out" | grep -o 'EXIT=[0-9]*' | tail -1)"
-fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+tty_session "tty session (expect)" podman --root $work/storage --runroot $work/run --storage-driver vfs run --rm -it $img sh
+summary
