@@ -66,12 +66,8 @@ public struct NamespacesBackend: Backend {
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
         let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
-        let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
-        let spawn = fds.spawnOptions(executable: initExecutable(store), startFD: startSock)
-        let initPid = try Spawn.spawn(spawn)
-        cleanup.pids.append(initPid)
-        close(childSock)
-        cleanup.fds.removeAll { $0 == childSock }
+        let (parentSock, consoleFD) = (fds.parent, fds.console)
+        let initPid = try fds.spawn(executable: initExecutable(store), startFD: startSock, cleanup: &cleanup)
 
         try cgroups.addProcess(initPid)
         let channel = SyncChannel(fd: parentSock)
@@ -195,12 +191,8 @@ public struct NamespacesBackend: Backend {
             var cleanup = Cleanup(cgroups: nil)
             defer { cleanup.run() }
             let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
-            let (parentSock, childSock, consoleFD) = (fds.parent, fds.child, fds.console)
-            let spawn = fds.spawnOptions(executable: initExecutable(store), startFD: nil)
-            let initPid = try Spawn.spawn(spawn)
-            cleanup.pids.append(initPid)
-            close(childSock)
-            cleanup.fds.removeAll { $0 == childSock }
+            let (parentSock, consoleFD) = (fds.parent, fds.console)
+            let initPid = try fds.spawn(executable: initExecutable(store), startFD: nil, cleanup: &cleanup)
             // The exec'd process belongs to the container's cgroup (leaf directories).
             try record.cgroupManager.addProcess(initPid)
             let channel = SyncChannel(fd: parentSock)
@@ -336,6 +328,16 @@ struct InitFDs {
         let parent = try lift(p, preserve: preserve), child = try lift(c, preserve: preserve)
         cleanup.fds += [parent, child]
         return InitFDs(preserve: preserve, parent: parent, child: child, console: console)
+    }
+
+    /// Spawns `brig init` with the fds in their slots; the child's end of the sync socket is
+    /// closed here once the init holds it.
+    func spawn(executable: String, startFD: Int32?, cleanup: inout Cleanup) throws -> pid_t {
+        let pid = try Spawn.spawn(spawnOptions(executable: executable, startFD: startFD))
+        cleanup.pids.append(pid)
+        close(child)
+        cleanup.fds.removeAll { $0 == child }
+        return pid
     }
 
     func spawnOptions(executable: String, startFD: Int32?) -> Spawn.Options {
