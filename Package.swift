@@ -31,7 +31,7 @@ let package = Package(
         // Namespaces backend
         .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         // CLI: one file per verb
-        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM"]),
+        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM", "BrigMicroVM"]),
         .executableTarget(name: "brig", dependencies: ["BrigCLI"], linkerSettings: staticRelease),
 
         .testTarget(name: "BrigOCITests", dependencies: ["BrigOCI"]),
@@ -56,6 +56,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The microvm backend (issue 8): a VM per container, brig-agent inside, reached over vsock.
+package.targets += [
+    .target(name: "BrigMicroVM", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
+    .testTarget(name: "BrigMicroVMTests", dependencies: ["BrigMicroVM", "BrigCore", "BrigOCI", "BrigLinux"]),
+]
 
 // Seccomp: libseccomp (linked statically in release via Debian's libseccomp.a), the filter library,
 // and a probe executable that the kernel tests spawn to load a profile and try one syscall.

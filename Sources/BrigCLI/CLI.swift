@@ -1,5 +1,6 @@
 import BrigCore
 import BrigLinux
+import BrigMicroVM
 import BrigNamespaces
 import BrigOCI
 import Glibc
@@ -21,6 +22,8 @@ public enum CLI {
             if let v = getenv(InitProcess.fdsVariable) { env[InitProcess.fdsVariable] = String(cString: v) }
             InitProcess.main(environment: env)
         }
+        // `brig vm-monitor CONFIG`: the host side of a microvm container or exec (internal).
+        if argv.count >= 2 && argv[1] == "vm-monitor" { Monitor.main(Array(argv.dropFirst(2))) }
         // A hook or peer that closes its end early must not kill us; children get default
         // dispositions back (Spawn resets every signal), so nothing leaks into containers.
         signal(SIGPIPE, SIG_IGN)

@@ -1,5 +1,6 @@
 import BrigCore
 import BrigLinux
+import BrigMicroVM
 import BrigNamespaces
 import BrigOCI
 import FoundationEssentials
@@ -13,6 +14,8 @@ public final class Context {
     public var logJSON = false
     public var debugEnabled = false
     public var systemdCgroup = false
+    /// `--backend` (or BRIG_BACKEND): the backend for containers whose config does not choose.
+    public var defaultBackend: String?
     var logFD: Int32 = -1
 
     public static let globalFlags: [FlagSpec] = [
@@ -21,6 +24,7 @@ public final class Context {
         FlagSpec(["log-format"], value: "text|json", "set the log format (default: \"text\")"),
         FlagSpec(["debug"], "enable debug logging"),
         FlagSpec(["systemd-cgroup"], "enable systemd cgroup support (cgroupsPath as slice:prefix:name)"),
+        FlagSpec(["backend"], value: "namespaces|microvm", "backend for containers whose config does not choose one (default: namespaces, or BRIG_BACKEND)"),
         FlagSpec(["rootless"], value: "true|false|auto", "ignore cgroup permission errors (default: auto)"),
         FlagSpec(["criu"], value: "PATH", "accepted for compatibility; checkpointing is not supported"),
         FlagSpec(["help", "h"], "show help"),
@@ -38,6 +42,7 @@ public final class Context {
         }
         debugEnabled = p.has("debug")
         systemdCgroup = p.has("systemd-cgroup")
+        defaultBackend = p.value("backend") ?? getenv("BRIG_BACKEND").map { String(cString: $0) }
         if let path = logPath {
             logFD = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         }
@@ -45,8 +50,22 @@ public final class Context {
 
     public var store: StateStore { StateStore(root: root) }
 
-    public func backend(for record: ContainerRecord? = nil) -> any Backend {
-        NamespacesBackend(debug: { [weak self] in self?.debug($0) })
+    /// The backend that runs `record`.
+    public func backend(for record: ContainerRecord) -> any Backend {
+        backend(record.backend == BackendKind.microvm.rawValue ? .microvm : .namespaces)
+    }
+
+    /// The backend a new container with `spec` gets (see BackendSelection).
+    func backend(forNew spec: Spec) throws(RuntimeError) -> any Backend {
+        backend(try BackendSelection.select(spec: spec, flag: defaultBackend))
+    }
+
+    func backend(_ kind: BackendKind) -> any Backend {
+        let debug: (String) -> Void = { [weak self] in self?.debug($0) }
+        switch kind {
+        case .namespaces: return NamespacesBackend(debug: debug)
+        case .microvm: return MicroVMBackend.fromEnvironment(debug: debug)
+        }
     }
 
     // MARK: logging

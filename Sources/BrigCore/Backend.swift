@@ -40,6 +40,11 @@ public protocol Backend {
     func exec(_ options: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32
     func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts
     func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError)
+    /// Suspends / resumes every process of the container (cgroup freezer; vCPUs for a VM).
+    func pause(_ record: ContainerRecord) throws(RuntimeError)
+    func resume(_ record: ContainerRecord) throws(RuntimeError)
+    /// The container's processes (pids as its backend sees them).
+    func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32]
     /// Removes what the container left (cgroups, sockets); the caller removes the state dir.
     func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
 }

@@ -17,6 +17,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// The container's cgroup on every hierarchy (rebuild its manager with `makeCgroupManager(state:)`).
     public var cgroup: CgroupState
     public var systemdCgroup: Bool
+    /// What only the record's backend reads (the microvm backend: its mode and agent endpoint).
+    public var backendState: [String: String]?
 
     /// Leaf directories, one per hierarchy.
     public var cgroupPaths: [String] { cgroup.paths.values.sorted() }

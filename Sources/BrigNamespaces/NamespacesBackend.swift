@@ -283,6 +283,18 @@ public struct NamespacesBackend: Backend {
         }
     }
 
+    public func pause(_ record: ContainerRecord) throws(RuntimeError) {
+        do { try record.cgroupManager.freeze() } catch { throw RuntimeError.wrap(error, "pause \(record.id)") }
+    }
+
+    public func resume(_ record: ContainerRecord) throws(RuntimeError) {
+        do { try record.cgroupManager.thaw() } catch { throw RuntimeError.wrap(error, "resume \(record.id)") }
+    }
+
+    public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
+        do { return try record.cgroupManager.pids() } catch { throw RuntimeError.wrap(error, "ps \(record.id)") }
+    }
+
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         // Processes left in a cgroup brig created (orphans of a stopped container) die with it;
         // a cgroup that was joined (a pod's) is left alone.

@@ -154,10 +154,24 @@ public struct Hooks: Codable, Sendable, Equatable {
 }
 
 public struct VM: Codable, Sendable, Equatable {
-    public struct Hypervisor: Codable, Sendable, Equatable { public var path: String; public var parameters: [String]? }
-    public struct Kernel: Codable, Sendable, Equatable { public var path: String; public var parameters: [String]?; public var initrd: String? }
-    public struct Image: Codable, Sendable, Equatable { public var path: String; public var format: String }
+    public struct Hypervisor: Codable, Sendable, Equatable {
+        public var path: String; public var parameters: [String]?
+        public init(path: String, parameters: [String]? = nil) { self.path = path; self.parameters = parameters }
+    }
+    public struct Kernel: Codable, Sendable, Equatable {
+        public var path: String; public var parameters: [String]?; public var initrd: String?
+        public init(path: String, parameters: [String]? = nil, initrd: String? = nil) {
+            self.path = path; self.parameters = parameters; self.initrd = initrd
+        }
+    }
+    public struct Image: Codable, Sendable, Equatable {
+        public var path: String; public var format: String
+        public init(path: String, format: String) { self.path = path; self.format = format }
+    }
     public var hypervisor: Hypervisor?
     public var kernel: Kernel
     public var image: Image?
+    public init(hypervisor: Hypervisor? = nil, kernel: Kernel, image: Image? = nil) {
+        self.hypervisor = hypervisor; self.kernel = kernel; self.image = image
+    }
 }

@@ -49,7 +49,7 @@ enum CreateVerb: Verb {
         let lock = try store.reserve(id)
         defer { lock.unlock() }
         do {
-            let record = try ctx.backend().create(options, store: store)
+            let record = try ctx.backend(forNew: spec).create(options, store: store)
             try store.save(record)
             ctx.debug("created container \(id) with pid \(record.pid)")
             return record

@@ -19,6 +19,9 @@ enum EventsVerb: Verb {
         let id = try requireID(args)
         let (record, status) = try ctx.load(id)
         if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
+        if record.backend != "namespaces" {
+            throw RuntimeError(.unsupported, "events: not supported by the \(record.backend) backend (its cgroups live inside the guest)")
+        }
         let cgroups = record.cgroupManager
         func stats() throws(RuntimeError) -> CgroupStats {
             do { return try cgroups.stats() } catch { throw RuntimeError.wrap(error, "events \(id)") }

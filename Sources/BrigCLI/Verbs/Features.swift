@@ -1,4 +1,5 @@
 import BrigCore
+import BrigMicroVM
 import BrigOCI
 import BrigSeccomp
 
@@ -57,7 +58,14 @@ enum FeaturesVerb: Verb {
                 selinux: Enabled(enabled: false),
                 intelRdt: Enabled(enabled: false),
                 mountExtensions: MountExtensions(idmap: Enabled(enabled: false))),
-            annotations: ["org.opencontainers.runtime-spec.features.brig.version": CLI.version])
+            annotations: [
+                "org.opencontainers.runtime-spec.features.brig.version": CLI.version,
+                // Per backend: how a container picks one, and what the microvm backend refuses.
+                "run.oci.brig.backends": "namespaces,microvm",
+                "run.oci.brig.backend.selection": "config vm object > annotation \(BackendSelection.annotation) > --backend/BRIG_BACKEND > namespaces",
+                "run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs",
+                "run.oci.brig.microvm.unsupported": "bind mounts of host paths,joining host namespaces by path,linux.netDevices,--preserve-fds,update,events --stats",
+            ])
     }
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {

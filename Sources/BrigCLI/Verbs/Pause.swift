@@ -8,7 +8,7 @@ enum PauseVerb: Verb {
     static let flags: [FlagSpec] = []
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
-        try transition(args, ctx, op: "pause", allowed: Lifecycle.canPause) { (r: ContainerRecord) throws in try r.cgroupManager.freeze() }
+        try transition(args, ctx, op: "pause", allowed: Lifecycle.canPause) { (r: ContainerRecord) throws in try ctx.backend(for: r).pause(r) }
     }
 
     /// Shared by pause and resume: lock, check the status allows `op`, act on the cgroup.
@@ -33,6 +33,6 @@ enum ResumeVerb: Verb {
     static let flags: [FlagSpec] = []
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
-        try PauseVerb.transition(args, ctx, op: "resume", allowed: Lifecycle.canResume) { (r: ContainerRecord) throws in try r.cgroupManager.thaw() }
+        try PauseVerb.transition(args, ctx, op: "resume", allowed: Lifecycle.canResume) { (r: ContainerRecord) throws in try ctx.backend(for: r).resume(r) }
     }
 }

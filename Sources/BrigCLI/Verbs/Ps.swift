@@ -14,14 +14,18 @@ enum PsVerb: Verb {
         let id = try requireID(args)
         let (record, status) = try ctx.load(id)
         if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
-        let pids: [Int32]
-        do { pids = try record.cgroupManager.pids() } catch { throw RuntimeError.wrap(error, "ps \(id)") }
+        let pids = try ctx.backend(for: record).pids(record)
         let format = args.value("format") ?? "table"
         if format == "json" {
             ctx.output(try ctx.json(pids, pretty: false) + "\n")
             return 0
         }
         guard format == "table" else { throw RuntimeError(.usage, "invalid format option \"\(format)\"") }
+        if record.backend != "namespaces" {
+            // Guest pids: the host's ps(1) cannot describe them.
+            ctx.output("PID\n" + pids.map { "\($0)\n" }.joined())
+            return 0
+        }
         // As runc: run ps(1) with the given options and keep the header and the container's lines.
         var psArgs = Array(args.positionals.dropFirst())
         if psArgs.isEmpty { psArgs = ["-ef"] }

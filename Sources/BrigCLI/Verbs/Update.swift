@@ -35,6 +35,9 @@ enum UpdateVerb: Verb {
         defer { lock.unlock() }
         let (record, status) = try ctx.load(id)
         if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
+        if record.backend != "namespaces" {
+            throw RuntimeError(.unsupported, "update: not supported by the \(record.backend) backend (its cgroups live inside the guest)")
+        }
         let r = try resources(args)
         do { try record.cgroupManager.update(r) } catch { throw RuntimeError.wrap(error, "update \(id)") }
         return 0

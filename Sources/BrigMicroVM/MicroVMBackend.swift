@@ -1,0 +1,274 @@
+import BrigCore
+import BrigLinux
+import BrigOCI
+import FoundationEssentials
+import Glibc
+
+/// The microvm backend: each container gets its own VM (brig is the VMM) whose PID 1 is
+/// brig-agent; the container runs inside it with the namespaces backend's code. Host side,
+/// one monitor process per container is the VMM and relays the container's stdio; its pid is
+/// the container's pid, and it exits with the container's exit status.
+public struct MicroVMBackend: Backend {
+    public var name: String { "microvm" }
+    /// This binary (re-exec'd as `vm-monitor`).
+    public var executable: String
+    public var mode: MicroVMMode
+    public var agentExecutable: String
+    public var defaults: MicroVMDefaults
+    public var debug: (String) -> Void
+
+    public init(executable: String, mode: MicroVMMode, agentExecutable: String, defaults: MicroVMDefaults,
+                debug: @escaping (String) -> Void = { _ in }) {
+        self.executable = executable; self.mode = mode; self.agentExecutable = agentExecutable
+        self.defaults = defaults; self.debug = debug
+    }
+
+    /// From the environment: BRIG_MICROVM_TRANSPORT=host-agent selects the test transport;
+    /// BRIG_AGENT names brig-agent (default: next to this executable).
+    public static func fromEnvironment(debug: @escaping (String) -> Void) -> MicroVMBackend {
+        let exe = selfExecutable()
+        let dir = exe.split(separator: "/").dropLast().joined(separator: "/")
+        let mode = MicroVMMode(rawValue: Env.get("BRIG_MICROVM_TRANSPORT") ?? "kvm") ?? .kvm
+        let env = Dictionary(Env.all().compactMap { e -> (String, String)? in
+            guard let eq = e.firstIndex(of: "=") else { return nil }
+            return (String(e[..<eq]), String(e[e.index(after: eq)...]))
+        }, uniquingKeysWith: { a, _ in a })
+        return MicroVMBackend(executable: exe, mode: mode, agentExecutable: Env.get("BRIG_AGENT") ?? "/\(dir)/brig-agent",
+                              defaults: .fromEnvironment(env, hostCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), debug: debug)
+    }
+
+    static func selfExecutable() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        return n > 0 ? String(cString: buf) : "/proc/self/exe"
+    }
+
+    // MARK: record state
+
+    struct Info {
+        var mode: MicroVMMode
+        var endpoint: AgentEndpoint
+        var stateDir: String
+        init(mode: MicroVMMode, stateDir: String) {
+            self.mode = mode; self.stateDir = stateDir
+            endpoint = mode == .kvm ? .vsock(uds: MonitorConfig.vsockPath(stateDir), port: AgentEndpoint.agentPort)
+                                    : .unix(path: MonitorConfig.agentSocketPath(stateDir))
+        }
+        init(_ record: ContainerRecord) {
+            self.init(mode: MicroVMMode(rawValue: record.backendState?["mode"] ?? "") ?? .kvm, stateDir: record.backendState?["dir"] ?? "")
+        }
+        var pendingStart: String { stateDir + "/start.pending" }
+    }
+
+    // MARK: Backend
+
+    public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
+        let spec = o.spec
+        try Self.checkSupported(spec, options: o)
+        let plan = try MicroVMPlan.make(spec: spec, bundle: o.bundle, defaults: defaults)
+        let info = Info(mode: mode, stateDir: store.directory(o.id))
+        var rootfs = ""
+        var disk: String? = nil
+        switch plan.rootDisk {
+        case let .directory(path):
+            rootfs = path
+            guard Files.isDirectory(path) else { throw RuntimeError(.config, "root.path: rootfs \(path) does not exist or is not a directory") }
+        case let .image(path):
+            guard Files.exists(path) else { throw RuntimeError(.config, "vm.image.path: \(path) does not exist") }
+            disk = path
+        }
+        if mode == .kvm {
+            guard Files.exists("/dev/kvm") else { throw RuntimeError(.unsupported, "the microvm backend needs /dev/kvm, which this host does not have") }
+            guard access(plan.kernel, R_OK) == 0 else {
+                throw RuntimeError(.config, "vm.kernel.path: guest kernel \(plan.kernel) is missing (install one with scripts/install-guest.sh or set BRIG_VM_KERNEL)")
+            }
+            guard access(plan.initrd, R_OK) == 0 else {
+                throw RuntimeError(.config, "vm.kernel.initrd: agent initramfs \(plan.initrd) is missing (scripts/install-guest.sh builds it, or set BRIG_VM_INITRD)")
+            }
+            if disk == nil {
+                let image = info.stateDir + "/rootfs.ext4"
+                try RootfsImage(cacheDir: store.root + "/.images").materialize(rootfs: rootfs, to: image)
+                disk = image
+            }
+        } else {
+            guard access(agentExecutable, X_OK) == 0 else { throw RuntimeError(.config, "brig-agent not found at \(agentExecutable) (set BRIG_AGENT)") }
+            guard disk == nil else { throw RuntimeError(.unsupported, "vm.image: the host-agent transport needs a rootfs directory") }
+        }
+        var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: spec, rootfs: rootfs),
+                                   endpoint: info.endpoint, terminal: spec.process?.terminal ?? false,
+                                   consoleSocket: o.consoleSocket.map(absolutePath), consoleOnFD4: o.consoleFD != nil,
+                                   plan: plan, diskImage: disk, agentExecutable: agentExecutable)
+        if !config.terminal { config.consoleSocket = nil; config.consoleOnFD4 = false }
+        do { try Files.write(info.pendingStart, "", flags: O_WRONLY | O_CREAT | O_TRUNC) } catch { throw RuntimeError.wrap(error) }
+        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD)
+        debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
+        guard let stat = ProcStat.read(pid: pid) else {
+            throw RuntimeError(.system, "the VM monitor exited during create")
+        }
+        let created = Timestamp.now()
+        var record = ContainerRecord(id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: pid,
+                                     pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
+                                     hooks: spec.hooks, cgroup: .init(mode: .unified, paths: [:]), systemdCgroup: false)
+        record.backendState = ["mode": mode.rawValue, "dir": info.stateDir, "guestPid": "\(guestPid)"]
+        do {
+            try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: record.state(.creating))
+            try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: record.state(.creating))
+            if let pidFile = o.pidFile { try Files.writeAtomically(absolutePath(pidFile), Array("\(pid)".utf8)) }
+        } catch {
+            stopMonitor(id: o.id, pid: pid, info: info)
+            throw RuntimeError.wrap(error)
+        }
+        return record
+    }
+
+    /// What the VM boundary cannot offer, refused up front with the field named.
+    static func checkSupported(_ spec: Spec, options o: CreateOptions) throws(RuntimeError) {
+        if o.preserveFDs > 0 { throw RuntimeError(.unsupported, "--preserve-fds: host file descriptors cannot be passed into a microvm") }
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            let opts = m.options ?? []
+            if m.type == "bind" || opts.contains("bind") || opts.contains("rbind") {
+                throw RuntimeError(.unsupported, "mounts[\(i)] (\(m.destination)): bind mounts of host paths (\(m.source ?? "")) are not supported by the microvm backend (the guest shares no filesystem with the host)")
+            }
+        }
+        for (i, ns) in (spec.linux?.namespaces ?? []).enumerated() where ns.path != nil {
+            throw RuntimeError(.unsupported, "linux.namespaces[\(i)].path: a microvm container cannot join host namespaces")
+        }
+        if let devices = spec.linux?.netDevices, !devices.isEmpty {
+            throw RuntimeError(.unsupported, "linux.netDevices: moving host network devices into a microvm is not supported")
+        }
+    }
+
+    /// Spawns `brig vm-monitor`, waits for its `ok <guest pid>` (or its error), returns its pid.
+    func spawnMonitor(_ config: MonitorConfig, name: String, consoleFD: Int32?) throws(RuntimeError) -> (pid_t, Int32) {
+        let path = config.stateDir + "/" + name
+        do {
+            let enc = JSONEncoder()
+            try Files.writeAtomically(path, Array(try enc.encode(config)), mode: 0o600)
+        } catch { throw RuntimeError.wrap(error, "writing \(path)") }
+        let (r, w): (Int32, Int32)
+        do { (r, w) = try Files.pipe() } catch { throw RuntimeError.wrap(error) }
+        defer { close(r) }
+        var o = Spawn.Options(path: executable, args: [executable, "vm-monitor", path], env: Env.all())
+        o.fds = [(w, MonitorConfig.syncFD)]
+        if let c = consoleFD { o.fds.append((c, MonitorConfig.consoleFD)) }
+        let pid: pid_t
+        do { pid = try Spawn.spawn(o) } catch { close(w); throw RuntimeError.wrap(error, "starting the VM monitor") }
+        close(w)
+        let reply = String(decoding: (try? Files.read(fd: r)) ?? [], as: UTF8.self)
+            .split(separator: "\n").first.map(String.init) ?? ""
+        if reply.hasPrefix("ok "), let guestPid = Int32(reply.dropFirst(3)) { return (pid, guestPid) }
+        Glibc.kill(pid, SIGKILL)
+        _ = try? Spawn.wait(pid)
+        let message = reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : "the VM monitor exited without reporting"
+        throw Self.guestError(message)
+    }
+
+    /// Guest errors keep their kind: config errors name the field, as on the host.
+    static func guestError(_ message: String) -> RuntimeError {
+        if let space = message.firstIndex(of: " "), message.hasPrefix("[") , let close = message.firstIndex(of: "]"), close < space {
+            let kind = String(message[message.index(after: message.startIndex)..<close])
+            let text = String(message[message.index(after: space)...])
+            return RuntimeError(AgentSession.kind(kind), text)
+        }
+        return RuntimeError(.system, message)
+    }
+
+    public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
+        let info = Info(record)
+        let session = try AgentSession(fd: try info.endpoint.connect(timeout: 2))
+        try session.start(id: record.id)
+        unlink(info.pendingStart)
+    }
+
+    public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32 {
+        if o.preserveFDs > 0 { throw RuntimeError(.unsupported, "--preserve-fds: host file descriptors cannot be passed into a microvm") }
+        let info = Info(record)
+        var n = UInt32.random(in: 0...UInt32.max)
+        let execID = "exec-" + String(withUnsafeBytes(of: &n) { $0.map { String(format2: $0) }.joined() })
+        let config = MonitorConfig(id: record.id, stateDir: info.stateDir, mode: info.mode,
+                                   role: .exec(process: o.process, execID: execID), endpoint: info.endpoint,
+                                   terminal: o.process.terminal ?? false, consoleSocket: o.consoleSocket.map(absolutePath),
+                                   consoleOnFD4: o.consoleFD != nil, plan: nil, diskImage: nil, agentExecutable: nil)
+        let (pid, _) = try spawnMonitor(config, name: execID + ".json", consoleFD: o.consoleFD)
+        unlink(info.stateDir + "/" + execID + ".json")
+        if let pidFile = o.pidFile {
+            do { try Files.writeAtomically(absolutePath(pidFile), Array("\(pid)".utf8)) } catch { throw RuntimeError.wrap(error) }
+        }
+        return pid
+    }
+
+    public func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts {
+        let info = Info(record)
+        guard let stat = ProcStat.read(pid: record.pid), stat.startTime == record.pidStartTime, stat.state != "Z" else {
+            return LiveFacts(alive: false, startPending: false, frozen: false)
+        }
+        return LiveFacts(alive: true, startPending: Files.exists(info.pendingStart), frozen: stat.state == "T" || stat.state == "t")
+    }
+
+    public func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError) {
+        let info = Info(record)
+        let frozen = ProcStat.read(pid: record.pid).map { $0.state == "T" } ?? false
+        do throws(RuntimeError) {
+            if frozen { throw RuntimeError(.invalidState, "paused") }
+            let session = try AgentSession(fd: try info.endpoint.connect(timeout: 1))
+            try session.kill(id: record.id, execID: nil, signal: signal, all: all)
+        } catch {
+            // A paused VM (or a dead agent) cannot be asked; SIGKILL still ends it, VM and all.
+            guard signal == SIGKILL else { throw error }
+            Glibc.kill(record.pid, SIGKILL)
+            Glibc.kill(record.pid, SIGCONT)
+        }
+    }
+
+    public func pause(_ record: ContainerRecord) throws(RuntimeError) {
+        guard record.backendState?["mode"] != MicroVMMode.hostAgent.rawValue else {
+            throw RuntimeError(.unsupported, "pause: the host-agent transport has no VM whose vCPUs could be paused")
+        }
+        // Stopping the VMM process stops every vCPU thread: the whole guest is paused.
+        guard Glibc.kill(record.pid, SIGSTOP) == 0 else { throw RuntimeError.wrap(SystemError.last("pause \(record.id)")) }
+    }
+
+    public func resume(_ record: ContainerRecord) throws(RuntimeError) {
+        guard Glibc.kill(record.pid, SIGCONT) == 0 else { throw RuntimeError.wrap(SystemError.last("resume \(record.id)")) }
+    }
+
+    public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
+        let info = Info(record)
+        let session = try AgentSession(fd: try info.endpoint.connect(timeout: 1))
+        return try session.ps(id: record.id)
+    }
+
+    public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
+        stopMonitor(id: record.id, pid: record.pid, startTime: record.pidStartTime, info: Info(record))
+    }
+
+    /// Kills the monitor (the VM with it) and, for the host agent, the agent and its containers.
+    func stopMonitor(id: String, pid: pid_t, startTime: UInt64? = nil, info: Info) {
+        if info.mode == .hostAgent, let session = try? AgentSession(fd: (try? info.endpoint.connect()) ?? -1) {
+            try? session.delete(id: id, force: true)
+        }
+        if let s = ProcStat.read(pid: pid), startTime == nil || s.startTime == startTime {
+            Glibc.kill(pid, SIGKILL)
+            Glibc.kill(pid, SIGCONT)
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, 0)
+        }
+        if let text = try? Files.readString(info.stateDir + "/agent.pid"), let agent = Int32(text) {
+            Glibc.kill(agent, SIGKILL)
+        }
+        for f in ["vsock.sock", "agent.sock", "rootfs.ext4"] { unlink(info.stateDir + "/" + f) }
+    }
+
+    func absolutePath(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: 4096)
+        return String(cString: getcwd(&buf, buf.count)) + "/" + p
+    }
+}
+
+extension String {
+    init(format2 byte: UInt8) {
+        let s = String(byte, radix: 16)
+        self = s.count == 1 ? "0" + s : s
+    }
+}

@@ -1,0 +1,214 @@
+import BrigCore
+import BrigLinux
+import BrigOCI
+import BrigVMM
+import CBrigShim
+import FoundationEssentials
+import Glibc
+
+/// `brig vm-monitor FILE`: the host process behind one guest process (see MonitorConfig).
+/// Exits with the guest process's exit status (code, or 128+signal).
+public enum Monitor {
+    /// Signals forwarded to the guest process; SIGWINCH resizes its terminal.
+    static let forwarded: [Int32] = [SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGCONT, SIGWINCH]
+
+    public static func main(_ args: [String]) -> Never {
+        guard let path = args.first else { fail("usage: brig vm-monitor CONFIG") }
+        let config: MonitorConfig
+        do {
+            config = try JSONDecoder().decode(MonitorConfig.self, from: Data(try Files.read(path)))
+        } catch { fail("vm-monitor: reading \(path): \(error)") }
+        _ = setsid()
+        signal(SIGPIPE, SIG_IGN)
+        // Signals are taken by one thread with sigwait; every other thread blocks them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in forwarded { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let m = MonitorRun(config: config, signals: set)
+        exit(m.run())
+    }
+
+    static func fail(_ message: String) -> Never {
+        report("error \(message)")
+        exit(125)
+    }
+
+    /// One line to the creator on fd 3 (then closed): `ok <guest pid>` or `error <message>`.
+    static func report(_ line: String) {
+        guard fcntl(MonitorConfig.syncFD, F_GETFD) >= 0 else { return }
+        try? Files.writeAll(fd: MonitorConfig.syncFD, Array((line.split(separator: "\n").joined(separator: " ") + "\n").utf8))
+        close(MonitorConfig.syncFD)
+    }
+}
+
+final class MonitorRun: @unchecked Sendable {
+    let config: MonitorConfig
+    let signals: sigset_t
+    var machine: VirtualMachine?
+    var agentPid: pid_t = 0
+    var slave: Int32 = -1
+
+    init(config: MonitorConfig, signals: sigset_t) { self.config = config; self.signals = signals }
+
+    func run() -> Int32 {
+        let t0 = monotonicNow()
+        let client: AgentSession
+        do {
+            try bringUpAgent()
+            let timeout = config.mode == .kvm ? Double(Env.get("BRIG_VM_AGENT_TIMEOUT") ?? "") ?? 20 : 10
+            let fd = try config.endpoint.connect(timeout: timeout)
+            client = try AgentSession(fd: fd)
+            timing("agent-ready-ms", monotonicNow() - t0)
+            let guestPid = try client.begin(config)
+            if config.terminal { try setUpTerminal() }
+            Monitor.report("ok \(guestPid)")
+        } catch {
+            let e = RuntimeError.wrap(error)
+            let message = diagnose(e)
+            teardown()
+            Monitor.report("error [\(AgentSession.kindName(e.kind))] \(message)")
+            return 125
+        }
+        startSignalThread()
+        let status: Int32
+        if config.terminal {
+            status = (try? client.relay(stdin: slave, stdout: slave, stderr: slave)) ?? 255
+        } else {
+            status = (try? client.relay(stdin: 0, stdout: 1, stderr: 2)) ?? 255
+        }
+        teardown()
+        return status
+    }
+
+    /// kvm: builds and boots the VM on its own thread. host-agent: starts brig-agent.
+    func bringUpAgent() throws(RuntimeError) {
+        guard case .container = config.role else { return }
+        switch config.mode {
+        case .hostAgent:
+            guard let exe = config.agentExecutable else { throw RuntimeError(.internalError, "no agent executable") }
+            let sock = MonitorConfig.agentSocketPath(config.stateDir)
+            unlink(sock)
+            do {
+                let log = try Files.open(config.stateDir + "/agent.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
+                let null = try Files.open("/dev/null", O_RDWR | O_CLOEXEC)
+                var o = Spawn.Options(path: exe, args: [exe, "--listen-unix", sock, "--state", config.stateDir + "/agent"],
+                                      env: Env.all())
+                o.fds = [(null, 0), (log, 1), (log, 2)]
+                agentPid = try Spawn.spawn(o)
+                close(log); close(null)
+                try Files.writeAtomically(config.stateDir + "/agent.pid", Array("\(agentPid)".utf8))
+            } catch { throw RuntimeError(.system, "starting brig-agent \(exe): \(error)") }
+        case .kvm:
+            guard let plan = config.plan, let disk = config.diskImage else { throw RuntimeError(.internalError, "no VM plan") }
+            var vm = VMConfig(kernelPath: plan.kernel)
+            vm.initrdPath = plan.initrd
+            vm.disks = [.init(path: disk, readOnly: plan.readOnlyRoot)]
+            vm.memoryBytes = plan.memoryBytes
+            vm.cpus = plan.cpus
+            vm.cmdline = plan.cmdline()
+            vm.vsock = VsockConfig(guestCID: MonitorConfig.guestCID, udsPath: MonitorConfig.vsockPath(config.stateDir))
+            let console = open(config.stateDir + "/console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            if console >= 0 { vm.serialFD = console }
+            let machine: VirtualMachine
+            do { machine = try VirtualMachine(vm) } catch { throw RuntimeError(.system, "starting the VM: \(error)") }
+            self.machine = machine
+            Thread.detach { [self] in
+                let reason = machine.run()
+                // The guest went away. If the container's exit was relayed, the main thread is
+                // already exiting; otherwise the container died with its VM.
+                usleep(200_000)
+                let message = "the VM stopped: \(reason)"
+                Monitor.report("error \(message); guest console: \(consoleTail())")
+                _ = try? Files.write(config.stateDir + "/vm-stopped", message, flags: O_WRONLY | O_CREAT | O_TRUNC)
+                exit(reason == .powerOff(status: 0) || reason == .reset ? 255 : 137)
+            }
+        }
+    }
+
+    /// Host pty for a guest terminal: master to the console socket, slave (raw) is what we relay.
+    func setUpTerminal() throws(RuntimeError) {
+        do {
+            let master = try Files.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+            try sys("unlockpt") { brig_unlockpt(master) }
+            var name = [CChar](repeating: 0, count: 64)
+            try sys("ptsname") { brig_ptsname(master, &name, name.count) }
+            // Without O_NOCTTY: the slave becomes our controlling terminal, so SIGWINCH reaches us.
+            slave = try sys("open pty") { open(name, O_RDWR | O_CLOEXEC) }
+            _ = brig_tiocsctty(slave)
+            var t = termios()
+            if tcgetattr(slave, &t) == 0 { cfmakeraw(&t); tcsetattr(slave, TCSANOW, &t) }
+            if case let .container(spec, _) = config.role, let size = spec.process?.consoleSize {
+                _ = brig_set_winsize(slave, UInt16(clamping: size.height), UInt16(clamping: size.width))
+            }
+            let sock: Int32
+            if config.consoleOnFD4 { sock = MonitorConfig.consoleFD } else if let path = config.consoleSocket {
+                sock = try UnixSocket.connect(path)
+            } else { throw RuntimeError(.usage, "a terminal needs a console socket") }
+            try UnixSocket.sendFD(sock, master, "/dev/ptmx")
+            close(sock); close(master)
+        } catch let e as RuntimeError { throw e } catch { throw RuntimeError(.system, "setting up the terminal: \(error)") }
+    }
+
+    /// Forwards signals to the guest process and window-size changes to its terminal.
+    func startSignalThread() {
+        let config = self.config, slave = self.slave
+        var set = signals
+        Thread.detach {
+            while true {
+                var sig: Int32 = 0
+                guard sigwait(&set, &sig) == 0 else { continue }
+                guard let fd = try? config.endpoint.connect(), let c = try? AgentSession(fd: fd) else { continue }
+                if sig == SIGWINCH {
+                    var rows: UInt16 = 0, cols: UInt16 = 0
+                    if slave >= 0, brig_get_winsize(slave, &rows, &cols) == 0 {
+                        try? c.resize(id: config.id, execID: config.execID, rows: rows, cols: cols)
+                    }
+                } else {
+                    try? c.kill(id: config.id, execID: config.execID, signal: sig, all: false)
+                }
+            }
+        }
+    }
+
+    func teardown() {
+        if let machine { machine.requestStop(.powerOff(status: 0)) }
+        if agentPid > 0 {
+            kill(agentPid, SIGTERM)
+            if (try? Spawn.wait(agentPid, timeout: 2)) == nil { kill(agentPid, SIGKILL); _ = try? Spawn.wait(agentPid) }
+            unlink(config.stateDir + "/agent.pid")
+            agentPid = 0
+        }
+    }
+
+    func consoleTail() -> String {
+        let bytes = (try? Files.read(config.stateDir + "/console.log")) ?? []
+        let tail = String(decoding: bytes.suffix(600), as: UTF8.self)
+        return tail.isEmpty ? "(empty)" : tail
+    }
+
+    func diagnose(_ e: RuntimeError) -> String {
+        if config.mode == .kvm, e.message.contains("vsock") || e.message.contains("connecting") {
+            return "the guest agent did not become ready: \(e.message); guest console: \(consoleTail())"
+        }
+        return e.message
+    }
+
+    func timing(_ key: String, _ seconds: Double) {
+        _ = try? Files.write(config.stateDir + "/timing", "\(key)=\(Int(seconds * 1000))\n", flags: O_WRONLY | O_CREAT | O_APPEND)
+    }
+}
+
+/// Detached pthreads without Foundation's Thread.
+enum Thread {
+    final class Box { let fn: () -> Void; init(_ fn: @escaping () -> Void) { self.fn = fn } }
+    static func detach(_ fn: @escaping () -> Void) {
+        var t = pthread_t()
+        let arg = Unmanaged.passRetained(Box(fn)).toOpaque()
+        _ = pthread_create(&t, nil, { p in
+            Unmanaged<Box>.fromOpaque(p!).takeRetainedValue().fn()
+            return nil
+        }, arg)
+        pthread_detach(t)
+    }
+}

@@ -1,0 +1,153 @@
+import BrigLinux
+import BrigOCI
+import FoundationEssentials
+import Glibc
+import Testing
+
+/// The microvm backend through the CLI, with the agent on the host (BRIG_MICROVM_TRANSPORT=
+/// host-agent): everything but the VM itself — backend selection, the monitor process, the agent
+/// protocol, the container inside the agent (namespaces code), exec, kill, delete, cleanup.
+/// The VM path is covered by the VMM and QEMU tests and runs where hardware KVM exists.
+@Suite(.enabled(if: Harness.isRoot && MicroVMHarness.agentBuilt), .serialized)
+struct MicroVMHostAgentTests {
+    @Test func runPrintsAndReturnsTheExitCode() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/sh", "-c", "echo hello from microvm; hostname; exit 7"]))
+        let r = h.microvm(["run", "--bundle", h.bundle, "m1"])
+        #expect(r.code == 7, "\(r.err)")
+        #expect(r.out.contains("hello from microvm"))
+        h.assertMicroVMClean("m1")
+    }
+
+    @Test func lifecycleExecKillDelete() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo started > /tmp/marker; while :; do sleep 0.1; done"]))
+        let c = h.microvm(["create", "--bundle", h.bundle, "--pid-file", h.dir + "/pid", "m2"])
+        #expect(c.code == 0, "\(c.err)")
+        let created = try h.stateJSON("m2")
+        #expect(created["status"] as? String == "created")
+        let pid = created["pid"] as? Int ?? 0
+        #expect(pid > 0 && (try? Files.readString(h.dir + "/pid")) == "\(pid)")
+        // The state pid is the monitor (the VMM in a real VM), not a guest pid.
+        let cmd = String(decoding: (try? Files.read("/proc/\(pid)/cmdline")) ?? [], as: UTF8.self)
+        #expect(cmd.contains("vm-monitor"))
+        #expect(h.microvm(["start", "m2"]).code == 0)
+        #expect(try h.stateJSON("m2")["status"] as? String == "running")
+        // exec: a second process in the same container (same pid namespace and files).
+        var e = h.microvm(["exec", "m2", "/bin/cat", "/tmp/marker"])
+        for _ in 0..<50 where !e.out.contains("started") { usleep(100_000); e = h.microvm(["exec", "m2", "/bin/cat", "/tmp/marker"]) }
+        #expect(e.code == 0 && e.out.contains("started"), "\(e.err)")
+        #expect(h.microvm(["exec", "m2", "/bin/sh", "-c", "exit 5"]).code == 5)
+        let ps = h.microvm(["ps", "--format", "json", "m2"])
+        #expect(ps.code == 0 && ps.out.hasPrefix("["), "\(ps.err)")
+        #expect(h.microvm(["pause", "m2"]).err.contains("host-agent"))
+        #expect(h.microvm(["kill", "m2", "TERM"]).code == 0)
+        var status = ""
+        for _ in 0..<100 { status = (try? h.stateJSON("m2")["status"] as? String) ?? ""; if status == "stopped" { break }; usleep(50_000) }
+        #expect(status == "stopped")
+        #expect(h.microvm(["delete", "m2"]).code == 0)
+        h.assertMicroVMClean("m2")
+    }
+
+    @Test func detachedExecReportsItsPid() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/sleep", "30"]))
+        #expect(h.microvm(["run", "-d", "--bundle", h.bundle, "m3"]).code == 0)
+        let r = h.microvm(["exec", "-d", "--pid-file", h.dir + "/exec.pid", "m3", "/bin/sh", "-c", "sleep 0.3; exit 4"])
+        #expect(r.code == 0, "\(r.err)")
+        let pid = Int32((try? Files.readString(h.dir + "/exec.pid")) ?? "") ?? 0
+        #expect(pid > 0)
+        #expect(h.microvm(["delete", "--force", "m3"]).code == 0)
+        h.assertMicroVMClean("m3")
+    }
+
+    @Test func unsupportedConfigFailsCleanly() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        var s = Harness.spec(["/bin/true"])
+        s.mounts?.append(Mount(destination: "/data", type: "bind", source: "/etc", options: ["rbind", "ro"]))
+        try h.write(s)
+        let r = h.microvm(["create", "--bundle", h.bundle, "m4"])
+        #expect(r.code != 0)
+        #expect(r.err.contains("mounts[") && r.err.contains("/data"), "\(r.err)")
+        h.assertMicroVMClean("m4")
+    }
+
+    @Test func guestErrorsReachTheCLI() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/no/such/binary"]))
+        let r = h.microvm(["run", "--bundle", h.bundle, "m5"])
+        #expect(r.code != 0)
+        #expect(r.err.contains("/no/such/binary"), "\(r.err)")
+        h.assertMicroVMClean("m5")
+    }
+
+    @Test func annotationSelectsTheBackend() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        var s = Harness.spec(["/bin/sh", "-c", "echo via annotation"])
+        s.annotations = ["run.oci.brig.backend": "microvm"]
+        try h.write(s)
+        let r = Harness.exec([Harness.binary, "--root", h.root, "run", "--bundle", h.bundle, "m6"], env: MicroVMHarness.env)
+        #expect(r.code == 0 && r.out.contains("via annotation"), "\(r.err)")
+        h.assertMicroVMClean("m6")
+    }
+}
+
+/// The KVM transport on a host where it cannot work must fail clearly and leave nothing.
+@Suite(.enabled(if: Harness.isRoot))
+struct MicroVMKVMRefusalTests {
+    @Test func missingKernelIsNamed() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/true"]))
+        let r = Harness.exec([Harness.binary, "--root", h.root, "--backend", "microvm", "create", "--bundle", h.bundle, "k1"],
+                             env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "BRIG_VM_KERNEL=/nonexistent/vmlinuz"])
+        #expect(r.code != 0)
+        #expect(r.err.contains("vm.kernel.path") || r.err.contains("/dev/kvm"), "\(r.err)")
+        h.assertMicroVMClean("k1")
+    }
+}
+
+enum MicroVMHarness {
+    static var agent: String { Harness.packageRoot + "/.build/debug/brig-agent" }
+    static var agentBuilt: Bool { access(agent, X_OK) == 0 }
+    static var env: [String] {
+        ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "BRIG_MICROVM_TRANSPORT=host-agent", "BRIG_AGENT=\(agent)"]
+    }
+}
+
+extension Harness {
+    /// `brig --root <private> --backend microvm ARGS` with the host-agent transport.
+    func microvm(_ args: [String]) -> Result {
+        Harness.exec([Harness.binary, "--root", root, "--backend", "microvm"] + args, cwd: bundle, env: MicroVMHarness.env)
+    }
+
+    func stateJSON(_ id: String) throws -> [String: Any] {
+        let r = brig(["state", id])
+        guard r.code == 0 else { throw HarnessError("state \(id): \(r.err)") }
+        let s = try JSONDecoder().decode(ContainerState.self, from: Data(r.out.utf8))
+        return ["status": s.status.rawValue, "pid": Int(s.pid)]
+    }
+
+    /// No state dir, and no monitor or agent process still using this test's state root.
+    func assertMicroVMClean(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        var left: [String] = []
+        for _ in 0..<40 {
+            left = []
+            for name in (try? Files.list("/proc")) ?? [] {
+                guard let pid = Int32(name), pid != getpid() else { continue }
+                let cmd = String(decoding: (try? Files.read("/proc/\(name)/cmdline")) ?? [], as: UTF8.self)
+                if cmd.contains(root + "/" + id) { left.append("\(pid): \(cmd)") }
+            }
+            if left.isEmpty { break }
+            usleep(50_000)
+        }
+        #expect(!Files.exists(root + "/" + id), "state dir left behind for \(id)", sourceLocation: sourceLocation)
+        #expect(left.isEmpty, "processes left behind: \(left)", sourceLocation: sourceLocation)
+    }
+}

@@ -1,0 +1,119 @@
+import BrigCore
+import BrigOCI
+import Glibc
+import Testing
+@testable import BrigMicroVM
+
+@Suite struct SelectionTests {
+    func spec(annotation: String? = nil, vm: Bool = false) -> Spec {
+        var s = Spec()
+        if let annotation { s.annotations = [BackendSelection.annotation: annotation] }
+        if vm { s.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: nil, initrd: nil), image: nil) }
+        return s
+    }
+
+    @Test func defaultIsNamespaces() throws {
+        #expect(try BackendSelection.select(spec: spec(), flag: nil) == .namespaces)
+    }
+
+    @Test func vmObjectSelectsMicrovm() throws {
+        #expect(try BackendSelection.select(spec: spec(vm: true), flag: "namespaces") == .microvm)
+    }
+
+    @Test func annotationBeatsFlag() throws {
+        #expect(try BackendSelection.select(spec: spec(annotation: "microvm"), flag: "namespaces") == .microvm)
+        #expect(try BackendSelection.select(spec: spec(annotation: "namespaces"), flag: "microvm") == .namespaces)
+        #expect(try BackendSelection.select(spec: spec(), flag: "microvm") == .microvm)
+    }
+
+    @Test func badValuesNameTheirSource() {
+        #expect { try BackendSelection.select(spec: spec(annotation: "xen"), flag: nil) } throws: {
+            ($0 as? RuntimeError)?.message.contains("annotations[\"run.oci.brig.backend\"]") == true
+        }
+        #expect { try BackendSelection.select(spec: spec(), flag: "xen") } throws: {
+            ($0 as? RuntimeError)?.message.contains("--backend") == true
+        }
+        #expect { try BackendSelection.select(spec: spec(annotation: "namespaces", vm: true), flag: nil) } throws: {
+            ($0 as? RuntimeError)?.message.contains("vm object") == true
+        }
+    }
+}
+
+@Suite struct PlanTests {
+    let defaults = MicroVMDefaults(kernel: "/boot/k", initrd: "/boot/i", hostCPUs: 4)
+
+    func spec(_ edit: (inout Spec) -> Void = { _ in }) -> Spec {
+        var s = Spec()
+        s.root = Root(path: "rootfs", readonly: nil)
+        edit(&s)
+        return s
+    }
+
+    @Test func defaultsWithoutVMObject() throws {
+        let p = try MicroVMPlan.make(spec: spec(), bundle: "/b", defaults: defaults)
+        #expect(p.kernel == "/boot/k" && p.initrd == "/boot/i")
+        #expect(p.rootDisk == .directory(path: "/b/rootfs"))
+        #expect(p.memoryBytes == MicroVMPlan.defaultMemoryBytes && p.cpus == 1 && !p.readOnlyRoot)
+        #expect(p.cmdline().contains("brig.transport=vsock"))
+    }
+
+    @Test func vmObjectOverridesKernelAndImage() throws {
+        let s = spec {
+            $0.vm = VM(hypervisor: nil, kernel: .init(path: "/my/vmlinux", parameters: ["loglevel=8"], initrd: "/my/initrd"),
+                       image: .init(path: "disk.img", format: "raw"))
+            $0.root?.readonly = true
+        }
+        let p = try MicroVMPlan.make(spec: s, bundle: "/b", defaults: defaults)
+        #expect(p.kernel == "/my/vmlinux" && p.initrd == "/my/initrd")
+        #expect(p.rootDisk == .image(path: "/b/disk.img") && p.readOnlyRoot)
+        #expect(p.cmdline().hasSuffix("brig.root=ro loglevel=8"))
+    }
+
+    @Test func agentInitrdDefaultsWhenOnlyKernelGiven() throws {
+        let s = spec { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/my/vmlinux", parameters: nil, initrd: nil), image: nil) }
+        #expect(try MicroVMPlan.make(spec: s, bundle: "/b", defaults: defaults).initrd == "/boot/i")
+    }
+
+    @Test func memoryLimitBecomesGuestRAMPlusOverhead() throws {
+        let s = spec { $0.linux = Linux(); $0.linux?.resources = Resources(); $0.linux?.resources?.memory = .init(); $0.linux?.resources?.memory?.limit = 512 << 20 }
+        #expect(try MicroVMPlan.make(spec: s, bundle: "/b", defaults: defaults).memoryBytes == (512 << 20) + MicroVMPlan.overheadBytes)
+        let small = spec { $0.linux = Linux(); $0.linux?.resources = Resources(); $0.linux?.resources?.memory = .init(); $0.linux?.resources?.memory?.limit = 1000 }
+        #expect(try MicroVMPlan.make(spec: small, bundle: "/b", defaults: defaults).memoryBytes == MicroVMPlan.defaultMemoryBytes)
+    }
+
+    @Test func cpusFromQuotaOrCpuset() throws {
+        func cpus(_ edit: @escaping (inout Resources.CPU) -> Void) throws -> Int {
+            let s = spec { var c = Resources.CPU(); edit(&c); $0.linux = Linux(); $0.linux?.resources = Resources(); $0.linux?.resources?.cpu = c }
+            return try MicroVMPlan.make(spec: s, bundle: "/b", defaults: defaults).cpus
+        }
+        #expect(try cpus { $0.quota = 150_000; $0.period = 100_000 } == 2)
+        #expect(try cpus { $0.cpus = "0-2" } == 3)
+        #expect(try cpus { $0.cpus = "0,2-3,7" } == 4)   // capped by the host's 4 cores
+        #expect(try cpus { $0.quota = 900_000 } == 4)
+        #expect(throws: RuntimeError.self) { try cpus { $0.cpus = "3-1" } }
+    }
+
+    @Test func refusalsNameTheField() {
+        func message(_ edit: @escaping (inout Spec) -> Void) -> String {
+            do { _ = try MicroVMPlan.make(spec: spec(edit), bundle: "/b", defaults: defaults); return "" } catch { return error.message }
+        }
+        #expect(message { $0.vm = VM(hypervisor: .init(path: "/usr/bin/qemu-system-x86_64", parameters: nil), kernel: .init(path: "/k", parameters: nil, initrd: nil), image: nil) }.hasPrefix("vm.hypervisor.path"))
+        #expect(message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "vmlinux", parameters: nil, initrd: nil), image: nil) }.hasPrefix("vm.kernel.path"))
+        #expect(message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: nil, initrd: nil), image: .init(path: "d.qcow2", format: "qcow2")) }.hasPrefix("vm.image.format"))
+        #expect(message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: ["a\nb"], initrd: nil), image: nil) }.hasPrefix("vm.kernel.parameters"))
+        #expect(message { $0.linux = Linux(); $0.linux?.resources = Resources(); $0.linux?.resources?.memory = .init(); $0.linux?.resources?.memory?.limit = 1 << 40 }.hasPrefix("linux.resources.memory.limit"))
+    }
+
+    @Test func unsupportedConfigIsRefusedUpFront() {
+        var o = CreateOptions(id: "c", bundle: "/b", spec: spec {
+            $0.mounts = [Mount(destination: "/data", type: "bind", source: "/srv", options: ["rbind"])]
+        })
+        #expect { try MicroVMBackend.checkSupported(o.spec, options: o) } throws: {
+            ($0 as? RuntimeError)?.message.hasPrefix("mounts[0] (/data)") == true
+        }
+        o.spec.mounts = [Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: nil)]
+        #expect(throws: Never.self) { try MicroVMBackend.checkSupported(o.spec, options: o) }
+        o.preserveFDs = 1
+        #expect(throws: RuntimeError.self) { try MicroVMBackend.checkSupported(o.spec, options: o) }
+    }
+}
