@@ -67,3 +67,9 @@ package.targets += [
                       linkerSettings: staticRelease),
     .testTarget(name: "BrigSeccompTests", dependencies: ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
 ]
+
+// brig-agent: PID 1 of a microvm guest. The protocol + host client, the server (containers run
+// with NamespacesBackend), and its executable (linked static in release, like brig).
+package.targets += [
+    .target(name: "BrigAgentProtocol", dependencies: ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
+]
