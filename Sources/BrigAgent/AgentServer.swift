@@ -67,8 +67,13 @@ public final class AgentServer {
             if stopWhenIdle && connections.isEmpty { return }
             var fds: [pollfd] = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
             if listenFD >= 0 { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
-            for fd in connections.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            for p in processes.values { for fd in p.outputs where fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
+            // A connection whose process does not read its stdin is not read further (backpressure).
+            let stalled = Set(processes.values.filter { $0.pendingInput.count > AgentServer.inputHighWater }.compactMap(\.connection))
+            for fd in connections.keys where !stalled.contains(fd) { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for p in processes.values {
+                for fd in p.outputs where fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+                if p.stdin >= 0 && !p.pendingInput.isEmpty { fds.append(pollfd(fd: p.stdin, events: Int16(POLLOUT), revents: 0)) }
+            }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
                 throw AgentError(.system, "\(SystemError.last("poll"))")
@@ -77,7 +82,9 @@ public final class AgentServer {
                 if p.fd == signalFD { _ = brig_signalfd_read(signalFD); reap() }
                 else if p.fd == listenFD { accept() }
                 else if connections[p.fd] != nil { readConnection(p.fd) }
-                else { pumpOutput(p.fd) }
+                else if p.events == Int16(POLLOUT) {
+                    if let pid = processes.first(where: { $0.value.stdin == p.fd })?.key { flushInput(pid) }
+                } else { pumpOutput(p.fd) }
             }
         }
     }
@@ -140,15 +147,30 @@ public final class AgentServer {
             guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else {
                 throw AgentError(.protocolError, "stdin for process \(f.channel), which is not attached to this connection")
             }
-            if f.kind == .closeStdin {
-                if !p.terminal, p.stdin >= 0 { close(p.stdin); p.stdin = -1; processes[pid] = p }
-            } else if p.stdin >= 0 {
-                // A process that closed its stdin just loses the data.
-                try? Files.writeAll(fd: p.stdin, f.payload)
-            }
+            // A pty has no EOF of its own: closing it would hang up the process, so that is ignored.
+            if f.kind == .closeStdin { p.closeInputWhenDrained = !p.terminal } else if p.stdin >= 0 { p.pendingInput += f.payload }
+            processes[pid] = p
+            flushInput(pid)
         default:
             throw AgentError(.protocolError, "unexpected \(f.kind) frame from brig")
         }
+    }
+
+    /// Stdin bytes buffered for one process beyond which its connection is not read.
+    static let inputHighWater = 1 << 20
+
+    /// Writes what the process's stdin takes without blocking; closes it once drained if asked.
+    func flushInput(_ pid: Int32) {
+        guard var p = processes[pid], p.stdin >= 0 else { return }
+        while !p.pendingInput.isEmpty {
+            let n = p.pendingInput.withUnsafeBytes { Glibc.write(p.stdin, $0.baseAddress, $0.count) }
+            if n > 0 { p.pendingInput.removeFirst(n); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { break }
+            p.pendingInput = []   // the process closed its stdin (EPIPE): the data has nowhere to go
+        }
+        if p.pendingInput.isEmpty && p.closeInputWhenDrained { close(p.stdin); p.stdin = -1 }
+        processes[pid] = p
     }
 
     // MARK: - Output and exits
@@ -214,6 +236,9 @@ struct Tracked {
     var terminal: Bool
     /// Where stdin frames go: a pipe's write end, or a dup of the pty master (also used to resize).
     var stdin: Int32
+    /// Stdin frames not yet taken by the process, and whether stdin closes after them.
+    var pendingInput: [UInt8] = []
+    var closeInputWhenDrained = false
     /// [stdout, stderr] read ends (pty master and -1 with a terminal); -1 once at EOF.
     var outputs: [Int32]
 }

@@ -207,6 +207,10 @@ extension AgentServer {
         _ = HookRunner.runAll(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped))
         store.remove(id)
         let c = containers.removeValue(forKey: id)
+        for w in c?.waiters ?? [] {
+            send(w.connection, Frame(.response, channel: w.requestID,
+                                     (try? AgentCoding.encode(AgentResponse.failure(AgentError(.notFound, "container \(id) was deleted")))) ?? []))
+        }
         if let m = c?.blockMount { umount2(m, Int32(MNT_DETACH)); rmdir(m) }
         Files.removeAll(bundle(id))
     }
@@ -255,7 +259,7 @@ struct StdioSet {
             return Tracked(container: container, execID: execID, connection: connection, terminal: true,
                            stdin: input, outputs: [master, -1])
         }
-        for fd in [pipes[1].0, pipes[2].0] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        for fd in [pipes[0].1, pipes[1].0, pipes[2].0] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         return Tracked(container: container, execID: execID, connection: connection, terminal: false,
                        stdin: pipes[0].1, outputs: [pipes[1].0, pipes[2].0])
     }

@@ -76,23 +76,18 @@ final class AgentProcess {
         try c.create(AgentCreate(id: id, spec: spec(args), rootfs: .path(rootfs), terminal: terminal))
     }
 
-    /// Relays into pipes; returns (status, stdout, stderr). `input` (if any) is the whole stdin.
+    /// Relays into files; returns (status, stdout, stderr). `input` (if any) is the whole stdin.
     func relay(_ c: AgentClient, input: String? = nil) throws -> (Int32, String, String) {
-        let (outR, outW) = try Files.pipe(), (errR, errW) = try Files.pipe()
-        var inR: Int32 = -1
+        let out = dir + "/out", err = dir + "/err", inPath = dir + "/in"
+        let outFD = try Files.open(out, O_WRONLY | O_CREAT | O_TRUNC), errFD = try Files.open(err, O_WRONLY | O_CREAT | O_TRUNC)
+        var inFD: Int32 = -1
         if let input {
-            let (r, w) = try Files.pipe()
-            try Files.writeAll(fd: w, Array(input.utf8))
-            close(w)
-            inR = r
+            try Files.writeAtomically(inPath, Array(input.utf8))
+            inFD = try Files.open(inPath, O_RDONLY)
         }
-        let status = try c.relay(stdin: inR, stdout: outW, stderr: errW)
-        close(outW); close(errW)
-        if inR >= 0 { close(inR) }
-        let out = String(decoding: try Files.read(fd: outR), as: UTF8.self)
-        let err = String(decoding: try Files.read(fd: errR), as: UTF8.self)
-        close(outR); close(errR)
-        return (status, out, err)
+        defer { for fd in [outFD, errFD, inFD] where fd >= 0 { close(fd) } }
+        let status = try c.relay(stdin: inFD, stdout: outFD, stderr: errFD)
+        return (status, try Files.readString(out), try Files.readString(err))
     }
 
     func waitForFile(_ name: String) -> Bool {
@@ -183,6 +178,16 @@ struct AgentProcessTests {
         #expect(status == 0)
         #expect(out == "hello\nworld\n")
         try c.delete(id: "c4", force: false)
+
+        // More than a pipe holds, both ways: the agent buffers stdin instead of blocking on it.
+        let big = String(repeating: "0123456789abcdef", count: 40_000) + "\n"
+        _ = try agent.create(c, "c4b", ["cat"])
+        try c.start(id: "c4b")
+        let (bigStatus, bigOut, _) = try agent.relay(c, input: big)
+        #expect(bigStatus == 0)
+        #expect(bigOut.count == big.count)
+        #expect(bigOut == big)
+        try c.delete(id: "c4b", force: false)
     }
 
     @Test func terminalModeGivesAPtyAndResizeReachesIt() throws {
