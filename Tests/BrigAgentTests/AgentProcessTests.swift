@@ -236,3 +236,58 @@ struct AgentProcessTests {
         #expect(hello.version == AgentProtocol.version)
     }
 }
+
+/// Runs a program to completion; returns its exit status.
+func run(_ args: [String]) throws -> Spawn.Exit {
+    try Spawn.wait(try Spawn.spawn(Spawn.Options(path: args[0], args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])))
+}
+
+@Suite(.serialized, .enabled(if: AgentProcess.isRoot, "runs containers: needs root"))
+struct AgentTransportTests {
+    /// `brig-agent --fd N`: one connection on an inherited fd (how vsock/serial are served); the
+    /// agent exits 0 when it closes.
+    @Test func servesOneInheritedConnection() throws {
+        let agent = try AgentProcess()
+        let (mine, theirs) = try streamPair()
+        var o = Spawn.Options(path: AgentProcess.binary, args: ["brig-agent", "--fd", "3", "--state", agent.dir + "/fdstate"], env: [])
+        o.fds = [(theirs, 3)]
+        let pid = try Spawn.spawn(o)
+        close(theirs)
+        var client: AgentClient? = try AgentClient(fd: mine)
+        _ = try client!.create(AgentCreate(id: "f1", spec: agent.spec(["sh", "-c", "echo fd"]), rootfs: .path(agent.rootfs)))
+        try client!.start(id: "f1")
+        let (status, out, _) = try agent.relay(client!)
+        #expect(status == 0)
+        #expect(out == "fd\n")
+        try client!.delete(id: "f1", force: false)
+        client = nil   // closes the connection
+        #expect(try Spawn.wait(pid) == .exited(0))
+    }
+
+    /// `.block`: the agent mounts the device as the rootfs (here an ext4 image on a loop device).
+    @Test(.enabled(if: Files.exists("/dev/loop-control") && Files.exists("/usr/sbin/mkfs.ext4")))
+    func mountsABlockDeviceRootfs() throws {
+        let agent = try AgentProcess()
+        let image = agent.dir + "/rootfs.img"
+        #expect(try run(["/usr/sbin/mkfs.ext4", "-q", "-F", "-d", agent.rootfs, image, "64M"]) == .exited(0))
+        let (r, w) = try Files.pipe()
+        var o = Spawn.Options(path: "/usr/sbin/losetup", args: ["losetup", "-f", "--show", image], env: [])
+        o.fds = [(w, 1)]
+        let pid = try Spawn.spawn(o)
+        close(w)
+        let device = String(decoding: try Files.read(fd: r), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        close(r)
+        #expect(try Spawn.wait(pid) == .exited(0))
+        defer { _ = try? run(["/usr/sbin/losetup", "-d", device]) }
+        let c = try agent.connect()
+        _ = try c.create(AgentCreate(id: "b1", spec: agent.spec(["sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3"]),
+                                     rootfs: .block(device: device, fstype: "ext4")))
+        #expect(Files.exists(agent.dir + "/state/rootfs/b1/bin/sh"))
+        try c.start(id: "b1")
+        let (status, out, _) = try agent.relay(c)
+        #expect(status == 0)
+        #expect(out == "ext4\n")
+        try c.delete(id: "b1", force: false)
+        #expect(!Files.exists(agent.dir + "/state/rootfs/b1"))
+    }
+}
