@@ -73,3 +73,12 @@ package.targets += [
                       linkerSettings: staticRelease),
     .testTarget(name: "BrigSeccompTests", dependencies: ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
 ]
+
+// brig-agent: PID 1 of a microvm guest. The protocol + host client, the server (containers run
+// with NamespacesBackend), and its executable (linked static in release, like brig).
+package.targets += [
+    .target(name: "BrigAgentProtocol", dependencies: ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
+    .target(name: "BrigAgent", dependencies: ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
+    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces"], linkerSettings: staticRelease),
+    .testTarget(name: "BrigAgentTests", dependencies: ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
+]
