@@ -154,13 +154,25 @@ public struct MicroVMBackend: Backend {
         let pid: pid_t
         do { pid = try Spawn.spawn(o) } catch { close(w); throw RuntimeError.wrap(error, "starting the VM monitor") }
         close(w)
-        let reply = String(decoding: (try? Files.read(fd: r)) ?? [], as: UTF8.self)
-            .split(separator: "\n").first.map(String.init) ?? ""
+        let reply = Self.readLine(r)
         if reply.hasPrefix("ok "), let guestPid = Int32(reply.dropFirst(3)) { return (pid, guestPid) }
         Glibc.kill(pid, SIGKILL)
         _ = try? Spawn.wait(pid)
         let message = reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : "the VM monitor exited without reporting"
         throw Self.guestError(message)
+    }
+
+    /// One line (the monitor's report), or what came before EOF.
+    static func readLine(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        var b: UInt8 = 0
+        while bytes.count < 1 << 16 {
+            let n = read(fd, &b, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n != 1 || b == UInt8(ascii: "\n") { break }
+            bytes.append(b)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Guest errors keep their kind: config errors name the field, as on the host.

@@ -20,6 +20,8 @@ public enum Monitor {
         } catch { fail("vm-monitor: reading \(path): \(error)") }
         _ = setsid()
         signal(SIGPIPE, SIG_IGN)
+        // The sync pipe and console socket must not leak into the agent or the VM's helpers.
+        for fd in [MonitorConfig.syncFD, MonitorConfig.consoleFD] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         // Signals are taken by one thread with sigwait; every other thread blocks them.
         var set = sigset_t()
         sigemptyset(&set)

@@ -97,11 +97,16 @@ import Testing
         func message(_ edit: @escaping (inout Spec) -> Void) -> String {
             do { _ = try MicroVMPlan.make(spec: spec(edit), bundle: "/b", defaults: defaults); return "" } catch { return error.message }
         }
-        #expect(message { $0.vm = VM(hypervisor: .init(path: "/usr/bin/qemu-system-x86_64", parameters: nil), kernel: .init(path: "/k", parameters: nil, initrd: nil), image: nil) }.hasPrefix("vm.hypervisor.path"))
-        #expect(message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "vmlinux", parameters: nil, initrd: nil), image: nil) }.hasPrefix("vm.kernel.path"))
-        #expect(message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: nil, initrd: nil), image: .init(path: "d.qcow2", format: "qcow2")) }.hasPrefix("vm.image.format"))
-        #expect(message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: ["a\nb"], initrd: nil), image: nil) }.hasPrefix("vm.kernel.parameters"))
-        #expect(message { $0.linux = Linux(); $0.linux?.resources = Resources(); $0.linux?.resources?.memory = .init(); $0.linux?.resources?.memory?.limit = 1 << 40 }.hasPrefix("linux.resources.memory.limit"))
+        let m0 = message { $0.vm = VM(hypervisor: .init(path: "/usr/bin/qemu-system-x86_64", parameters: nil), kernel: .init(path: "/k", parameters: nil, initrd: nil), image: nil) }
+        #expect(m0.hasPrefix("vm.hypervisor.path"), "\(m0)")
+        let m1 = message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "vmlinux", parameters: nil, initrd: nil), image: nil) }
+        #expect(m1.hasPrefix("vm.kernel.path"), "\(m1)")
+        let m2 = message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: nil, initrd: nil), image: .init(path: "d.qcow2", format: "qcow2")) }
+        #expect(m2.hasPrefix("vm.image.format"), "\(m2)")
+        let m3 = message { $0.vm = VM(hypervisor: nil, kernel: .init(path: "/k", parameters: ["a\nb"], initrd: nil), image: nil) }
+        #expect(m3.hasPrefix("vm.kernel.parameters"), "\(m3)")
+        let m4 = message { $0.linux = Linux(); $0.linux?.resources = Resources(); $0.linux?.resources?.memory = .init(); $0.linux?.resources?.memory?.limit = 1 << 40 }
+        #expect(m4.hasPrefix("linux.resources.memory.limit"), "\(m4)")
     }
 
     @Test func unsupportedConfigIsRefusedUpFront() {
