@@ -1,5 +1,6 @@
 import BrigLinux
 import BrigOCI
+import CBrigShim
 import FoundationEssentials
 import Glibc
 import Testing
@@ -149,5 +150,54 @@ extension Harness {
         }
         #expect(!Files.exists(root + "/" + id), "state dir left behind for \(id)", sourceLocation: sourceLocation)
         #expect(left.isEmpty, "processes left behind: \(left)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite(.enabled(if: Harness.isRoot && MicroVMHarness.agentBuilt))
+struct MicroVMTerminalTests {
+    /// The monitor's host pty reaches the console socket; the guest process has a tty of its
+    /// own with the config's size, and resizing the host master resizes it (SIGWINCH → agent).
+    @Test func consoleSocketAndResize() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["sh", "-c", "tty; stty size; read a; stty size; echo got:$a"])
+        s.process?.terminal = true
+        s.process?.consoleSize = Box(height: 33, width: 101)
+        try h.write(s)
+        let sockPath = h.dir + "/console.sock"
+        let listener = try UnixSocket.listen(sockPath)
+        defer { close(listener) }
+        var o = Spawn.Options(path: Harness.binary, args: [Harness.binary, "--root", h.root, "--backend", "microvm", "create",
+                                                            "--bundle", h.bundle, "--console-socket", sockPath, "t1"],
+                              env: MicroVMHarness.env)
+        o.fds = []
+        let pid = try Spawn.spawn(o)
+        let conn = accept(listener, nil, nil)
+        #expect(conn >= 0)
+        let (master, _) = try UnixSocket.receiveFD(conn)
+        close(conn)
+        #expect(try Spawn.wait(pid) == .exited(0))
+        #expect(h.microvm(["start", "t1"]).code == 0)
+        func readUntil(_ marker: String) -> String {
+            var out: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while !String(decoding: out, as: UTF8.self).contains(marker) {
+                var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+                if poll(&p, 1, 5000) <= 0 { break }
+                let n = buf.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                out += buf[0..<n]
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        let first = readUntil("33 101")
+        #expect(first.contains("/dev/pts/") && first.contains("33 101"), "\(first)")
+        _ = brig_set_winsize(master, 40, 120)
+        usleep(300_000)
+        try Files.writeAll(fd: master, Array("hi\n".utf8))
+        let second = readUntil("got:hi")
+        #expect(second.contains("40 120") && second.contains("got:hi"), "\(second)")
+        close(master)
+        _ = h.microvm(["delete", "--force", "t1"])
+        h.assertMicroVMClean("t1")
     }
 }
