@@ -111,6 +111,9 @@ struct AgentProcessTests {
         #expect(created.status == .created)
         #expect(created.pid == pid)
         try c.start(id: "c1")
+        // A request on the attached connection: the output and exit frames that arrive before
+        // its (deferred) response are kept for relay.
+        #expect(try c.wait(id: "c1", execID: nil) == 3)
         let (status, out, err) = try agent.relay(c)
         #expect(status == 3)
         #expect(out == "hi\n")
@@ -154,15 +157,17 @@ struct AgentProcessTests {
         try c2.delete(id: "c2", force: false)
     }
 
-    @Test func sigtermFromASecondConnectionReachesTheTrap() throws {
+    @Test func sigtermFromASecondConnectionWhileTheFirstRelays() async throws {
         let agent = try AgentProcess()
         let c1 = try agent.connect()
         _ = try agent.create(c1, "c3", ["sh", "-c", "trap 'echo got TERM; exit 143' TERM; touch /ready-c3; while :; do sleep 0.05; done"])
         try c1.start(id: "c3")
+        let relaying = Task.detached { [box = Unchecked((agent, c1))] in try box.value.0.relay(box.value.1) }
         #expect(agent.waitForFile("ready-c3"))
         let c2 = try agent.connect()
+        #expect(try c2.state(id: "c3").status == .running)
         try c2.kill(id: "c3", execID: nil, signal: SIGTERM, all: false)
-        let (status, out, _) = try agent.relay(c1)
+        let (status, out, _) = try await relaying.value
         #expect(status == 143)
         #expect(out == "got TERM\n")
         #expect(try c2.state(id: "c3").exitStatus == 143)
@@ -290,4 +295,10 @@ struct AgentTransportTests {
         try c.delete(id: "b1", force: false)
         #expect(!Files.exists(agent.dir + "/state/rootfs/b1"))
     }
+}
+
+/// Hands a non-Sendable value to a task that is its only user from then on.
+struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
