@@ -115,7 +115,7 @@ public final class AgentServer {
             }
         } catch {
             // A peer that breaks the protocol gets one error frame, then the door.
-            if error.code == .protocolError || error.code == .versionMismatch {
+            if error.code == .protocolError {
                 send(fd, Frame(.response, (try? AgentCoding.encode(AgentResponse.failure(error))) ?? []))
             }
             drop(fd)
@@ -138,6 +138,7 @@ public final class AgentServer {
         switch f.kind {
         case .request:
             let request = try AgentCoding.decode(AgentRequest.self, f.payload)
+            reap()   // so `state` and `wait` see an exit that happened just now
             var response: AgentResponse?
             do { response = try perform(request, connection: c.fd, requestID: f.channel) } catch {
                 response = .failure(error)

@@ -239,6 +239,25 @@ struct AgentProcessTests {
         let hello = try AgentCoding.decode(AgentHello.self, reply.payload)
         #expect(hello.error?.contains("99") == true)
         #expect(hello.version == AgentProtocol.version)
+        #expect(throws: AgentError.self) { try stream.receive() }   // and hung up
+    }
+
+    @Test func garbageGetsAnErrorAndTheDoorOthersAreServed() throws {
+        let agent = try AgentProcess()
+        let good = try agent.connect()
+        let fd = try UnixSocket.connect(agent.socket)
+        defer { close(fd) }
+        let stream = FrameStream(fd: fd)
+        try stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+        #expect(try stream.receive().kind == .hello)
+        try Files.writeAll(fd: fd, [0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 1])   // a 4 GiB frame
+        let reply = try stream.receive()
+        #expect(reply.kind == .response)
+        let r = try AgentCoding.decode(AgentResponse.self, reply.payload)
+        #expect(r.error == .protocolError)
+        #expect(r.message?.contains("exceeds") == true)
+        do { _ = try stream.receive(); Issue.record("connection still open after garbage") } catch { #expect(error.code == .connection) }
+        do { _ = try good.ps(id: "none"); Issue.record("ps of a missing container") } catch { #expect(error.code == .notFound) }
     }
 }
 
