@@ -145,9 +145,9 @@ public final class AgentServer {
             }
             if let response { try c.stream.send(Frame(.response, channel: f.channel, try AgentCoding.encode(response))) }
         case .stdin, .closeStdin:
-            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else {
-                throw AgentError(.protocolError, "stdin for process \(f.channel), which is not attached to this connection")
-            }
+            // Stdin for a process that already exited (the client's relay races the exit) or that
+            // is not attached here has nowhere to go: dropped, the connection stays.
+            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else { return }
             // A pty has no EOF of its own: closing it would hang up the process, so that is ignored.
             if f.kind == .closeStdin { p.closeInputWhenDrained = !p.terminal } else if p.stdin >= 0 { p.pendingInput += f.payload }
             processes[pid] = p

@@ -250,6 +250,13 @@ struct AgentProcessTests {
         let stream = FrameStream(fd: fd)
         try stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
         #expect(try stream.receive().kind == .hello)
+        // Stdin for a process that is gone (relay racing an exit) is dropped; the connection stays.
+        try stream.send(Frame(.stdin, channel: 999_999, [1]))
+        try stream.send(Frame(.closeStdin, channel: 999_999))
+        try stream.send(Frame(.request, channel: 5, try AgentCoding.encode(AgentRequest.state(id: "none"))))
+        let answer = try stream.receive()
+        #expect(answer.kind == .response && answer.channel == 5)
+        #expect(try AgentCoding.decode(AgentResponse.self, answer.payload).error == .notFound)
         try Files.writeAll(fd: fd, [0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 1])   // a 4 GiB frame
         let reply = try stream.receive()
         #expect(reply.kind == .response)
