@@ -151,6 +151,18 @@ struct AgentProcessTests {
         let stats = try c2.stats(id: "c2")
         #expect(stats.pidsCurrent >= 1)
 
+        // An exec with a terminal: resized by exec id, fed through the pty.
+        let c3 = try agent.connect()
+        var t = p
+        t.args = ["sh", "-c", "read x; echo \"got $x\"; stty size"]
+        t.terminal = true
+        _ = try c3.exec(id: "c2", execID: "t1", process: t)
+        try c3.resize(id: "c2", execID: "t1", rows: 30, cols: 90)
+        let (ttyStatus, ttyOut, _) = try agent.relay(c3, input: "go\n")
+        #expect(ttyStatus == 0)
+        #expect(ttyOut.contains("got go"))
+        #expect(ttyOut.split(whereSeparator: \.isNewline).last == "30 90")
+
         try c2.kill(id: "c2", execID: nil, signal: SIGKILL, all: false)
         let (killed, _, _) = try agent.relay(c1)
         #expect(killed == 128 + SIGKILL)
