@@ -62,9 +62,11 @@ final class AgentProcess {
         throw AgentError(.connection, "agent did not listen on \(socket)")
     }
 
-    /// A spec like `brig spec` makes, on the copied rootfs, running `args`.
-    func spec(_ args: [String]) -> Spec {
+    /// A spec like `brig spec` makes, on the copied rootfs, running `args`. Its cgroup is named
+    /// after this agent's directory, so suites running in parallel (the CLI's "c1") never share one.
+    func spec(_ args: [String], id: String = "x") -> Spec {
         var s = DefaultSpec.make()
+        s.linux?.cgroupsPath = "/" + dir.split(separator: "/").last! + "-" + id
         s.process?.terminal = false
         s.process?.args = args
         s.root = Root(path: "ignored", readonly: false)
@@ -73,7 +75,7 @@ final class AgentProcess {
     }
 
     func create(_ c: AgentClient, _ id: String, _ args: [String], terminal: Bool = false) throws(AgentError) -> Int32 {
-        try c.create(AgentCreate(id: id, spec: spec(args), rootfs: .path(rootfs), terminal: terminal))
+        try c.create(AgentCreate(id: id, spec: spec(args, id: id), rootfs: .path(rootfs), terminal: terminal))
     }
 
     /// Relays into files; returns (status, stdout, stderr). `input` (if any) is the whole stdin.
@@ -150,6 +152,7 @@ struct AgentProcessTests {
         #expect(pids.contains(initPid))
         let stats = try c2.stats(id: "c2")
         #expect(stats.pidsCurrent >= 1)
+        #expect(stats.memoryUsage > 0)
 
         // An exec with a terminal: resized by exec id, fed through the pty.
         let c3 = try agent.connect()
@@ -297,7 +300,7 @@ struct AgentTransportTests {
         let pid = try Spawn.spawn(o)
         close(theirs)
         var client: AgentClient? = try AgentClient(fd: mine)
-        _ = try client!.create(AgentCreate(id: "f1", spec: agent.spec(["sh", "-c", "echo fd"]), rootfs: .path(agent.rootfs)))
+        _ = try client!.create(AgentCreate(id: "f1", spec: agent.spec(["sh", "-c", "echo fd"], id: "f1"), rootfs: .path(agent.rootfs)))
         try client!.start(id: "f1")
         let (status, out, _) = try agent.relay(client!)
         #expect(status == 0)
@@ -323,7 +326,7 @@ struct AgentTransportTests {
         #expect(try Spawn.wait(pid) == .exited(0))
         defer { _ = try? run(["/usr/sbin/losetup", "-d", device]) }
         let c = try agent.connect()
-        _ = try c.create(AgentCreate(id: "b1", spec: agent.spec(["sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3"]),
+        _ = try c.create(AgentCreate(id: "b1", spec: agent.spec(["sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3"], id: "b1"),
                                      rootfs: .block(device: device, fstype: "ext4")))
         #expect(Files.exists(agent.dir + "/state/rootfs/b1/bin/sh"))
         try c.start(id: "b1")
