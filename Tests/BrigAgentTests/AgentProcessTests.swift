@@ -189,6 +189,25 @@ struct AgentProcessTests {
         try c2.delete(id: "c3", force: false)
     }
 
+    /// One connection (as on a serial line): requests from another thread while it relays.
+    @Test func requestsOnTheRelayingConnection() async throws {
+        let agent = try AgentProcess()
+        let c = try agent.connect()
+        _ = try agent.create(c, "c7", ["sh", "-c", "trap 'echo bye; exit 9' USR1; echo tick; touch /ready-c7; while :; do sleep 0.05; echo tick; done"])
+        try c.start(id: "c7")
+        let relaying = Task.detached { [box = Unchecked((agent, c))] in try box.value.0.relay(box.value.1) }
+        #expect(agent.waitForFile("ready-c7"))
+        for _ in 0..<5 { #expect(try c.state(id: "c7").status == .running) }
+        #expect(try c.ps(id: "c7").count >= 1)
+        try c.kill(id: "c7", execID: nil, signal: SIGUSR1, all: false)
+        let (status, out, _) = try await relaying.value
+        #expect(status == 9)
+        #expect(out.hasPrefix("tick\n"))
+        #expect(out.hasSuffix("bye\n"))
+        #expect(try c.state(id: "c7").status == .stopped)
+        try c.delete(id: "c7", force: false)
+    }
+
     @Test func stdinIsRelayedAndItsEOFEndsCat() throws {
         let agent = try AgentProcess()
         let c = try agent.connect()
