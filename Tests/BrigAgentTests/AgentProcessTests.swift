@@ -189,6 +189,26 @@ struct AgentProcessTests {
         try c2.delete(id: "c3", force: false)
     }
 
+    /// A connection that does not read its chatty process's output stalls only that process (its
+    /// pipe fills); other connections are served, and nothing is lost once it relays.
+    @Test func anUnreadConnectionDoesNotStallTheAgent() throws {
+        let agent = try AgentProcess()
+        let c1 = try agent.connect()
+        _ = try agent.create(c1, "c8", ["sh", "-c", "yes abcdefghi | head -c 3000000"])
+        try c1.start(id: "c8")
+        let c2 = try agent.connect()
+        var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+        for _ in 0..<15 {
+            #expect(try c2.state(id: "c8").status == .running)
+            nanosleep(&ts, nil)
+        }
+        let (status, out, _) = try agent.relay(c1)
+        #expect(status == 0)
+        #expect(out.utf8.count == 3_000_000)
+        #expect(out.hasPrefix("abcdefghi\nabcdefghi\n"))
+        try c2.delete(id: "c8", force: false)
+    }
+
     /// One connection (as on a serial line): requests from another thread while it relays.
     @Test func requestsOnTheRelayingConnection() async throws {
         let agent = try AgentProcess()
