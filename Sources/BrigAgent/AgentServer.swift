@@ -48,7 +48,7 @@ public final class AgentServer {
 
     /// Serves one connection on an inherited fd (vsock, serial line, socketpair) until it closes.
     public func serve(fd: Int32) throws(AgentError) {
-        connections[fd] = Connection(fd: fd)
+        adopt(fd)
         stopWhenIdle = true
         try loop()
     }
@@ -69,8 +69,13 @@ public final class AgentServer {
             if listenFD >= 0 { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
             // A connection whose process does not read its stdin is not read further (backpressure).
             let stalled = Set(processes.values.filter { $0.pendingInput.count > AgentServer.inputHighWater }.compactMap(\.connection))
-            for fd in connections.keys where !stalled.contains(fd) { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for (fd, c) in connections {
+                let events = (stalled.contains(fd) || c.closing ? 0 : POLLIN) | (c.outbox.isEmpty ? 0 : POLLOUT)
+                if events != 0 { fds.append(pollfd(fd: fd, events: Int16(events), revents: 0)) }
+            }
             for p in processes.values {
+                // Output waits in its pipe while the connection it goes to is not read (backpressure).
+                if let fd = p.connection, let c = connections[fd], c.outbox.count > AgentServer.outputHighWater { continue }
                 for fd in p.outputs where fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
                 if p.stdin >= 0 && !p.pendingInput.isEmpty { fds.append(pollfd(fd: p.stdin, events: Int16(POLLOUT), revents: 0)) }
             }
@@ -81,7 +86,10 @@ public final class AgentServer {
             for p in fds where p.revents != 0 {
                 if p.fd == signalFD { _ = brig_signalfd_read(signalFD); reap() }
                 else if p.fd == listenFD { accept() }
-                else if connections[p.fd] != nil { readConnection(p.fd) }
+                else if connections[p.fd] != nil {
+                    if p.revents & Int16(POLLOUT) != 0 { flush(p.fd) }
+                    if p.revents & ~Int16(POLLOUT) != 0 && connections[p.fd] != nil { readConnection(p.fd) }
+                }
                 else if p.events == Int16(POLLOUT) {
                     if let pid = processes.first(where: { $0.value.stdin == p.fd })?.key { flushInput(pid) }
                 } else { pumpOutput(p.fd) }
@@ -91,7 +99,7 @@ public final class AgentServer {
 
     func accept() {
         let fd = brig_accept(listenFD)
-        if fd >= 0 { connections[fd] = Connection(fd: fd) }
+        if fd >= 0 { adopt(fd) }
     }
 
     func drop(_ fd: Int32) {
@@ -100,9 +108,36 @@ public final class AgentServer {
         for (pid, p) in processes where p.connection == fd { processes[pid]?.connection = nil }
     }
 
+    /// Connections are non-blocking: a peer that does not read never stalls the loop.
+    func adopt(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        connections[fd] = Connection(fd: fd)
+    }
+
+    /// Queues a frame for the connection (nowhere if it is gone) and writes what the peer takes.
     func send(_ fd: Int32?, _ frame: Frame) {
-        guard let fd, let c = connections[fd] else { return }
-        do { try c.stream.send(frame) } catch { drop(fd) }
+        guard let fd, let c = connections[fd], !c.closing else { return }
+        c.outbox += frame.encoded()
+        flush(fd)
+    }
+
+    func flush(_ fd: Int32) {
+        guard let c = connections[fd] else { return }
+        while !c.outbox.isEmpty {
+            let n = c.outbox.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n > 0 { c.outbox.removeFirst(n); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { return }
+            drop(fd); return
+        }
+        if c.closing { drop(fd) }
+    }
+
+    /// Closes the connection once what is queued for it is written.
+    func hangUp(_ fd: Int32) {
+        guard let c = connections[fd] else { return }
+        c.closing = true
+        flush(fd)
     }
 
     func readConnection(_ fd: Int32) {
@@ -111,14 +146,17 @@ public final class AgentServer {
             guard try c.stream.fill() else { drop(fd); return }
             while let f = try c.stream.buffered() {
                 try handle(f, on: c)
-                if connections[fd] == nil { return }
+                if connections[fd] == nil || c.closing { return }
             }
         } catch {
             // A peer that breaks the protocol gets one error frame, then the door.
-            if error.code == .protocolError || error.code == .versionMismatch {
+            switch error.code {
+            case .protocolError:
                 send(fd, Frame(.response, (try? AgentCoding.encode(AgentResponse.failure(error))) ?? []))
+                hangUp(fd)
+            case .versionMismatch: hangUp(fd)   // after the hello that says why
+            default: drop(fd)
             }
-            drop(fd)
         }
     }
 
@@ -128,25 +166,26 @@ public final class AgentServer {
             let hello = try AgentCoding.decode(AgentHello.self, f.payload)
             guard hello.version == AgentProtocol.version else {
                 let msg = "brig speaks agent protocol version \(hello.version), this agent speaks \(AgentProtocol.version)"
-                try c.stream.send(Frame(.hello, try AgentCoding.encode(AgentHello(error: msg))))
+                send(c.fd, Frame(.hello, try AgentCoding.encode(AgentHello(error: msg))))
                 throw AgentError(.versionMismatch, msg)
             }
-            try c.stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+            send(c.fd, Frame(.hello, try AgentCoding.encode(AgentHello())))
             c.greeted = true
             return
         }
         switch f.kind {
         case .request:
             let request = try AgentCoding.decode(AgentRequest.self, f.payload)
+            reap()   // so `state` and `wait` see an exit that happened just now
             var response: AgentResponse?
             do { response = try perform(request, connection: c.fd, requestID: f.channel) } catch {
                 response = .failure(error)
             }
-            if let response { try c.stream.send(Frame(.response, channel: f.channel, try AgentCoding.encode(response))) }
+            if let response { send(c.fd, Frame(.response, channel: f.channel, try AgentCoding.encode(response))) }
         case .stdin, .closeStdin:
-            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else {
-                throw AgentError(.protocolError, "stdin for process \(f.channel), which is not attached to this connection")
-            }
+            // Stdin for a process that already exited (the client's relay races the exit) or that
+            // is not attached here has nowhere to go: dropped, the connection stays.
+            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else { return }
             // A pty has no EOF of its own: closing it would hang up the process, so that is ignored.
             if f.kind == .closeStdin { p.closeInputWhenDrained = !p.terminal } else if p.stdin >= 0 { p.pendingInput += f.payload }
             processes[pid] = p
@@ -158,6 +197,8 @@ public final class AgentServer {
 
     /// Stdin bytes buffered for one process beyond which its connection is not read.
     static let inputHighWater = 1 << 20
+    /// Bytes queued for a connection beyond which its processes' output stays in their pipes.
+    static let outputHighWater = 1 << 20
 
     /// Writes what the process's stdin takes without blocking; closes it once drained if asked.
     func flushInput(_ pid: Int32) {
@@ -224,6 +265,10 @@ final class Connection {
     let fd: Int32
     let stream: FrameStream
     var greeted = false
+    /// Encoded frames not yet taken by the peer.
+    var outbox: [UInt8] = []
+    /// Hung up by us: nothing more is read; closed once `outbox` is written.
+    var closing = false
     init(fd: Int32) { self.fd = fd; stream = FrameStream(fd: fd) }
 }
 

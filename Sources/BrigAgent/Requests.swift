@@ -162,7 +162,13 @@ extension AgentServer {
             io.closeAll()
             throw error
         }
-        let tracked = try io.tracked(container: c.id, execID: nil, connection: connection)
+        let tracked: Tracked
+        do { tracked = try io.tracked(container: c.id, execID: nil, connection: connection) } catch {
+            try? backend.kill(record, signal: SIGKILL, all: true)
+            try? backend.destroy(record, store: store)
+            store.remove(c.id)
+            throw error
+        }
         processes[record.pid] = tracked
         containers[c.id] = Container(initPid: record.pid, blockMount: blockMount)
         done = true
@@ -187,7 +193,10 @@ extension AgentServer {
             io.closeAll()
             throw error
         }
-        processes[pid] = try io.tracked(container: id, execID: execID, connection: connection)
+        do { processes[pid] = try io.tracked(container: id, execID: execID, connection: connection) } catch {
+            Glibc.kill(pid, SIGKILL)   // reaped by the loop; nobody is told of it
+            throw error
+        }
         containers[id]!.execs[execID] = .running(pid)
         return pid
     }

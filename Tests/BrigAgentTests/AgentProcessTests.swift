@@ -62,9 +62,11 @@ final class AgentProcess {
         throw AgentError(.connection, "agent did not listen on \(socket)")
     }
 
-    /// A spec like `brig spec` makes, on the copied rootfs, running `args`.
-    func spec(_ args: [String]) -> Spec {
+    /// A spec like `brig spec` makes, on the copied rootfs, running `args`. Its cgroup is named
+    /// after this agent's directory, so suites running in parallel (the CLI's "c1") never share one.
+    func spec(_ args: [String], id: String = "x") -> Spec {
         var s = DefaultSpec.make()
+        s.linux?.cgroupsPath = "/" + dir.split(separator: "/").last! + "-" + id
         s.process?.terminal = false
         s.process?.args = args
         s.root = Root(path: "ignored", readonly: false)
@@ -73,7 +75,7 @@ final class AgentProcess {
     }
 
     func create(_ c: AgentClient, _ id: String, _ args: [String], terminal: Bool = false) throws(AgentError) -> Int32 {
-        try c.create(AgentCreate(id: id, spec: spec(args), rootfs: .path(rootfs), terminal: terminal))
+        try c.create(AgentCreate(id: id, spec: spec(args, id: id), rootfs: .path(rootfs), terminal: terminal))
     }
 
     /// Relays into files; returns (status, stdout, stderr). `input` (if any) is the whole stdin.
@@ -111,6 +113,9 @@ struct AgentProcessTests {
         #expect(created.status == .created)
         #expect(created.pid == pid)
         try c.start(id: "c1")
+        // A request on the attached connection: the output and exit frames that arrive before
+        // its (deferred) response are kept for relay.
+        #expect(try c.wait(id: "c1", execID: nil) == 3)
         let (status, out, err) = try agent.relay(c)
         #expect(status == 3)
         #expect(out == "hi\n")
@@ -147,6 +152,19 @@ struct AgentProcessTests {
         #expect(pids.contains(initPid))
         let stats = try c2.stats(id: "c2")
         #expect(stats.pidsCurrent >= 1)
+        #expect(stats.memoryUsage > 0)
+
+        // An exec with a terminal: resized by exec id, fed through the pty.
+        let c3 = try agent.connect()
+        var t = p
+        t.args = ["sh", "-c", "read x; echo \"got $x\"; stty size"]
+        t.terminal = true
+        _ = try c3.exec(id: "c2", execID: "t1", process: t)
+        try c3.resize(id: "c2", execID: "t1", rows: 30, cols: 90)
+        let (ttyStatus, ttyOut, _) = try agent.relay(c3, input: "go\n")
+        #expect(ttyStatus == 0)
+        #expect(ttyOut.contains("got go"))
+        #expect(ttyOut.split(whereSeparator: \.isNewline).last == "30 90")
 
         try c2.kill(id: "c2", execID: nil, signal: SIGKILL, all: false)
         let (killed, _, _) = try agent.relay(c1)
@@ -154,19 +172,60 @@ struct AgentProcessTests {
         try c2.delete(id: "c2", force: false)
     }
 
-    @Test func sigtermFromASecondConnectionReachesTheTrap() throws {
+    @Test func sigtermFromASecondConnectionWhileTheFirstRelays() async throws {
         let agent = try AgentProcess()
         let c1 = try agent.connect()
         _ = try agent.create(c1, "c3", ["sh", "-c", "trap 'echo got TERM; exit 143' TERM; touch /ready-c3; while :; do sleep 0.05; done"])
         try c1.start(id: "c3")
+        let relaying = Task.detached { [box = Unchecked((agent, c1))] in try box.value.0.relay(box.value.1) }
         #expect(agent.waitForFile("ready-c3"))
         let c2 = try agent.connect()
+        #expect(try c2.state(id: "c3").status == .running)
         try c2.kill(id: "c3", execID: nil, signal: SIGTERM, all: false)
-        let (status, out, _) = try agent.relay(c1)
+        let (status, out, _) = try await relaying.value
         #expect(status == 143)
         #expect(out == "got TERM\n")
         #expect(try c2.state(id: "c3").exitStatus == 143)
         try c2.delete(id: "c3", force: false)
+    }
+
+    /// A connection that does not read its chatty process's output stalls only that process (its
+    /// pipe fills); other connections are served, and nothing is lost once it relays.
+    @Test func anUnreadConnectionDoesNotStallTheAgent() throws {
+        let agent = try AgentProcess()
+        let c1 = try agent.connect()
+        _ = try agent.create(c1, "c8", ["sh", "-c", "yes abcdefghi | head -c 3000000"])
+        try c1.start(id: "c8")
+        let c2 = try agent.connect()
+        var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+        for _ in 0..<15 {
+            #expect(try c2.state(id: "c8").status == .running)
+            nanosleep(&ts, nil)
+        }
+        let (status, out, _) = try agent.relay(c1)
+        #expect(status == 0)
+        #expect(out.utf8.count == 3_000_000)
+        #expect(out.hasPrefix("abcdefghi\nabcdefghi\n"))
+        try c2.delete(id: "c8", force: false)
+    }
+
+    /// One connection (as on a serial line): requests from another thread while it relays.
+    @Test func requestsOnTheRelayingConnection() async throws {
+        let agent = try AgentProcess()
+        let c = try agent.connect()
+        _ = try agent.create(c, "c7", ["sh", "-c", "trap 'echo bye; exit 9' USR1; echo tick; touch /ready-c7; while :; do sleep 0.05; echo tick; done"])
+        try c.start(id: "c7")
+        let relaying = Task.detached { [box = Unchecked((agent, c))] in try box.value.0.relay(box.value.1) }
+        #expect(agent.waitForFile("ready-c7"))
+        for _ in 0..<5 { #expect(try c.state(id: "c7").status == .running) }
+        #expect(try c.ps(id: "c7").count >= 1)
+        try c.kill(id: "c7", execID: nil, signal: SIGUSR1, all: false)
+        let (status, out, _) = try await relaying.value
+        #expect(status == 9)
+        #expect(out.hasPrefix("tick\n"))
+        #expect(out.hasSuffix("bye\n"))
+        #expect(try c.state(id: "c7").status == .stopped)
+        try c.delete(id: "c7", force: false)
     }
 
     @Test func stdinIsRelayedAndItsEOFEndsCat() throws {
@@ -234,6 +293,32 @@ struct AgentProcessTests {
         let hello = try AgentCoding.decode(AgentHello.self, reply.payload)
         #expect(hello.error?.contains("99") == true)
         #expect(hello.version == AgentProtocol.version)
+        #expect(throws: AgentError.self) { try stream.receive() }   // and hung up
+    }
+
+    @Test func garbageGetsAnErrorAndTheDoorOthersAreServed() throws {
+        let agent = try AgentProcess()
+        let good = try agent.connect()
+        let fd = try UnixSocket.connect(agent.socket)
+        defer { close(fd) }
+        let stream = FrameStream(fd: fd)
+        try stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+        #expect(try stream.receive().kind == .hello)
+        // Stdin for a process that is gone (relay racing an exit) is dropped; the connection stays.
+        try stream.send(Frame(.stdin, channel: 999_999, [1]))
+        try stream.send(Frame(.closeStdin, channel: 999_999))
+        try stream.send(Frame(.request, channel: 5, try AgentCoding.encode(AgentRequest.state(id: "none"))))
+        let answer = try stream.receive()
+        #expect(answer.kind == .response && answer.channel == 5)
+        #expect(try AgentCoding.decode(AgentResponse.self, answer.payload).error == .notFound)
+        try Files.writeAll(fd: fd, [0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 1])   // a 4 GiB frame
+        let reply = try stream.receive()
+        #expect(reply.kind == .response)
+        let r = try AgentCoding.decode(AgentResponse.self, reply.payload)
+        #expect(r.error == .protocolError)
+        #expect(r.message?.contains("exceeds") == true)
+        do { _ = try stream.receive(); Issue.record("connection still open after garbage") } catch { #expect(error.code == .connection) }
+        do { _ = try good.ps(id: "none"); Issue.record("ps of a missing container") } catch { #expect(error.code == .notFound) }
     }
 }
 
@@ -254,7 +339,7 @@ struct AgentTransportTests {
         let pid = try Spawn.spawn(o)
         close(theirs)
         var client: AgentClient? = try AgentClient(fd: mine)
-        _ = try client!.create(AgentCreate(id: "f1", spec: agent.spec(["sh", "-c", "echo fd"]), rootfs: .path(agent.rootfs)))
+        _ = try client!.create(AgentCreate(id: "f1", spec: agent.spec(["sh", "-c", "echo fd"], id: "f1"), rootfs: .path(agent.rootfs)))
         try client!.start(id: "f1")
         let (status, out, _) = try agent.relay(client!)
         #expect(status == 0)
@@ -280,7 +365,7 @@ struct AgentTransportTests {
         #expect(try Spawn.wait(pid) == .exited(0))
         defer { _ = try? run(["/usr/sbin/losetup", "-d", device]) }
         let c = try agent.connect()
-        _ = try c.create(AgentCreate(id: "b1", spec: agent.spec(["sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3"]),
+        _ = try c.create(AgentCreate(id: "b1", spec: agent.spec(["sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3"], id: "b1"),
                                      rootfs: .block(device: device, fstype: "ext4")))
         #expect(Files.exists(agent.dir + "/state/rootfs/b1/bin/sh"))
         try c.start(id: "b1")
@@ -290,4 +375,10 @@ struct AgentTransportTests {
         try c.delete(id: "b1", force: false)
         #expect(!Files.exists(agent.dir + "/state/rootfs/b1"))
     }
+}
+
+/// Hands a non-Sendable value to a task that is its only user from then on.
+struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
