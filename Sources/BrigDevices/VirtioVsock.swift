@@ -217,11 +217,17 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     private func handle(_ s: inout State_, _ h: VsockHeader, _ payload: [UInt8]) {
         // Wrong addressing or socket type: answer RST (never answer an RST).
         guard h.srcCID == guestCID, h.dstCID == Self.hostCID, h.type == VsockHeader.typeStream,
-              let op = h.knownOp, Int(h.len) == payload.count || op != .rw else {
+              let op = h.knownOp else {
             if h.op != VsockHeader.Op.rst.rawValue, h.srcCID == guestCID { enqueue(&s, reply(h, .rst)) }
             return
         }
         let key = Key(local: h.dstPort, peer: h.srcPort)
+        // A payload shorter than its len (or beyond our buffer space) resets the connection.
+        guard op != .rw || Int(h.len) == payload.count else {
+            if let c = s.conns[key] { drop(&s, key, c) }
+            enqueue(&s, reply(h, .rst))
+            return
+        }
         guard var c = s.conns[key] else {
             if op == .request { connectToHost(&s, h, key) } else if op != .rst { enqueue(&s, reply(h, .rst)) }
             return
