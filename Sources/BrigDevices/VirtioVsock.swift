@@ -332,11 +332,10 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
             guard more, let chain = try queue.pop(mem) else { break }
             let space = chain.writable.reduce(0) { $0 + Int($1.length) }
             let packet = state.withLock { s in nextRxPacket(&s, room: space - VsockHeader.size) }
+            if space >= VsockHeader.size, packet == nil { queue.undoPop(); break } // nothing after all
             var written = 0
-            if space >= VsockHeader.size, let (h, data) = packet {
-                written = scatter(h.bytes + data, chain.writable, mem)
-            }
-            try queue.pushUsed(mem, head: chain.head, length: UInt32(written))
+            if let (h, data) = packet { written = scatter(h.bytes + data, chain.writable, mem) }
+            try queue.pushUsed(mem, head: chain.head, length: UInt32(written)) // too-small buffers come back empty
             used = true
         }
         return used
