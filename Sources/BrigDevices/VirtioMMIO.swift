@@ -1,4 +1,5 @@
 import BrigGuestMemory
+import Synchronization
 
 /// A virtio device backend, independent of the transport.
 public protocol VirtioDevice: AnyObject, Sendable {
@@ -9,6 +10,12 @@ public protocol VirtioDevice: AnyObject, Sendable {
     func readConfig(offset: UInt64, into data: UnsafeMutableRawBufferPointer)
     /// Handles every pending chain on a queue. Returns true when used entries were added.
     func process(queue index: Int, _ queue: inout Virtqueue, memory: GuestMemory) throws(VirtqueueError) -> Bool
+    /// Queues to service right after `index` was processed (e.g. vsock answers tx packets on rx).
+    func followUpQueues(after index: Int) -> [Int]
+}
+
+extension VirtioDevice {
+    public func followUpQueues(after index: Int) -> [Int] { [] }
 }
 
 /// Builds the `virtio_mmio.device=<size>@<base>:<irq>` kernel parameter for one device.
@@ -54,6 +61,9 @@ public final class VirtioMMIO: BusDevice, @unchecked Sendable {
     public private(set) var lastError: VirtqueueError?
     private var deviceFeaturesSel: UInt32 = 0
     private var driverFeaturesSel: UInt32 = 0
+    /// Serialises register accesses (vCPU threads) with device-initiated work (`notify` from
+    /// a device's own event loop thread).
+    private let lock = Mutex<Void>(())
 
     public init(device: any VirtioDevice, memory: GuestMemory, irq: (any InterruptLine)?) {
         self.device = device; self.memory = memory; self.irq = irq
@@ -71,6 +81,20 @@ public final class VirtioMMIO: BusDevice, @unchecked Sendable {
     private var selected: Int? { Int(queueSel) < queues.count ? Int(queueSel) : nil }
 
     public func read(offset: UInt64, into data: UnsafeMutableRawBufferPointer) {
+        lock.withLock { _ in readLocked(offset: offset, into: data) }
+    }
+
+    public func write(offset: UInt64, data: UnsafeRawBufferPointer) -> DeviceEffect {
+        lock.withLock { _ in writeLocked(offset: offset, data: data) }
+    }
+
+    /// Handles a queue notification (from the driver, or from the device's own thread when
+    /// it has something to deliver); errors put the device in DEVICE_NEEDS_RESET.
+    public func notify(_ index: Int) {
+        lock.withLock { _ in notifyLocked(index) }
+    }
+
+    private func readLocked(offset: UInt64, into data: UnsafeMutableRawBufferPointer) {
         for i in data.indices { data[i] = 0 }
         if offset >= Self.Config { device.readConfig(offset: offset - Self.Config, into: data); return }
         guard data.count == 4 else { return } // registers are 32-bit only
@@ -93,7 +117,7 @@ public final class VirtioMMIO: BusDevice, @unchecked Sendable {
         data.storeBytes(of: v.littleEndian, as: UInt32.self)
     }
 
-    public func write(offset: UInt64, data: UnsafeRawBufferPointer) -> DeviceEffect {
+    private func writeLocked(offset: UInt64, data: UnsafeRawBufferPointer) -> DeviceEffect {
         guard offset < Self.Config, data.count == 4 else { return .none } // config space is read-only here
         let v = UInt32(littleEndian: data.loadUnaligned(as: UInt32.self))
         func setQueue(_ body: (inout Virtqueue) -> Void) {
@@ -120,7 +144,7 @@ public final class VirtioMMIO: BusDevice, @unchecked Sendable {
             if v == 1 {
                 do throws(VirtqueueError) { try queues[q].validate(memory); queues[q].ready = true } catch { fail(error) }
             } else { queues[q].ready = false }
-        case Self.QueueNotify: notify(Int(v))
+        case Self.QueueNotify: notifyLocked(Int(v))
         case Self.InterruptACK: interruptStatus &= ~v
         case Self.Status: writeStatus(v)
         default: break
@@ -139,16 +163,18 @@ public final class VirtioMMIO: BusDevice, @unchecked Sendable {
         status = new | (status & Self.needsReset)
     }
 
-    /// Handles a queue notification; errors put the device in DEVICE_NEEDS_RESET.
-    public func notify(_ index: Int) {
-        guard status & Self.driverOK != 0, status & Self.needsReset == 0,
-              index >= 0, index < queues.count, queues[index].ready else { return }
-        do throws(VirtqueueError) {
-            if try device.process(queue: index, &queues[index], memory: memory) {
-                interruptStatus |= Self.intUsedBuffer
-                irq?.trigger()
-            }
-        } catch { fail(error) }
+    private func notifyLocked(_ index: Int) {
+        guard status & Self.driverOK != 0, status & Self.needsReset == 0 else { return }
+        var used = false
+        for q in [index] + device.followUpQueues(after: index) where q >= 0 && q < queues.count && queues[q].ready {
+            do throws(VirtqueueError) {
+                if try device.process(queue: q, &queues[q], memory: memory) { used = true }
+            } catch { fail(error); return }
+        }
+        if used {
+            interruptStatus |= Self.intUsedBuffer
+            irq?.trigger()
+        }
     }
 
     private func fail(_ e: VirtqueueError) {

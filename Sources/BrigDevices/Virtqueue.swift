@@ -108,6 +108,9 @@ public struct Virtqueue: Sendable {
         return try walk(mem, head: head)
     }
 
+    /// Gives back the chain taken by the last `pop` (the device found nothing to put in it).
+    public mutating func undoPop() { nextAvail &-= 1 }
+
     /// Follows a chain from `head`: indices in range, at most `size` entries (so loops end),
     /// every buffer inside guest RAM, readable buffers before writable ones.
     public func walk(_ mem: GuestMemory, head: UInt16) throws(VirtqueueError) -> DescriptorChain {

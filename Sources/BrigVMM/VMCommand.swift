@@ -9,6 +9,7 @@ public enum VMCommand {
     usage: vm boot --kernel K [--initrd I] [--disk D [--disk-ro]]... [--mem 256M] [--cpus 1]
                    [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit]
                    [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
+                   [--vsock-uds PATH [--vsock-cid 3]]
            vm host-info
     Exit status: the guest's status N when it writes N to I/O port 0xF4; 0 on guest reset or
     shutdown; 124 on --timeout; 125 on VMM/configuration errors; 126 when the guest crashed.
@@ -46,6 +47,7 @@ public enum VMCommand {
         var kernel: String?, initrd: String?, disks: [VMConfig.Disk] = []
         var mem: UInt64 = 256 << 20, cpus = 1, cmdline = VMConfig.defaultCmdline, serialOut: String?
         var timeout: Double?, pvh = true, pit = true, timing = false, cpuid = CPUIDPolicy()
+        var vsockUDS: String?, vsockCID: UInt64 = 3
         var i = 0
         func value(_ o: String) throws(ParseError) -> String {
             i += 1
@@ -78,6 +80,11 @@ public enum VMCommand {
             case "--no-pvh": pvh = false
             case "--no-pit": pit = false
             case "--timing": timing = true
+            case "--vsock-uds": vsockUDS = try value(a)
+            case "--vsock-cid":
+                let v = try value(a)
+                guard let n = UInt64(v), n >= 3, n < UInt64(UInt32.max) else { throw .badValue(option: a, value: v) }
+                vsockCID = n
             case "--cpuid-vendor":
                 let v = try value(a)
                 guard v.utf8.count == 12 else { throw .badValue(option: a, value: v) }
@@ -96,6 +103,7 @@ public enum VMCommand {
         var c = VMConfig(kernelPath: kernel)
         c.initrdPath = initrd; c.disks = disks; c.memoryBytes = mem; c.cpus = cpus; c.cmdline = cmdline
         c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid
+        c.vsock = vsockUDS.map { VsockConfig(guestCID: vsockCID, udsPath: $0) }
         return Options(config: c, serialOut: serialOut, timing: timing)
     }
 

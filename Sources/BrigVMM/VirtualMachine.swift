@@ -26,11 +26,23 @@ public struct VMConfig: Sendable {
     public var timeoutSeconds: Double?
     /// Create the in-kernel i8254 PIT (Linux then may use it as its boot clock event device).
     public var pit = true
+    /// A virtio-vsock device with a Firecracker-style hybrid Unix socket host side.
+    public var vsock: VsockConfig?
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
     public init(kernelPath: String) { self.kernelPath = kernelPath }
 }
 
-/// brig's fixed device map (also in docs/vmm.md).
+/// virtio-vsock: the guest gets `guestCID`; the VMM listens on `udsPath` (mode 0600) for
+/// host clients that write `CONNECT <port>\n` and read `OK <hostport>\n`, and forwards
+/// guest connections to host port P to `<udsPath>_<P>`. The socket is removed when the VM stops.
+public struct VsockConfig: Sendable {
+    public var guestCID: UInt64
+    public var udsPath: String
+    public init(guestCID: UInt64 = 3, udsPath: String) { self.guestCID = guestCID; self.udsPath = udsPath }
+}
+
+/// brig's fixed device map (also in docs/vmm.md). virtio-mmio slots: disks first (slot i for
+/// disk i), then the vsock device at slot `disks.count`.
 public enum DeviceMap {
     public static let serialPort: UInt64 = Serial16550.com1, serialIRQ: UInt32 = Serial16550.com1IRQ
     public static let virtioBase: UInt64 = 0xD000_0000
@@ -99,6 +111,9 @@ public final class VirtualMachine: @unchecked Sendable {
     public let serial: Serial16550
     public private(set) var cmdline: KernelCmdline
     public let boot: BootLoader.Result
+    /// The vsock device when `config.vsock` is set; its event loop runs while `run()` does.
+    public let vsock: VirtioVsock?
+    let vsockTransport: VirtioMMIO?
     private let stop = Mutex<StopReason?>(nil)
     /// eventfd written once by the first requestStop.
     private let stopEvent: Int32 = brig_eventfd()
@@ -130,6 +145,7 @@ public final class VirtualMachine: @unchecked Sendable {
         // Devices.
         let serial = Serial16550(outFD: config.serialFD, irq: KVMInterruptLine(vm: vm, irq: DeviceMap.serialIRQ))
         var line = KernelCmdline(config.cmdline)
+        var vsockDevice: (VirtioVsock, VirtioMMIO)?
         do {
             try pio.insert(serial, base: DeviceMap.serialPort, size: 8)
             try pio.insert(I8042(), base: I8042.base, size: I8042.size)
@@ -141,6 +157,15 @@ public final class VirtualMachine: @unchecked Sendable {
                 try mmio.insert(VirtioMMIO(device: blk, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq)),
                                 base: base, size: VirtioMMIO.windowSize)
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
+            }
+            if let v = config.vsock {
+                let dev: VirtioVsock
+                do { dev = try VirtioVsock(guestCID: v.guestCID, udsPath: v.udsPath) } catch { throw VMError.device(error.description) }
+                let (base, irq) = DeviceMap.virtio(config.disks.count)
+                let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
+                try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
+                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
+                vsockDevice = (dev, t)
             }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
@@ -171,6 +196,7 @@ public final class VirtualMachine: @unchecked Sendable {
         }
         self.memory = memory; self.vm = vm; self.serial = serial; self.cmdline = line
         self.boot = boot; self.vcpus = list
+        self.vsock = vsockDevice?.0; self.vsockTransport = vsockDevice?.1
     }
 
     deinit { close(stopEvent) }
@@ -272,6 +298,16 @@ public final class VirtualMachine: @unchecked Sendable {
     /// kicked repeatedly until every thread has left its loop, then joined.
     public func run() -> StopReason {
         installKickHandler()
+        // vsock host sockets are serviced on their own thread; packets for the guest are
+        // pushed into the rx queue as if the driver had notified it.
+        let vsockThread = vsock.map { dev in
+            let t = vsockTransport
+            return spawnThread { dev.serve { t?.notify(VirtioVsock.rxQueue) } }
+        }
+        defer {
+            vsock?.shutdownHost()
+            if let t = vsockThread { pthread_join(t, nil) }
+        }
         let live = Mutex(vcpus.count)
         var started: [pthread_t] = []
         for v in vcpus {

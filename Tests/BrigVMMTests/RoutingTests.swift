@@ -70,6 +70,11 @@ import BrigKVM
     #expect(o.config.memoryBytes == 512 << 20 && o.config.cpus == 2 && o.config.cmdline == "x y")
     #expect(o.serialOut == "s" && o.config.timeoutSeconds == 5 && !o.config.preferPVH)
     #expect(o.config.cpuid == CPUIDPolicy(vendor: "GenuineIntel", hide: [.cx16, .smap]))
+    #expect(o.config.vsock == nil)
+    let v = try VMCommand.parse(["--kernel", "k", "--vsock-uds", "/run/v.sock", "--vsock-cid", "42"])
+    #expect(v.config.vsock?.udsPath == "/run/v.sock" && v.config.vsock?.guestCID == 42)
+    #expect(try VMCommand.parse(["--kernel", "k", "--vsock-uds", "u"]).config.vsock?.guestCID == 3)
+    #expect(throws: VMCommand.ParseError.badValue(option: "--vsock-cid", value: "2")) { try VMCommand.parse(["--vsock-cid", "2"]) }
     #expect(throws: VMCommand.ParseError.missingKernel) { try VMCommand.parse([]) }
     #expect(throws: VMCommand.ParseError.missingValue("--mem")) { try VMCommand.parse(["--kernel", "k", "--mem"]) }
     #expect(throws: VMCommand.ParseError.badValue(option: "--mem", value: "lots")) { try VMCommand.parse(["--kernel", "k", "--mem", "lots"]) }
