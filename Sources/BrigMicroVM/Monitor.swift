@@ -190,7 +190,8 @@ final class MonitorRun: @unchecked Sendable {
     }
 
     func diagnose(_ e: RuntimeError) -> String {
-        if config.mode == .kvm, e.message.contains("vsock") || e.message.contains("connecting") {
+        if config.mode == .kvm, case .container = config.role, e.kind == .system || e.kind == .internalError {
+            // Boot or agent trouble: what the guest printed is the best clue.
             return "the guest agent did not become ready: \(e.message); guest console: \(consoleTail())"
         }
         return e.message

@@ -68,6 +68,7 @@ public struct RootfsImage {
             defer { unlink(tmp) }
             try run([mke2fs, "-q", "-F", "-t", "ext4", "-E", "root_owner=0:0", "-L", "brig-rootfs", "-d", rootfs, tmp,
                      "\(Self.imageSize(sig) >> 10)k"], what: "building the rootfs image from \(rootfs)")
+            chmod(tmp, 0o600)
             guard rename(tmp, cached) == 0 else { throw RuntimeError(.system, "rename \(tmp): \(String(cString: strerror(errno)))") }
             // Older images of the same rootfs are stale now.
             let prefix = Self.hash(rootfs) + "-"
