@@ -25,6 +25,9 @@ public enum GuestInit {
         let proc = brig_agent_init_proc_status()
         if proc < 0 { throw SystemError(errno: -proc, "mount proc on /proc (constructor)") }
         log("pid \(getpid()), /proc mounted before the Swift runtime started")
+        let root = brig_agent_init_root_status()
+        if root < 0 { throw SystemError(errno: -root, "move the initramfs into a tmpfs root") }
+        if root == 1 { log("moved the initramfs into a tmpfs root (containers can pivot_root)") }
         for m in mounts { try mount(m) }
         // The devtmpfs ptmx belongs to the initial devpts instance; point it at ours.
         unlink("/dev/ptmx")

@@ -27,23 +27,28 @@ public enum Transport: Equatable, Sendable {
         try parse(GuestInit.cmdline()["brig.transport"])
     }
 
-    /// Opens the transport and hands each connection to `handle` (which owns the fd). Serial:
-    /// one connection, returns when `handle` does. Vsock: accepts forever, each connection on
-    /// its own thread.
-    public func serve(_ handle: @escaping @Sendable (Int32) -> Void) throws(SystemError) {
+    /// Opens the transport and hands each connection to `handle` (which owns the fd and returns
+    /// when the connection is done). Serial: one connection, then returns. Vsock: accepts one
+    /// connection after another, forever (no threads: the agent's loop forks containers).
+    public func serve(_ handle: (Int32) -> Void) throws(SystemError) {
         switch self {
         case .serial(let path):
             let fd = try Self.openSerial(path)
             GuestInit.log("serving on \(path)")
             handle(fd)
         case .vsock(let port):
-            let listener = try sys("listen on vsock port \(port)") { brig_vsock_listen(port, 16) }
+            let listener = try listen()
             GuestInit.log("listening on vsock port \(port)")
             while true {
-                let fd = try sys("accept on vsock port \(port)") { brig_vsock_accept(listener) }
-                try Self.detach { handle(fd) }
+                handle(try sys("accept on vsock port \(port)") { brig_vsock_accept(listener) })
             }
         }
+    }
+
+    /// Vsock: the listening socket, for a server that accepts many connections itself.
+    public func listen() throws(SystemError) -> Int32 {
+        guard case .vsock(let port) = self else { throw SystemError(errno: EINVAL, "listen on a serial transport") }
+        return try sys("listen on vsock port \(port)") { brig_vsock_listen(port, 16) }
     }
 
     /// Opens a tty raw (no echo, no line discipline): the frames are binary.
@@ -54,25 +59,5 @@ public enum Transport: Equatable, Sendable {
         cfmakeraw(&t)
         try sys("tcsetattr \(path)") { tcsetattr(fd, TCSANOW, &t) }
         return fd
-    }
-
-    final class Body { let run: () -> Void; init(_ run: @escaping () -> Void) { self.run = run } }
-
-    /// Runs `body` on a detached thread.
-    static func detach(_ body: @escaping () -> Void) throws(SystemError) {
-        var attr = pthread_attr_t()
-        pthread_attr_init(&attr)
-        defer { pthread_attr_destroy(&attr) }
-        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(Body(body)).toOpaque()
-        let rc = pthread_create(&thread, &attr, { p in
-            Unmanaged<Body>.fromOpaque(p!).takeRetainedValue().run()
-            return nil
-        }, box)
-        if rc != 0 {
-            Unmanaged<Body>.fromOpaque(box).release()
-            throw SystemError(errno: rc, "pthread_create for a vsock connection")
-        }
     }
 }

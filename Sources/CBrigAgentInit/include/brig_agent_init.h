@@ -9,6 +9,9 @@
 
 // 1 if the constructor mounted /proc, 0 if not PID 1, -errno on failure.
 int brig_agent_init_proc_status(void);
+// 1 if PID 1 copied the initramfs into a tmpfs root (pivot_root refuses rootfs), 0 if not
+// needed, -errno on failure.
+int brig_agent_init_root_status(void);
 // finit_module(2): glibc has no wrapper.
 int brig_finit_module(int fd, const char *params, int flags);
 // reboot(2) with RB_POWER_OFF after sync; returns only on error.
