@@ -72,6 +72,9 @@ package.targets += [
 // with NamespacesBackend), and its executable (linked static in release, like brig).
 package.targets += [
     .target(name: "BrigAgentProtocol", dependencies: ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
+    .target(name: "BrigAgent", dependencies: ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
+    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces"], linkerSettings: staticRelease),
+    .testTarget(name: "BrigAgentTests", dependencies: ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
 ]
 
 // brig-agent as a guest's PID 1: /proc before the Swift runtime (C constructor), bring-up,

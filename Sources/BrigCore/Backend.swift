@@ -16,6 +16,8 @@ public struct CreateOptions: Sendable {
     public var foreground = false
     /// The console socket fd when the caller already holds it (foreground `run` with a terminal).
     public var consoleFD: Int32? = nil
+    /// The container's fds 0, 1, 2 when they are not the caller's own (brig-agent's pipes).
+    public var stdio: [Int32]? = nil
     public init(id: String, bundle: String, spec: Spec) { self.id = id; self.bundle = bundle; self.spec = spec }
 }
 
@@ -26,6 +28,8 @@ public struct ExecOptions: Sendable {
     public var consoleSocket: String?
     public var consoleFD: Int32? = nil
     public var preserveFDs = 0
+    /// The process's fds 0, 1, 2 when they are not the caller's own (brig-agent's pipes).
+    public var stdio: [Int32]? = nil
     public init(process: Process) { self.process = process }
 }
 

@@ -65,7 +65,7 @@ public struct NamespacesBackend: Backend {
 
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
-        let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
+        let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
         let (parentSock, consoleFD) = (fds.parent, fds.console)
         let initPid = try fds.spawn(executable: initExecutable(store), startFD: startSock, cleanup: &cleanup)
 
@@ -190,7 +190,7 @@ public struct NamespacesBackend: Backend {
                                               containerPid: record.pid, preserveFDs: o.preserveFDs)
             var cleanup = Cleanup(cgroups: nil)
             defer { cleanup.run() }
-            let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, cleanup: &cleanup)
+            let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
             let (parentSock, consoleFD) = (fds.parent, fds.console)
             let initPid = try fds.spawn(executable: initExecutable(store), startFD: nil, cleanup: &cleanup)
             // The exec'd process belongs to the container's cgroup (leaf directories).
@@ -307,6 +307,8 @@ struct InitFDs {
     let parent: Int32
     let child: Int32
     let console: Int32
+    /// Lifted copies of the fds that become the init's 0, 1, 2 (empty: it inherits ours).
+    var stdio: [Int32] = []
 
     /// Moves our own fd well above the preserved range, so placing slots can't clobber it.
     static func lift(_ fd: Int32, preserve: Int) throws -> Int32 {
@@ -315,7 +317,16 @@ struct InitFDs {
         return n
     }
 
-    static func open(preserve: Int, consoleFD: Int32?, consoleSocket: String?, cleanup: inout Cleanup) throws -> InitFDs {
+    static func open(preserve: Int, consoleFD: Int32?, consoleSocket: String?, stdio: [Int32]? = nil,
+                     cleanup: inout Cleanup) throws -> InitFDs {
+        var lifted: [Int32] = []
+        if let stdio {
+            guard stdio.count == 3 else { throw RuntimeError(.internalError, "stdio needs exactly three fds") }
+            for fd in stdio {
+                lifted.append(try lift(try sys("dup stdio fd \(fd)") { dup(fd) }, preserve: preserve))
+                cleanup.fds.append(lifted.last!)
+            }
+        }
         var console: Int32 = -1
         if let fd = consoleFD { console = try lift(try sys("dup console") { dup(fd) }, preserve: preserve) }
         else if let path = consoleSocket {
@@ -327,7 +338,7 @@ struct InitFDs {
         let (p, c) = try UnixSocket.pair()
         let parent = try lift(p, preserve: preserve), child = try lift(c, preserve: preserve)
         cleanup.fds += [parent, child]
-        return InitFDs(preserve: preserve, parent: parent, child: child, console: console)
+        return InitFDs(preserve: preserve, parent: parent, child: child, console: console, stdio: lifted)
     }
 
     /// Spawns `brig init` with the fds in their slots; the child's end of the sync socket is
@@ -335,8 +346,8 @@ struct InitFDs {
     func spawn(executable: String, startFD: Int32?, cleanup: inout Cleanup) throws -> pid_t {
         let pid = try Spawn.spawn(spawnOptions(executable: executable, startFD: startFD))
         cleanup.pids.append(pid)
-        close(child)
-        cleanup.fds.removeAll { $0 == child }
+        for fd in [child] + stdio { close(fd) }
+        cleanup.fds.removeAll { $0 == child || stdio.contains($0) }
         return pid
     }
 
@@ -348,7 +359,7 @@ struct InitFDs {
         if let startFD { slots.append((startFD, next)); start = next; next += 1 }
         if console >= 0 { slots.append((console, next)); cons = next }
         var o = Spawn.Options(path: executable, args: ["brig", "init"], env: ["\(InitProcess.fdsVariable)=\(base),\(start),\(cons)"])
-        o.fds = slots + (3..<base).map { ($0, $0) }
+        o.fds = stdio.enumerated().map { ($0.element, Int32($0.offset)) } + slots + (3..<base).map { ($0, $0) }
         return o
     }
 }

@@ -1,0 +1,229 @@
+import BrigAgentProtocol
+import BrigCore
+import BrigLinux
+import BrigNamespaces
+import BrigOCI
+import CBrigShim
+import FoundationEssentials
+import Glibc
+
+/// The guest side: serves agent connections in one poll loop (no threads, so nothing runs between
+/// fork and exec), runs containers with `NamespacesBackend`, relays their stdio, reaps them as
+/// subreaper (or PID 1) and reports exit statuses.
+///
+/// State root layout: `state/` (a `StateStore`), `bundles/<id>/config.json`, `rootfs/<id>` (mount
+/// point of a `.block` rootfs).
+public final class AgentServer {
+    public let stateRoot: String
+    let store: StateStore
+    let backend: NamespacesBackend
+    /// Requests a connection may have in flight is 1 (synchronous); frames are bounded by the protocol.
+    var connections: [Int32: Connection] = [:]
+    /// Tracked processes by guest pid: container inits and exec'd processes.
+    var processes: [Int32: Tracked] = [:]
+    var containers: [String: Container] = [:]
+    var listenFD: Int32 = -1
+    var signalFD: Int32 = -1
+    /// `serve(fd:)` ends when its only connection closes.
+    var stopWhenIdle = false
+
+    /// - Parameters:
+    ///   - stateRoot: where bundles, the state store and block mounts go (created if missing).
+    ///   - executable: the binary re-exec'd as `init` (default: NamespacesBackend's sealed copy of
+    ///     this binary, so `brig-agent init` runs the container's init stage).
+    public init(stateRoot: String = "/run/brig-agent", executable: String? = nil) throws(AgentError) {
+        self.stateRoot = stateRoot
+        store = StateStore(root: stateRoot + "/state")
+        backend = NamespacesBackend(executable: executable)
+        do {
+            for d in [stateRoot, store.root, stateRoot + "/bundles", stateRoot + "/rootfs"] { try Files.mkdirAll(d, mode: 0o700) }
+        } catch { throw AgentError(.system, "\(error)") }
+        // The container's first-stage init exits once it forked; its child must become ours.
+        _ = brig_set_child_subreaper()
+        signal(SIGPIPE, SIG_IGN)
+        let sigs: [Int32] = [SIGCHLD]
+        signalFD = sigs.withUnsafeBufferPointer { brig_signalfd($0.baseAddress, Int32($0.count)) }
+        guard signalFD >= 0 else { throw AgentError(.system, "\(SystemError.last("signalfd"))") }
+    }
+
+    /// Serves one connection on an inherited fd (vsock, serial line, socketpair) until it closes.
+    public func serve(fd: Int32) throws(AgentError) {
+        connections[fd] = Connection(fd: fd)
+        stopWhenIdle = true
+        try loop()
+    }
+
+    /// Accepts connections on a Unix socket path forever (the host transport).
+    public func listen(unixPath: String) throws(AgentError) {
+        unlink(unixPath)
+        do { listenFD = try UnixSocket.listen(unixPath) } catch { throw AgentError(.system, "\(error)") }
+        try loop()
+    }
+
+    // MARK: - The loop
+
+    func loop() throws(AgentError) {
+        while true {
+            if stopWhenIdle && connections.isEmpty { return }
+            var fds: [pollfd] = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
+            if listenFD >= 0 { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
+            for fd in connections.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+            for p in processes.values { for fd in p.outputs where fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                throw AgentError(.system, "\(SystemError.last("poll"))")
+            }
+            for p in fds where p.revents != 0 {
+                if p.fd == signalFD { _ = brig_signalfd_read(signalFD); reap() }
+                else if p.fd == listenFD { accept() }
+                else if connections[p.fd] != nil { readConnection(p.fd) }
+                else { pumpOutput(p.fd) }
+            }
+        }
+    }
+
+    func accept() {
+        let fd = brig_accept(listenFD)
+        if fd >= 0 { connections[fd] = Connection(fd: fd) }
+    }
+
+    func drop(_ fd: Int32) {
+        guard connections.removeValue(forKey: fd) != nil else { return }
+        close(fd)
+        for (pid, p) in processes where p.connection == fd { processes[pid]?.connection = nil }
+    }
+
+    func send(_ fd: Int32?, _ frame: Frame) {
+        guard let fd, let c = connections[fd] else { return }
+        do { try c.stream.send(frame) } catch { drop(fd) }
+    }
+
+    func readConnection(_ fd: Int32) {
+        guard let c = connections[fd] else { return }
+        do {
+            guard try c.stream.fill() else { drop(fd); return }
+            while let f = try c.stream.buffered() {
+                try handle(f, on: c)
+                if connections[fd] == nil { return }
+            }
+        } catch {
+            // A peer that breaks the protocol gets one error frame, then the door.
+            if error.code == .protocolError || error.code == .versionMismatch {
+                send(fd, Frame(.response, (try? AgentCoding.encode(AgentResponse.failure(error))) ?? []))
+            }
+            drop(fd)
+        }
+    }
+
+    func handle(_ f: Frame, on c: Connection) throws(AgentError) {
+        if !c.greeted {
+            guard f.kind == .hello else { throw AgentError(.protocolError, "expected a hello frame, got \(f.kind)") }
+            let hello = try AgentCoding.decode(AgentHello.self, f.payload)
+            guard hello.version == AgentProtocol.version else {
+                let msg = "brig speaks agent protocol version \(hello.version), this agent speaks \(AgentProtocol.version)"
+                try c.stream.send(Frame(.hello, try AgentCoding.encode(AgentHello(error: msg))))
+                throw AgentError(.versionMismatch, msg)
+            }
+            try c.stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+            c.greeted = true
+            return
+        }
+        switch f.kind {
+        case .request:
+            let request = try AgentCoding.decode(AgentRequest.self, f.payload)
+            var response: AgentResponse?
+            do { response = try perform(request, connection: c.fd, requestID: f.channel) } catch {
+                response = .failure(error)
+            }
+            if let response { try c.stream.send(Frame(.response, channel: f.channel, try AgentCoding.encode(response))) }
+        case .stdin, .closeStdin:
+            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else {
+                throw AgentError(.protocolError, "stdin for process \(f.channel), which is not attached to this connection")
+            }
+            if f.kind == .closeStdin {
+                if !p.terminal, p.stdin >= 0 { close(p.stdin); p.stdin = -1; processes[pid] = p }
+            } else if p.stdin >= 0 {
+                // A process that closed its stdin just loses the data.
+                try? Files.writeAll(fd: p.stdin, f.payload)
+            }
+        default:
+            throw AgentError(.protocolError, "unexpected \(f.kind) frame from brig")
+        }
+    }
+
+    // MARK: - Output and exits
+
+    func pumpOutput(_ fd: Int32) {
+        guard let (pid, p) = processes.first(where: { $0.value.outputs.contains(fd) }) else { return }
+        let kind: FrameKind = fd == p.outputs[1] ? .stderr : .stdout
+        var buf = [UInt8](repeating: 0, count: AgentProtocol.chunk)
+        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n > 0 { send(p.connection, Frame(kind, channel: UInt32(pid), Array(buf[0..<n]))); return }
+        if n < 0 && (errno == EINTR || errno == EAGAIN) { return }
+        // EOF (or EIO from a pty whose last slave closed): stop watching it.
+        close(fd)
+        processes[pid]?.outputs = p.outputs.map { $0 == fd ? -1 : $0 }
+    }
+
+    func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = brig_waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return }
+            guard let p = processes.removeValue(forKey: pid) else { continue }
+            let code = Spawn.decode(status).code
+            // The process is gone: what it wrote is in the pipe already; forward it, then the exit.
+            for fd in p.outputs where fd >= 0 {
+                var buf = [UInt8](repeating: 0, count: AgentProtocol.chunk)
+                while true {
+                    let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    send(p.connection, Frame(fd == p.outputs[1] ? .stderr : .stdout, channel: UInt32(pid), Array(buf[0..<n])))
+                }
+                close(fd)
+            }
+            if p.stdin >= 0 { close(p.stdin) }
+            send(p.connection, Frame(.exit, channel: UInt32(pid), (try? AgentCoding.encode(AgentExit(status: code))) ?? []))
+            if var c = containers[p.container] {
+                if let execID = p.execID { c.execs[execID] = .exited(code) } else { c.exitStatus = code }
+                for w in c.waiters where w.execID == p.execID {
+                    var r = AgentResponse(); r.status = code
+                    send(w.connection, Frame(.response, channel: w.requestID, (try? AgentCoding.encode(r)) ?? []))
+                }
+                c.waiters.removeAll { $0.execID == p.execID }
+                containers[p.container] = c
+            }
+        }
+    }
+}
+
+/// One client connection.
+final class Connection {
+    let fd: Int32
+    let stream: FrameStream
+    var greeted = false
+    init(fd: Int32) { self.fd = fd; stream = FrameStream(fd: fd) }
+}
+
+/// A process the agent started and will reap.
+struct Tracked {
+    var container: String
+    var execID: String?
+    /// The connection its stdio and exit event go to (nil once that connection closed).
+    var connection: Int32?
+    var terminal: Bool
+    /// Where stdin frames go: a pipe's write end, or a dup of the pty master (also used to resize).
+    var stdin: Int32
+    /// [stdout, stderr] read ends (pty master and -1 with a terminal); -1 once at EOF.
+    var outputs: [Int32]
+}
+
+/// What the agent remembers about a container beyond its `ContainerRecord`.
+struct Container {
+    enum Exec { case running(Int32), exited(Int32) }
+    var initPid: Int32
+    var exitStatus: Int32?
+    var execs: [String: Exec] = [:]
+    var waiters: [(connection: Int32, requestID: UInt32, execID: String?)] = []
+    var blockMount: String?
+}

@@ -1,0 +1,91 @@
+import BrigAgentProtocol
+import BrigLinux
+import BrigOCI
+import Glibc
+import Testing
+
+@Suite struct ProtocolTests {
+    @Test func frameRoundTripsWhenFedByteByByte() throws {
+        let frames = [Frame(.request, channel: 7, Array("{\"a\":1}".utf8)), Frame(.stdout, channel: 0xdead_beef, [0, 1, 255]),
+                      Frame(.closeStdin, channel: 3)]
+        var d = FrameDecoder()
+        var out: [Frame] = []
+        for byte in frames.flatMap({ $0.encoded() }) {
+            d.feed([byte])
+            while let f = try d.next() { out.append(f) }
+        }
+        #expect(out == frames)
+        #expect(d.buffered == 0)
+    }
+
+    @Test func headerIsLengthKindChannelBigEndian() {
+        #expect(Frame(.stdin, channel: 0x0102_0304, [9, 9]).encoded() == [0, 0, 0, 2, 4, 1, 2, 3, 4, 9, 9])
+    }
+
+    @Test func oversizedFrameIsAnErrorBeforeItsPayloadArrives() {
+        var d = FrameDecoder()
+        let n = UInt32(AgentProtocol.maxPayload + 1)
+        d.feed([UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff), 2, 0, 0, 0, 1])
+        #expect(throws: AgentError.self) { try d.next() }
+        do { _ = try d.next() } catch { #expect(error.code == .protocolError) }
+    }
+
+    @Test func unknownKindIsAnError() {
+        var d = FrameDecoder()
+        d.feed([0, 0, 0, 0, 200, 0, 0, 0, 0])
+        do { _ = try d.next(); Issue.record("decoded a frame of kind 200") } catch { #expect(error.code == .protocolError) }
+    }
+
+    @Test func garbageJSONIsAProtocolError() {
+        do { _ = try AgentCoding.decode(AgentRequest.self, Array("{\"nope\":".utf8)); Issue.record("decoded garbage") } catch {
+            #expect(error.code == .protocolError)
+        }
+    }
+
+    @Test func requestsRoundTripThroughJSON() throws {
+        var spec = DefaultSpec.make()
+        spec.process?.args = ["echo", "hi"]
+        let requests: [AgentRequest] = [
+            .create(AgentCreate(id: "c1", spec: spec, rootfs: .block(device: "/dev/vda", fstype: "ext4"), terminal: true)),
+            .exec(id: "c1", execID: "e1", process: spec.process!, terminal: false),
+            .kill(id: "c1", execID: nil, signal: 15, all: true),
+            .resize(id: "c1", execID: "e1", rows: 40, cols: 100),
+            .delete(id: "c1", force: true),
+        ]
+        for r in requests { #expect(try AgentCoding.decode(AgentRequest.self, try AgentCoding.encode(r)) == r) }
+    }
+
+    @Test func truncatedStreamIsAConnectionError() throws {
+        let (r, w) = try Files.pipe()
+        defer { close(r) }
+        let whole = Frame(.response, channel: 1, Array("{}".utf8)).encoded()
+        try Files.writeAll(fd: w, Array(whole.dropLast()))
+        close(w)
+        do { _ = try FrameStream(fd: r).receive(); Issue.record("received a truncated frame") } catch {
+            #expect(error.code == .connection)
+            #expect(error.message.contains("middle of a frame"))
+        }
+    }
+
+    @Test func clientRejectsAnAgentOfAnotherVersion() throws {
+        let (mine, theirs) = try streamPair()
+        defer { close(theirs) }
+        try Files.writeAll(fd: theirs, Frame(.hello, try AgentCoding.encode(AgentHello(version: 99))).encoded())
+        do { _ = try AgentClient(fd: mine); Issue.record("handshake with version 99 succeeded") } catch {
+            #expect(error.code == .versionMismatch)
+            #expect(error.message.contains("99"))
+        }
+    }
+
+    @Test func errorCodesMapToRuntimeErrorKinds() {
+        #expect(AgentError(.config, "x").kind == .config)
+        #expect(AgentError(.connection, "x").kind == .system)
+        #expect(AgentError(.notFound, "x").runtimeError.message == "x")
+    }
+}
+
+func streamPair() throws -> (Int32, Int32) {
+    var fds: [Int32] = [-1, -1]
+    _ = try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
+    return (fds[0], fds[1])
+}
