@@ -73,7 +73,7 @@ package.targets += [
 package.targets += [
     .target(name: "BrigAgentProtocol", dependencies: ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
     .target(name: "BrigAgent", dependencies: ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
-    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces"], linkerSettings: staticRelease),
+    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], linkerSettings: staticRelease),
     .testTarget(name: "BrigAgentTests", dependencies: ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
 ]
 

@@ -123,13 +123,14 @@ public enum GuestInit {
 
     nonisolated(unsafe) static var agentPID: pid_t = 0
 
+    /// SIGTERM/SIGINT, and busybox `poweroff`'s SIGUSR2, sent to PID 1 become SIGTERM to the agent;
+    /// when it is gone PID 1 powers off. (The kernel only delivers signals PID 1 handles.)
     static func forwardTermination(to pid: pid_t) {
         agentPID = pid
         var sa = sigaction()
-        sa.__sigaction_handler.sa_handler = { sig in kill(GuestInit.agentPID, sig) }
+        sa.__sigaction_handler.sa_handler = { _ in kill(GuestInit.agentPID, SIGTERM) }
         sigemptyset(&sa.sa_mask)
-        sigaction(SIGTERM, &sa, nil)
-        sigaction(SIGINT, &sa, nil)
+        for sig in [SIGTERM, SIGINT, SIGUSR2] { sigaction(sig, &sa, nil) }
     }
 
     /// Reports `status` on the exit port if the VMM has one, then powers off. Never returns.

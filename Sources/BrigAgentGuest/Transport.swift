@@ -27,28 +27,24 @@ public enum Transport: Equatable, Sendable {
         try parse(GuestInit.cmdline()["brig.transport"])
     }
 
-    /// Opens the transport and hands each connection to `handle` (which owns the fd and returns
-    /// when the connection is done). Serial: one connection, then returns. Vsock: accepts one
-    /// connection after another, forever (no threads: the agent's loop forks containers).
-    public func serve(_ handle: (Int32) -> Void) throws(SystemError) {
+    /// An opened transport: one connection (serial line) or a socket that accepts many (vsock).
+    public enum Endpoint: Equatable, Sendable {
+        case connection(Int32)
+        case listener(Int32)
+    }
+
+    /// Opens the transport (serial: raw mode; vsock: listening on its port).
+    public func open() throws(SystemError) -> Endpoint {
         switch self {
         case .serial(let path):
             let fd = try Self.openSerial(path)
             GuestInit.log("serving on \(path)")
-            handle(fd)
+            return .connection(fd)
         case .vsock(let port):
-            let listener = try listen()
+            let fd = try sys("listen on vsock port \(port)") { brig_vsock_listen(port, 16) }
             GuestInit.log("listening on vsock port \(port)")
-            while true {
-                handle(try sys("accept on vsock port \(port)") { brig_vsock_accept(listener) })
-            }
+            return .listener(fd)
         }
-    }
-
-    /// Vsock: the listening socket, for a server that accepts many connections itself.
-    public func listen() throws(SystemError) -> Int32 {
-        guard case .vsock(let port) = self else { throw SystemError(errno: EINVAL, "listen on a serial transport") }
-        return try sys("listen on vsock port \(port)") { brig_vsock_listen(port, 16) }
     }
 
     /// Opens a tty raw (no echo, no line discipline): the frames are binary.
@@ -58,6 +54,9 @@ public enum Transport: Equatable, Sendable {
         try sys("tcgetattr \(path)") { tcgetattr(fd, &t) }
         cfmakeraw(&t)
         try sys("tcsetattr \(path)") { tcsetattr(fd, TCSANOW, &t) }
+        // Whatever arrived before the line was raw went through echo and canonical mode: drop it.
+        // The host speaks after the console shows "serving on PATH".
+        try sys("tcflush \(path)") { tcflush(fd, TCIOFLUSH) }
         return fd
     }
 }

@@ -175,5 +175,3 @@ int brig_interface_up(const char *name) {
     errno = e;
     return rc;
 }
-
-int brig_vsock_accept(int listener) { return accept4(listener, NULL, NULL, SOCK_CLOEXEC); }

@@ -22,7 +22,5 @@ int brig_outb_exit(unsigned short port, unsigned char code);
 int brig_interface_up(const char *name);
 // AF_VSOCK listening socket on `port` (any CID), close-on-exec. -1 with errno on error.
 int brig_vsock_listen(unsigned int port, int backlog);
-// accept4 with SOCK_CLOEXEC.
-int brig_vsock_accept(int listener);
 
 #endif

@@ -1,0 +1,151 @@
+import BrigAgentProtocol
+import BrigLinux
+import BrigOCI
+import Glibc
+import Testing
+
+/// brig-agent as PID 1 of a real Linux guest: Debian's cloud kernel under QEMU (TCG, no KVM
+/// needed) with the initramfs from scripts/make-agent-initramfs.sh and the busybox rootfs on a
+/// virtio-blk ext4 disk; the host talks to the agent over the guest's second serial port.
+enum QemuGuest {
+    static let packageRoot: String = {
+        var parts = #filePath.split(separator: "/").map(String.init)
+        parts.removeLast(3)
+        return "/" + parts.joined(separator: "/")
+    }()
+    static let qemu = "/usr/bin/qemu-system-x86_64"
+    static let agent = packageRoot + "/.build/release/brig-agent"
+    static let rootfs = packageRoot + "/.cache/rootfs"
+
+    static var kernel: String? {
+        let names = ((try? Files.list("/boot")) ?? []).filter { $0.hasPrefix("vmlinuz-") && $0.hasSuffix("-cloud-amd64") }
+        return names.sorted().last.map { "/boot/" + $0 }
+    }
+
+    /// Why the test cannot run here, printed when it is skipped.
+    static let missing: String? = {
+        var why: [String] = []
+        if getuid() != 0 { why.append("root (mke2fs -d keeps owners; the guest runs containers)") }
+        if !Files.exists(qemu) { why.append("\(qemu) (apt-get install qemu-system-x86)") }
+        if kernel == nil { why.append("/boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)") }
+        if !Files.exists(agent) { why.append("\(agent) (swift build -c release --product brig-agent)") }
+        if !Files.exists(rootfs + "/bin/busybox") { why.append("\(rootfs) (scripts/make-rootfs.sh .cache/rootfs)") }
+        if why.isEmpty { return nil }
+        let reason = "QEMU guest test skipped: needs " + why.joined(separator: ", ")
+        print(reason)
+        return reason
+    }()
+
+    static func sh(_ command: String) throws -> Int32 {
+        let pid = try Spawn.spawn(Spawn.Options(path: "/bin/sh", args: ["sh", "-c", command], env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]))
+        return try Spawn.wait(pid).code
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+@Suite(.serialized, .enabled(if: QemuGuest.missing == nil, Comment(rawValue: QemuGuest.missing ?? "")), .timeLimit(.minutes(5)))
+struct QemuGuestTests {
+    @Test func agentRunsContainersAsPID1OfARealGuest() throws {
+        let t0 = QemuGuest.now()
+        var template = Array("/tmp/brig-qemu-guest-XXXXXX".utf8CString)
+        guard let p = mkdtemp(&template) else { throw SystemError.last("mkdtemp") }
+        let dir = String(cString: p)
+        defer { Files.removeAll(dir) }
+        let initrd = dir + "/initramfs.img", disk = dir + "/rootfs.ext4", console = dir + "/console.log"
+        let sock = dir + "/agent.sock"
+        let root = QemuGuest.packageRoot
+        try #require(try QemuGuest.sh("sh '\(root)/scripts/make-agent-initramfs.sh' '\(initrd)' --agent '\(QemuGuest.agent)' 2>/dev/null") == 0)
+        try #require(try QemuGuest.sh("mke2fs -q -F -t ext4 -d '\(QemuGuest.rootfs)' '\(disk)' 32M") == 0)
+
+        let qemu = try Spawn.spawn(Spawn.Options(path: "/usr/bin/timeout", args: [
+            "timeout", "150", QemuGuest.qemu, "-M", "pc", "-accel", "tcg", "-m", "512", "-smp", "1",
+            "-nographic", "-no-reboot", "-monitor", "none", "-nodefaults",
+            "-kernel", QemuGuest.kernel!, "-initrd", initrd,
+            "-append", "console=ttyS0 panic=-1 brig.transport=serial:/dev/ttyS1",
+            "-drive", "file=\(disk),format=raw,if=virtio",
+            "-serial", "file:\(console)",
+            "-chardev", "socket,path=\(sock),server=on,wait=off,id=agent", "-serial", "chardev:agent",
+        ], env: []))
+        var qemuStatus: Spawn.Exit?
+        defer { if qemuStatus == nil { Glibc.kill(qemu, SIGKILL); _ = try? Spawn.wait(qemu) } }
+
+        // QEMU listens on the socket at once; speak once the agent's line is raw (a serial line
+        // has no connect: bytes sent earlier would meet the tty's echo).
+        var fd: Int32 = -1
+        for _ in 0..<500 where fd < 0 {
+            fd = (try? UnixSocket.connect(sock)) ?? -1
+            if fd < 0 { usleep(20_000) }
+        }
+        try #require(fd >= 0, "QEMU did not open \(sock)")
+        var serving = false
+        for _ in 0..<1200 where !serving {
+            serving = String(decoding: (try? Files.read(console)) ?? [], as: UTF8.self).contains("brig-agent: serving on /dev/ttyS1")
+            if !serving { usleep(50_000) }
+        }
+        try #require(serving, "the agent did not come up within 60 s")
+        let client = try AgentClient(fd: fd)
+        let ready = QemuGuest.now()
+
+        // A container on the virtio-blk ext4 disk, with the guest's PID namespace shared so that
+        // the last exec can ask PID 1 to power off.
+        var spec = DefaultSpec.make()
+        spec.process?.terminal = false
+        spec.process?.args = ["sh", "-c", "echo hello from the guest; uname -r; exit 3"]
+        spec.root = Root(path: "rootfs", readonly: false)
+        spec.hostname = "guestbox"
+        spec.linux?.namespaces?.removeAll { $0.type == "pid" }
+        _ = try client.create(AgentCreate(id: "c1", spec: spec, rootfs: .block(device: "/dev/vda", fstype: "ext4")))
+        try client.start(id: "c1")
+        let (status, out) = try relay(client)
+        let kernelRelease = String(QemuGuest.kernel!.dropFirst("/boot/vmlinuz-".count))
+        #expect(status == 3)
+        #expect(out == "hello from the guest\n\(kernelRelease)\n")
+        #expect(try client.state(id: "c1").exitStatus == 3)
+        try client.delete(id: "c1", force: false)
+
+        spec.process?.args = ["sh", "-c", "touch /ready; exec sleep 60"]
+        _ = try client.create(AgentCreate(id: "c2", spec: spec, rootfs: .block(device: "/dev/vda", fstype: "ext4")))
+        try client.start(id: "c2")
+        var process = spec.process!
+        process.args = ["sh", "-c", "hostname; cat /proc/1/comm; exit 5"]
+        _ = try client.exec(id: "c2", execID: "e1", process: process)
+        let (execStatus, execOut) = try relay(client)
+        #expect(execStatus == 5)
+        #expect(execOut == "guestbox\ninit\n")
+        let commands = QemuGuest.now()
+
+        // Shut down: SIGTERM to the guest's PID 1 reaches the agent, PID 1 then powers off.
+        process.args = ["kill", "-TERM", "1"]
+        _ = try? client.exec(id: "c2", execID: "off", process: process)
+        qemuStatus = try Spawn.wait(qemu, timeout: 60)
+        #expect(qemuStatus == .exited(0), "QEMU did not power off")
+        let end = QemuGuest.now()
+
+        let log = String(decoding: (try? Files.read(console)) ?? [], as: UTF8.self)
+        #expect(log.contains("brig-agent: pid 1, /proc mounted before the Swift runtime started"))
+        #expect(log.contains("moved the initramfs into a tmpfs root"))
+        #expect(log.contains("loaded modules: ") && log.contains("virtio_blk"))
+        #expect(log.contains("bring-up done: mounted /sys /dev /dev/pts /dev/shm /run /tmp /sys/fs/cgroup"))
+        #expect(log.contains("agent exited with status 143; powering off"))
+        #expect(log.contains("reboot: Power down"))
+        print("QEMU guest: agent ready \(secs(ready - t0)) s after launch, containers \(secs(commands - ready)) s, "
+              + "power-off \(secs(end - commands)) s, total \(secs(end - t0)) s")
+        if !log.contains("reboot: Power down") { print("guest console:\n" + log.suffix(3000)) }
+    }
+
+    func secs(_ s: Double) -> String { "\(Int(s))." + "\(Int(s * 10) % 10)" }
+
+    /// Relays the attached process's output; returns (status, stdout+stderr).
+    func relay(_ c: AgentClient) throws -> (Int32, String) {
+        let (r, w) = try Files.pipe()
+        let status = try c.relay(stdin: -1, stdout: w, stderr: w)
+        close(w)
+        defer { close(r) }
+        return (status, String(decoding: try Files.read(fd: r), as: UTF8.self))
+    }
+}
