@@ -41,6 +41,52 @@ enum QemuGuest {
         return try Spawn.wait(pid).code
     }
 
+    /// One QEMU run: initramfs and ext4 disk in a temporary directory, the agent on ttyS1 via
+    /// `socket`, the console in `console`; killed and cleaned up on deinit if still running.
+    final class Boot {
+        let dir: String
+        let socket: String
+        let console: String
+        let pid: pid_t
+        var status: Spawn.Exit?
+
+        init(transport: String) throws {
+            var template = Array("/tmp/brig-qemu-guest-XXXXXX".utf8CString)
+            guard let p = mkdtemp(&template) else { throw SystemError.last("mkdtemp") }
+            dir = String(cString: p)
+            socket = dir + "/agent.sock"
+            console = dir + "/console.log"
+            let initrd = dir + "/initramfs.img", disk = dir + "/rootfs.ext4"
+            try #require(try sh("sh '\(packageRoot)/scripts/make-agent-initramfs.sh' '\(initrd)' --agent '\(agent)' 2>/dev/null") == 0)
+            try #require(try sh("mke2fs -q -F -t ext4 -d '\(rootfs)' '\(disk)' 32M") == 0)
+            pid = try Spawn.spawn(Spawn.Options(path: "/usr/bin/timeout", args: [
+                "timeout", "150", qemu, "-M", "pc", "-accel", "tcg", "-m", "512", "-smp", "1",
+                "-nographic", "-no-reboot", "-monitor", "none", "-nodefaults",
+                "-kernel", kernel!, "-initrd", initrd,
+                "-append", "console=ttyS0 panic=-1 brig.transport=\(transport) brig.exitport",
+                // Port 0xF4 as in brig's VMM: the agent's exit status reaches the host as QEMU's.
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
+                "-drive", "file=\(disk),format=raw,if=virtio",
+                "-serial", "file:\(console)",
+                "-chardev", "socket,path=\(socket),server=on,wait=off,id=agent", "-serial", "chardev:agent",
+            ], env: []))
+        }
+
+        /// Waits for QEMU to exit (nil if it had to be killed after `timeout` s).
+        func wait(timeout: Double = 60) throws -> Spawn.Exit? {
+            status = try Spawn.wait(pid, timeout: timeout)
+            if status == nil { status = .signaled(SIGKILL) }
+            return status
+        }
+
+        var consoleText: String { String(decoding: (try? Files.read(console)) ?? [], as: UTF8.self) }
+
+        deinit {
+            if status == nil { Glibc.kill(pid, SIGKILL); _ = try? Spawn.wait(pid) }
+            Files.removeAll(dir)
+        }
+    }
+
     static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -52,29 +98,8 @@ enum QemuGuest {
 struct QemuGuestTests {
     @Test func agentRunsContainersAsPID1OfARealGuest() throws {
         let t0 = QemuGuest.now()
-        var template = Array("/tmp/brig-qemu-guest-XXXXXX".utf8CString)
-        guard let p = mkdtemp(&template) else { throw SystemError.last("mkdtemp") }
-        let dir = String(cString: p)
-        defer { Files.removeAll(dir) }
-        let initrd = dir + "/initramfs.img", disk = dir + "/rootfs.ext4", console = dir + "/console.log"
-        let sock = dir + "/agent.sock"
-        let root = QemuGuest.packageRoot
-        try #require(try QemuGuest.sh("sh '\(root)/scripts/make-agent-initramfs.sh' '\(initrd)' --agent '\(QemuGuest.agent)' 2>/dev/null") == 0)
-        try #require(try QemuGuest.sh("mke2fs -q -F -t ext4 -d '\(QemuGuest.rootfs)' '\(disk)' 32M") == 0)
-
-        let qemu = try Spawn.spawn(Spawn.Options(path: "/usr/bin/timeout", args: [
-            "timeout", "150", QemuGuest.qemu, "-M", "pc", "-accel", "tcg", "-m", "512", "-smp", "1",
-            "-nographic", "-no-reboot", "-monitor", "none", "-nodefaults",
-            "-kernel", QemuGuest.kernel!, "-initrd", initrd,
-            "-append", "console=ttyS0 panic=-1 brig.transport=serial:/dev/ttyS1 brig.exitport",
-            // Port 0xF4 as in brig's VMM: the agent's exit status reaches the host as QEMU's.
-            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x01",
-            "-drive", "file=\(disk),format=raw,if=virtio",
-            "-serial", "file:\(console)",
-            "-chardev", "socket,path=\(sock),server=on,wait=off,id=agent", "-serial", "chardev:agent",
-        ], env: []))
-        var qemuStatus: Spawn.Exit?
-        defer { if qemuStatus == nil { Glibc.kill(qemu, SIGKILL); _ = try? Spawn.wait(qemu) } }
+        let guest = try QemuGuest.Boot(transport: "serial:/dev/ttyS1")
+        let sock = guest.socket
 
         // QEMU listens on the socket at once; speak once the agent's line is raw (a serial line
         // has no connect: bytes sent earlier would meet the tty's echo).
@@ -86,7 +111,7 @@ struct QemuGuestTests {
         try #require(fd >= 0, "QEMU did not open \(sock)")
         var serving = false
         for _ in 0..<1200 where !serving {
-            serving = String(decoding: (try? Files.read(console)) ?? [], as: UTF8.self).contains("brig-agent: serving on /dev/ttyS1")
+            serving = guest.consoleText.contains("brig-agent: serving on /dev/ttyS1")
             if !serving { usleep(50_000) }
         }
         try #require(serving, "the agent did not come up within 60 s")
@@ -126,12 +151,12 @@ struct QemuGuestTests {
         // exit code (143 << 1 | 1) & 0xff.
         process.args = ["kill", "-TERM", "1"]
         _ = try? client.exec(id: "c2", execID: "off", process: process)
-        qemuStatus = try Spawn.wait(qemu, timeout: 60)
+        let qemuStatus = try guest.wait()
         let stopped = Spawn.Exit.exited((143 << 1 | 1) & 0xff)
         #expect(qemuStatus == stopped, "QEMU did not stop with the agent's status")
         let end = QemuGuest.now()
 
-        let log = String(decoding: (try? Files.read(console)) ?? [], as: UTF8.self)
+        let log = guest.consoleText
         #expect(log.contains("brig-agent: pid 1, /proc mounted before the Swift runtime started"))
         #expect(log.contains("moved the initramfs into a tmpfs root"))
         #expect(log.contains("loaded modules: ") && log.contains("virtio_blk"))
@@ -140,6 +165,18 @@ struct QemuGuestTests {
         print("QEMU guest: agent ready \(secs(ready - t0)) s after launch, containers \(secs(commands - ready)) s, "
               + "power-off \(secs(end - commands)) s, total \(secs(end - t0)) s")
         if qemuStatus != stopped { print("guest console:\n" + log.suffix(3000)) }
+    }
+
+    /// A transport that cannot open: bring-up still completes, the agent exits 1, and PID 1
+    /// hands that status to the host and stops the VM.
+    @Test func agentFailureStopsTheGuestWithItsStatus() throws {
+        let guest = try QemuGuest.Boot(transport: "serial:/dev/nonexistent")
+        let status = try guest.wait(timeout: 120)
+        let log = guest.consoleText
+        #expect(status == .exited((1 << 1 | 1) & 0xff), "console:\n\(log.suffix(2000))")
+        #expect(log.contains("bring-up done"))
+        #expect(log.contains("open /dev/nonexistent"))
+        #expect(log.contains("agent exited with status 1; powering off"))
     }
 
     func secs(_ s: Double) -> String { "\(Int(s))." + "\(Int(s * 10) % 10)" }
