@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds brig-agent's guest initramfs: make-agent-initramfs.sh OUT [--rootfs DIR] [--agent BIN] [--kernel VERSION]
-#   /init                 brig-agent (static; default .build/release/brig-agent, built if missing)
+#   /init                 brig-agent (static, stripped; default .build/release/brig-agent, built if missing)
 #   /lib/modules/*.ko     the virtio/vsock modules the kernel has as modules, and their dependencies
 #   /lib/modules/brig.order  load order (dependencies first), read by GuestInit.loadModules
 #   /rootfs               optional: a rootfs directory (e.g. .cache/rootfs from make-rootfs.sh)
@@ -55,6 +55,8 @@ if [ -f "$mods/modules.dep" ]; then
   done
 fi
 cp "$agent" "$stage/init"
+# The symbol table is ~40% of a static Swift binary and the guest copies /init once more.
+if command -v strip >/dev/null; then strip "$stage/init"; fi
 chmod 0755 "$stage/init"
 if [ -n "$rootfs" ]; then
   mkdir -p "$stage/rootfs"
