@@ -75,6 +75,16 @@ static int copy_entry(const char *path, const struct stat *st, int type, struct 
     return rc;
 }
 
+// Frees the initramfs's memory once copied (as switch_root does): everything on it but the new root.
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
+    (void)st; (void)ftw;
+    if (strcmp(path, "/") == 0 || strncmp(path, NEW_ROOT, sizeof NEW_ROOT - 1) == 0 ||
+        strcmp(path, "/proc") == 0 || strncmp(path, "/proc/", 6) == 0)
+        return 0;
+    if (type == FTW_DP) rmdir(path); else unlink(path);
+    return 0;
+}
+
 static int root_is_initramfs(void) {
     // The initial root's mount id is the lowest; its mountinfo line names it "rootfs".
     FILE *f = fopen("/proc/self/mountinfo", "re");
@@ -97,8 +107,12 @@ static void leave_initramfs(char **argv) {
     if (!root_is_initramfs()) return;
     mkdir(NEW_ROOT, 0755);
     if (mount("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0 ||
-        nftw("/", copy_entry, 64, FTW_PHYS | FTW_MOUNT) != 0 ||
-        umount2("/proc", MNT_DETACH) != 0 || chdir(NEW_ROOT) != 0 ||
+        nftw("/", copy_entry, 64, FTW_PHYS | FTW_MOUNT) != 0) {
+        root_status = -errno;
+        return;
+    }
+    nftw("/", remove_entry, 64, FTW_PHYS | FTW_MOUNT | FTW_DEPTH);
+    if (umount2("/proc", MNT_DETACH) != 0 || chdir(NEW_ROOT) != 0 ||
         mount(".", "/", NULL, MS_MOVE, NULL) != 0 || chroot(".") != 0 || chdir("/") != 0) {
         root_status = -errno;
         return;
