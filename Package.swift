@@ -17,6 +17,7 @@ let package = Package(
     name: "brig",
     products: [
         .executable(name: "brig", targets: ["brig"]),
+        .executable(name: "brig-agent", targets: ["brig-agent"]),
     ],
     targets: [
         // Leaves

@@ -48,7 +48,7 @@ public final class AgentServer {
 
     /// Serves one connection on an inherited fd (vsock, serial line, socketpair) until it closes.
     public func serve(fd: Int32) throws(AgentError) {
-        connections[fd] = Connection(fd: fd)
+        adopt(fd)
         stopWhenIdle = true
         try loop()
     }
@@ -67,8 +67,18 @@ public final class AgentServer {
             if stopWhenIdle && connections.isEmpty { return }
             var fds: [pollfd] = [pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
             if listenFD >= 0 { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
-            for fd in connections.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            for p in processes.values { for fd in p.outputs where fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) } }
+            // A connection whose process does not read its stdin is not read further (backpressure).
+            let stalled = Set(processes.values.filter { $0.pendingInput.count > AgentServer.inputHighWater }.compactMap(\.connection))
+            for (fd, c) in connections {
+                let events = (stalled.contains(fd) || c.closing ? 0 : POLLIN) | (c.outbox.isEmpty ? 0 : POLLOUT)
+                if events != 0 { fds.append(pollfd(fd: fd, events: Int16(events), revents: 0)) }
+            }
+            for p in processes.values {
+                // Output waits in its pipe while the connection it goes to is not read (backpressure).
+                if let fd = p.connection, let c = connections[fd], c.outbox.count > AgentServer.outputHighWater { continue }
+                for fd in p.outputs where fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+                if p.stdin >= 0 && !p.pendingInput.isEmpty { fds.append(pollfd(fd: p.stdin, events: Int16(POLLOUT), revents: 0)) }
+            }
             if poll(&fds, nfds_t(fds.count), -1) < 0 {
                 if errno == EINTR { continue }
                 throw AgentError(.system, "\(SystemError.last("poll"))")
@@ -76,15 +86,20 @@ public final class AgentServer {
             for p in fds where p.revents != 0 {
                 if p.fd == signalFD { _ = brig_signalfd_read(signalFD); reap() }
                 else if p.fd == listenFD { accept() }
-                else if connections[p.fd] != nil { readConnection(p.fd) }
-                else { pumpOutput(p.fd) }
+                else if connections[p.fd] != nil {
+                    if p.revents & Int16(POLLOUT) != 0 { flush(p.fd) }
+                    if p.revents & ~Int16(POLLOUT) != 0 && connections[p.fd] != nil { readConnection(p.fd) }
+                }
+                else if p.events == Int16(POLLOUT) {
+                    if let pid = processes.first(where: { $0.value.stdin == p.fd })?.key { flushInput(pid) }
+                } else { pumpOutput(p.fd) }
             }
         }
     }
 
     func accept() {
         let fd = brig_accept(listenFD)
-        if fd >= 0 { connections[fd] = Connection(fd: fd) }
+        if fd >= 0 { adopt(fd) }
     }
 
     func drop(_ fd: Int32) {
@@ -93,9 +108,36 @@ public final class AgentServer {
         for (pid, p) in processes where p.connection == fd { processes[pid]?.connection = nil }
     }
 
+    /// Connections are non-blocking: a peer that does not read never stalls the loop.
+    func adopt(_ fd: Int32) {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        connections[fd] = Connection(fd: fd)
+    }
+
+    /// Queues a frame for the connection (nowhere if it is gone) and writes what the peer takes.
     func send(_ fd: Int32?, _ frame: Frame) {
-        guard let fd, let c = connections[fd] else { return }
-        do { try c.stream.send(frame) } catch { drop(fd) }
+        guard let fd, let c = connections[fd], !c.closing else { return }
+        c.outbox += frame.encoded()
+        flush(fd)
+    }
+
+    func flush(_ fd: Int32) {
+        guard let c = connections[fd] else { return }
+        while !c.outbox.isEmpty {
+            let n = c.outbox.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n > 0 { c.outbox.removeFirst(n); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { return }
+            drop(fd); return
+        }
+        if c.closing { drop(fd) }
+    }
+
+    /// Closes the connection once what is queued for it is written.
+    func hangUp(_ fd: Int32) {
+        guard let c = connections[fd] else { return }
+        c.closing = true
+        flush(fd)
     }
 
     func readConnection(_ fd: Int32) {
@@ -104,14 +146,17 @@ public final class AgentServer {
             guard try c.stream.fill() else { drop(fd); return }
             while let f = try c.stream.buffered() {
                 try handle(f, on: c)
-                if connections[fd] == nil { return }
+                if connections[fd] == nil || c.closing { return }
             }
         } catch {
             // A peer that breaks the protocol gets one error frame, then the door.
-            if error.code == .protocolError || error.code == .versionMismatch {
+            switch error.code {
+            case .protocolError:
                 send(fd, Frame(.response, (try? AgentCoding.encode(AgentResponse.failure(error))) ?? []))
+                hangUp(fd)
+            case .versionMismatch: hangUp(fd)   // after the hello that says why
+            default: drop(fd)
             }
-            drop(fd)
         }
     }
 
@@ -121,34 +166,52 @@ public final class AgentServer {
             let hello = try AgentCoding.decode(AgentHello.self, f.payload)
             guard hello.version == AgentProtocol.version else {
                 let msg = "brig speaks agent protocol version \(hello.version), this agent speaks \(AgentProtocol.version)"
-                try c.stream.send(Frame(.hello, try AgentCoding.encode(AgentHello(error: msg))))
+                send(c.fd, Frame(.hello, try AgentCoding.encode(AgentHello(error: msg))))
                 throw AgentError(.versionMismatch, msg)
             }
-            try c.stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+            send(c.fd, Frame(.hello, try AgentCoding.encode(AgentHello())))
             c.greeted = true
             return
         }
         switch f.kind {
         case .request:
             let request = try AgentCoding.decode(AgentRequest.self, f.payload)
+            reap()   // so `state` and `wait` see an exit that happened just now
             var response: AgentResponse?
             do { response = try perform(request, connection: c.fd, requestID: f.channel) } catch {
                 response = .failure(error)
             }
-            if let response { try c.stream.send(Frame(.response, channel: f.channel, try AgentCoding.encode(response))) }
+            if let response { send(c.fd, Frame(.response, channel: f.channel, try AgentCoding.encode(response))) }
         case .stdin, .closeStdin:
-            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else {
-                throw AgentError(.protocolError, "stdin for process \(f.channel), which is not attached to this connection")
-            }
-            if f.kind == .closeStdin {
-                if !p.terminal, p.stdin >= 0 { close(p.stdin); p.stdin = -1; processes[pid] = p }
-            } else if p.stdin >= 0 {
-                // A process that closed its stdin just loses the data.
-                try? Files.writeAll(fd: p.stdin, f.payload)
-            }
+            // Stdin for a process that already exited (the client's relay races the exit) or that
+            // is not attached here has nowhere to go: dropped, the connection stays.
+            guard let pid = Int32(exactly: f.channel), var p = processes[pid], p.connection == c.fd else { return }
+            // A pty has no EOF of its own: closing it would hang up the process, so that is ignored.
+            if f.kind == .closeStdin { p.closeInputWhenDrained = !p.terminal } else if p.stdin >= 0 { p.pendingInput += f.payload }
+            processes[pid] = p
+            flushInput(pid)
         default:
             throw AgentError(.protocolError, "unexpected \(f.kind) frame from brig")
         }
+    }
+
+    /// Stdin bytes buffered for one process beyond which its connection is not read.
+    static let inputHighWater = 1 << 20
+    /// Bytes queued for a connection beyond which its processes' output stays in their pipes.
+    static let outputHighWater = 1 << 20
+
+    /// Writes what the process's stdin takes without blocking; closes it once drained if asked.
+    func flushInput(_ pid: Int32) {
+        guard var p = processes[pid], p.stdin >= 0 else { return }
+        while !p.pendingInput.isEmpty {
+            let n = p.pendingInput.withUnsafeBytes { Glibc.write(p.stdin, $0.baseAddress, $0.count) }
+            if n > 0 { p.pendingInput.removeFirst(n); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { break }
+            p.pendingInput = []   // the process closed its stdin (EPIPE): the data has nowhere to go
+        }
+        if p.pendingInput.isEmpty && p.closeInputWhenDrained { close(p.stdin); p.stdin = -1 }
+        processes[pid] = p
     }
 
     // MARK: - Output and exits
@@ -202,6 +265,10 @@ final class Connection {
     let fd: Int32
     let stream: FrameStream
     var greeted = false
+    /// Encoded frames not yet taken by the peer.
+    var outbox: [UInt8] = []
+    /// Hung up by us: nothing more is read; closed once `outbox` is written.
+    var closing = false
     init(fd: Int32) { self.fd = fd; stream = FrameStream(fd: fd) }
 }
 
@@ -214,6 +281,9 @@ struct Tracked {
     var terminal: Bool
     /// Where stdin frames go: a pipe's write end, or a dup of the pty master (also used to resize).
     var stdin: Int32
+    /// Stdin frames not yet taken by the process, and whether stdin closes after them.
+    var pendingInput: [UInt8] = []
+    var closeInputWhenDrained = false
     /// [stdout, stderr] read ends (pty master and -1 with a terminal); -1 once at EOF.
     var outputs: [Int32]
 }

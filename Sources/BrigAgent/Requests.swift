@@ -162,7 +162,13 @@ extension AgentServer {
             io.closeAll()
             throw error
         }
-        let tracked = try io.tracked(container: c.id, execID: nil, connection: connection)
+        let tracked: Tracked
+        do { tracked = try io.tracked(container: c.id, execID: nil, connection: connection) } catch {
+            try? backend.kill(record, signal: SIGKILL, all: true)
+            try? backend.destroy(record, store: store)
+            store.remove(c.id)
+            throw error
+        }
         processes[record.pid] = tracked
         containers[c.id] = Container(initPid: record.pid, blockMount: blockMount)
         done = true
@@ -187,7 +193,10 @@ extension AgentServer {
             io.closeAll()
             throw error
         }
-        processes[pid] = try io.tracked(container: id, execID: execID, connection: connection)
+        do { processes[pid] = try io.tracked(container: id, execID: execID, connection: connection) } catch {
+            Glibc.kill(pid, SIGKILL)   // reaped by the loop; nobody is told of it
+            throw error
+        }
         containers[id]!.execs[execID] = .running(pid)
         return pid
     }
@@ -207,6 +216,10 @@ extension AgentServer {
         _ = HookRunner.runAll(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped))
         store.remove(id)
         let c = containers.removeValue(forKey: id)
+        for w in c?.waiters ?? [] {
+            send(w.connection, Frame(.response, channel: w.requestID,
+                                     (try? AgentCoding.encode(AgentResponse.failure(AgentError(.notFound, "container \(id) was deleted")))) ?? []))
+        }
         if let m = c?.blockMount { umount2(m, Int32(MNT_DETACH)); rmdir(m) }
         Files.removeAll(bundle(id))
     }
@@ -255,7 +268,7 @@ struct StdioSet {
             return Tracked(container: container, execID: execID, connection: connection, terminal: true,
                            stdin: input, outputs: [master, -1])
         }
-        for fd in [pipes[1].0, pipes[2].0] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        for fd in [pipes[0].1, pipes[1].0, pipes[2].0] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         return Tracked(container: container, execID: execID, connection: connection, terminal: false,
                        stdin: pipes[0].1, outputs: [pipes[1].0, pipes[2].0])
     }

@@ -4,19 +4,32 @@ import Glibc
 
 /// The host side of one agent connection. Calls are synchronous request/response; a container
 /// created (or a process exec'd) on this connection has its stdio attached here, and `relay`
-/// pumps it. While `relay` runs, make further requests on a second connection (the agent serves
-/// many). Not thread-safe: one caller at a time.
-public final class AgentClient {
+/// pumps it. Thread-safe: while one thread relays, others may send requests on the same connection
+/// (the relaying thread reads their responses and hands them over), which is what a single serial
+/// transport needs; a second connection works as well.
+public final class AgentClient: @unchecked Sendable {
     private let stream: FrameStream
+    /// Guards everything below it; `changed` is signalled when a response lands or the reader leaves.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Serialises whole frames onto the stream.
+    private let sendMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private var nextID: UInt32 = 1
-    /// Stream frames (stdout/stderr/exit) that arrived while waiting for a response.
+    /// One caller at a time reads the stream (a relay, or a call waiting for its response).
+    private var reading = false
+    /// Responses read by another caller, by request id.
+    private var mailbox: [UInt32: Frame] = [:]
+    /// Stream frames (stdout/stderr/exit) that arrived while a call waited for its response.
     private var pending: [Frame] = []
+    private var attachedChannel: UInt32?
+
     /// The channel (guest pid) of the process attached to this connection, if any.
-    public private(set) var attached: UInt32?
+    public var attached: UInt32? { lock(); defer { unlock() }; return attachedChannel }
 
     /// Takes ownership of `fd` (closed on deinit) and does the version handshake.
     public init(fd: Int32) throws(AgentError) {
         stream = FrameStream(fd: fd)
+        pthread_mutex_init(mutex, nil); pthread_mutex_init(sendMutex, nil); pthread_cond_init(changed, nil)
         try stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
         let reply = try stream.receive()
         guard reply.kind == .hello else {
@@ -29,22 +42,69 @@ public final class AgentClient {
         }
     }
 
-    deinit { close(stream.fd) }
+    deinit {
+        close(stream.fd)
+        pthread_mutex_destroy(mutex); pthread_mutex_destroy(sendMutex); pthread_cond_destroy(changed)
+        mutex.deallocate(); sendMutex.deallocate(); changed.deallocate()
+    }
+
+    private func lock() { pthread_mutex_lock(mutex) }
+    private func unlock() { pthread_mutex_unlock(mutex) }
+
+    private func send(_ frame: Frame) throws(AgentError) {
+        pthread_mutex_lock(sendMutex)
+        defer { pthread_mutex_unlock(sendMutex) }
+        try stream.send(frame)
+    }
+
+    /// Becomes the reader, or returns the response to `id` if another reader delivered it first.
+    private func becomeReader(orTake id: UInt32?) -> Frame? {
+        lock()
+        defer { unlock() }
+        while true {
+            if let id, let f = mailbox.removeValue(forKey: id) { return f }
+            if !reading { reading = true; return nil }
+            pthread_cond_wait(changed, mutex)
+        }
+    }
+
+    private func leaveReader() {
+        lock(); reading = false; pthread_cond_broadcast(changed); unlock()
+    }
+
+    /// A response read by the reader: its caller's, or a connection-level error (channel 0).
+    private func post(_ f: Frame) throws(AgentError) {
+        if f.channel == 0, let r = try? AgentCoding.decode(AgentResponse.self, f.payload), let code = r.error {
+            throw AgentError(code, r.message ?? "agent error")
+        }
+        lock(); mailbox[f.channel] = f; pthread_cond_broadcast(changed); unlock()
+    }
 
     /// Sends one request and waits for its response; stream frames met meanwhile are kept for `relay`.
     public func call(_ request: AgentRequest) throws(AgentError) -> AgentResponse {
+        lock()
         let id = nextID
-        nextID &+= 1
-        try stream.send(Frame(.request, channel: id, try AgentCoding.encode(request)))
+        nextID = nextID == UInt32.max ? 1 : nextID + 1
+        unlock()
+        try send(Frame(.request, channel: id, try AgentCoding.encode(request)))
+        let frame: Frame
+        if let f = becomeReader(orTake: id) { frame = f } else {
+            defer { leaveReader() }
+            frame = try readUntilResponse(id)
+        }
+        let r = try AgentCoding.decode(AgentResponse.self, frame.payload)
+        if let code = r.error { throw AgentError(code, r.message ?? "agent error") }
+        return r
+    }
+
+    private func readUntilResponse(_ id: UInt32) throws(AgentError) -> Frame {
         while true {
             let f = try stream.receive()
             switch f.kind {
             case .response:
-                guard f.channel == id else { throw AgentError(.protocolError, "response to unknown request \(f.channel)") }
-                let r = try AgentCoding.decode(AgentResponse.self, f.payload)
-                if let code = r.error { throw AgentError(code, r.message ?? "agent error") }
-                return r
-            case .stdout, .stderr, .exit: pending.append(f)
+                if f.channel == id { return f }
+                try post(f)
+            case .stdout, .stderr, .exit: lock(); pending.append(f); unlock()
             default: throw AgentError(.protocolError, "unexpected \(f.kind) frame from agent")
             }
         }
@@ -58,7 +118,7 @@ public final class AgentClient {
     /// Creates the container; returns the guest pid of its parked init. Its stdio is attached here.
     public func create(_ r: AgentCreate) throws(AgentError) -> Int32 {
         let p = try pid(try call(.create(r)), "create")
-        attached = UInt32(p)
+        lock(); attachedChannel = UInt32(p); unlock()
         return p
     }
 
@@ -67,7 +127,7 @@ public final class AgentClient {
     /// Runs `process` in the container; returns its guest pid. Its stdio is attached here.
     public func exec(id: String, execID: String, process: Process) throws(AgentError) -> Int32 {
         let p = try pid(try call(.exec(id: id, execID: execID, process: process, terminal: process.terminal ?? false)), "exec")
-        attached = UInt32(p)
+        lock(); attachedChannel = UInt32(p); unlock()
         return p
     }
 
@@ -106,25 +166,35 @@ public final class AgentClient {
     /// Returns its exit status (code, or 128+signal). With a terminal, stdout carries the pty output.
     public func relay(stdin: Int32, stdout: Int32, stderr: Int32) throws(AgentError) -> Int32 {
         guard let channel = attached else { throw AgentError(.invalidState, "no process is attached to this connection") }
+        _ = becomeReader(orTake: nil)
+        defer { leaveReader() }
         var stdinOpen = stdin >= 0
         var buf = [UInt8](repeating: 0, count: AgentProtocol.chunk)
         func deliver(_ f: Frame) throws(AgentError) -> Int32? {
-            guard f.channel == channel else { return nil }
             switch f.kind {
+            case .response:
+                try post(f)
+                return nil
             case .stdout, .stderr:
                 let out = f.kind == .stdout ? stdout : stderr
                 // A reader that went away (closed pipe) must not stop the relay.
-                if out >= 0 { try? Files.writeAll(fd: out, f.payload) }
+                if f.channel == channel && out >= 0 { try? Files.writeAll(fd: out, f.payload) }
                 return nil
             case .exit:
-                attached = nil
+                guard f.channel == channel else { return nil }
+                lock(); if attachedChannel == channel { attachedChannel = nil }; unlock()
                 return try AgentCoding.decode(AgentExit.self, f.payload).status
             default:
                 throw AgentError(.protocolError, "unexpected \(f.kind) frame from agent")
             }
         }
-        while !pending.isEmpty {
-            if let s = try deliver(pending.removeFirst()) { return s }
+        // Only the reader appends to `pending`, and that is us now: one pass drains it.
+        lock(); let early = pending; pending = []; unlock()
+        for (i, f) in early.enumerated() {
+            if let s = try deliver(f) {
+                lock(); pending = Array(early[(i + 1)...]) + pending; unlock()
+                return s
+            }
         }
         while true {
             while let f = try stream.buffered() {
@@ -140,10 +210,10 @@ public final class AgentClient {
             if stdinOpen && fds[1].revents != 0 {
                 let r = buf.withUnsafeMutableBytes { Glibc.read(stdin, $0.baseAddress, $0.count) }
                 if r > 0 {
-                    try stream.send(Frame(.stdin, channel: channel, Array(buf[0..<r])))
+                    try send(Frame(.stdin, channel: channel, Array(buf[0..<r])))
                 } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
                     stdinOpen = false
-                    try stream.send(Frame(.closeStdin, channel: channel))
+                    try send(Frame(.closeStdin, channel: channel))
                 }
             }
             if fds[0].revents != 0 {

@@ -91,7 +91,7 @@ public final class FrameStream {
         }
     }
 
-    /// Reads once (whatever is available, at least one byte) into the decoder. Returns false at EOF.
+    /// Reads once (whatever is available) into the decoder. Returns false at EOF.
     public func fill() throws(AgentError) -> Bool {
         var buf = [UInt8](repeating: 0, count: 64 << 10)
         while true {
@@ -99,6 +99,7 @@ public final class FrameStream {
             if n > 0 { decoder.feed(buf[0..<n]); return true }
             if n == 0 { return false }
             if errno == EINTR { continue }
+            if errno == EAGAIN { return true }   // a non-blocking fd with nothing yet
             throw AgentError(.connection, "\(SystemError.last("read from agent connection"))")
         }
     }

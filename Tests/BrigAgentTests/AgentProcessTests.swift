@@ -62,9 +62,11 @@ final class AgentProcess {
         throw AgentError(.connection, "agent did not listen on \(socket)")
     }
 
-    /// A spec like `brig spec` makes, on the copied rootfs, running `args`.
-    func spec(_ args: [String]) -> Spec {
+    /// A spec like `brig spec` makes, on the copied rootfs, running `args`. Its cgroup is named
+    /// after this agent's directory, so suites running in parallel (the CLI's "c1") never share one.
+    func spec(_ args: [String], id: String = "x") -> Spec {
         var s = DefaultSpec.make()
+        s.linux?.cgroupsPath = "/" + dir.split(separator: "/").last! + "-" + id
         s.process?.terminal = false
         s.process?.args = args
         s.root = Root(path: "ignored", readonly: false)
@@ -73,26 +75,21 @@ final class AgentProcess {
     }
 
     func create(_ c: AgentClient, _ id: String, _ args: [String], terminal: Bool = false) throws(AgentError) -> Int32 {
-        try c.create(AgentCreate(id: id, spec: spec(args), rootfs: .path(rootfs), terminal: terminal))
+        try c.create(AgentCreate(id: id, spec: spec(args, id: id), rootfs: .path(rootfs), terminal: terminal))
     }
 
-    /// Relays into pipes; returns (status, stdout, stderr). `input` (if any) is the whole stdin.
+    /// Relays into files; returns (status, stdout, stderr). `input` (if any) is the whole stdin.
     func relay(_ c: AgentClient, input: String? = nil) throws -> (Int32, String, String) {
-        let (outR, outW) = try Files.pipe(), (errR, errW) = try Files.pipe()
-        var inR: Int32 = -1
+        let out = dir + "/out", err = dir + "/err", inPath = dir + "/in"
+        let outFD = try Files.open(out, O_WRONLY | O_CREAT | O_TRUNC), errFD = try Files.open(err, O_WRONLY | O_CREAT | O_TRUNC)
+        var inFD: Int32 = -1
         if let input {
-            let (r, w) = try Files.pipe()
-            try Files.writeAll(fd: w, Array(input.utf8))
-            close(w)
-            inR = r
+            try Files.writeAtomically(inPath, Array(input.utf8))
+            inFD = try Files.open(inPath, O_RDONLY)
         }
-        let status = try c.relay(stdin: inR, stdout: outW, stderr: errW)
-        close(outW); close(errW)
-        if inR >= 0 { close(inR) }
-        let out = String(decoding: try Files.read(fd: outR), as: UTF8.self)
-        let err = String(decoding: try Files.read(fd: errR), as: UTF8.self)
-        close(outR); close(errR)
-        return (status, out, err)
+        defer { for fd in [outFD, errFD, inFD] where fd >= 0 { close(fd) } }
+        let status = try c.relay(stdin: inFD, stdout: outFD, stderr: errFD)
+        return (status, try Files.readString(out), try Files.readString(err))
     }
 
     func waitForFile(_ name: String) -> Bool {
@@ -116,6 +113,9 @@ struct AgentProcessTests {
         #expect(created.status == .created)
         #expect(created.pid == pid)
         try c.start(id: "c1")
+        // A request on the attached connection: the output and exit frames that arrive before
+        // its (deferred) response are kept for relay.
+        #expect(try c.wait(id: "c1", execID: nil) == 3)
         let (status, out, err) = try agent.relay(c)
         #expect(status == 3)
         #expect(out == "hi\n")
@@ -152,6 +152,19 @@ struct AgentProcessTests {
         #expect(pids.contains(initPid))
         let stats = try c2.stats(id: "c2")
         #expect(stats.pidsCurrent >= 1)
+        #expect(stats.memoryUsage > 0)
+
+        // An exec with a terminal: resized by exec id, fed through the pty.
+        let c3 = try agent.connect()
+        var t = p
+        t.args = ["sh", "-c", "read x; echo \"got $x\"; stty size"]
+        t.terminal = true
+        _ = try c3.exec(id: "c2", execID: "t1", process: t)
+        try c3.resize(id: "c2", execID: "t1", rows: 30, cols: 90)
+        let (ttyStatus, ttyOut, _) = try agent.relay(c3, input: "go\n")
+        #expect(ttyStatus == 0)
+        #expect(ttyOut.contains("got go"))
+        #expect(ttyOut.split(whereSeparator: \.isNewline).last == "30 90")
 
         try c2.kill(id: "c2", execID: nil, signal: SIGKILL, all: false)
         let (killed, _, _) = try agent.relay(c1)
@@ -159,19 +172,60 @@ struct AgentProcessTests {
         try c2.delete(id: "c2", force: false)
     }
 
-    @Test func sigtermFromASecondConnectionReachesTheTrap() throws {
+    @Test func sigtermFromASecondConnectionWhileTheFirstRelays() async throws {
         let agent = try AgentProcess()
         let c1 = try agent.connect()
         _ = try agent.create(c1, "c3", ["sh", "-c", "trap 'echo got TERM; exit 143' TERM; touch /ready-c3; while :; do sleep 0.05; done"])
         try c1.start(id: "c3")
+        let relaying = Task.detached { [box = Unchecked((agent, c1))] in try box.value.0.relay(box.value.1) }
         #expect(agent.waitForFile("ready-c3"))
         let c2 = try agent.connect()
+        #expect(try c2.state(id: "c3").status == .running)
         try c2.kill(id: "c3", execID: nil, signal: SIGTERM, all: false)
-        let (status, out, _) = try agent.relay(c1)
+        let (status, out, _) = try await relaying.value
         #expect(status == 143)
         #expect(out == "got TERM\n")
         #expect(try c2.state(id: "c3").exitStatus == 143)
         try c2.delete(id: "c3", force: false)
+    }
+
+    /// A connection that does not read its chatty process's output stalls only that process (its
+    /// pipe fills); other connections are served, and nothing is lost once it relays.
+    @Test func anUnreadConnectionDoesNotStallTheAgent() throws {
+        let agent = try AgentProcess()
+        let c1 = try agent.connect()
+        _ = try agent.create(c1, "c8", ["sh", "-c", "yes abcdefghi | head -c 3000000"])
+        try c1.start(id: "c8")
+        let c2 = try agent.connect()
+        var ts = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+        for _ in 0..<15 {
+            #expect(try c2.state(id: "c8").status == .running)
+            nanosleep(&ts, nil)
+        }
+        let (status, out, _) = try agent.relay(c1)
+        #expect(status == 0)
+        #expect(out.utf8.count == 3_000_000)
+        #expect(out.hasPrefix("abcdefghi\nabcdefghi\n"))
+        try c2.delete(id: "c8", force: false)
+    }
+
+    /// One connection (as on a serial line): requests from another thread while it relays.
+    @Test func requestsOnTheRelayingConnection() async throws {
+        let agent = try AgentProcess()
+        let c = try agent.connect()
+        _ = try agent.create(c, "c7", ["sh", "-c", "trap 'echo bye; exit 9' USR1; echo tick; touch /ready-c7; while :; do sleep 0.05; echo tick; done"])
+        try c.start(id: "c7")
+        let relaying = Task.detached { [box = Unchecked((agent, c))] in try box.value.0.relay(box.value.1) }
+        #expect(agent.waitForFile("ready-c7"))
+        for _ in 0..<5 { #expect(try c.state(id: "c7").status == .running) }
+        #expect(try c.ps(id: "c7").count >= 1)
+        try c.kill(id: "c7", execID: nil, signal: SIGUSR1, all: false)
+        let (status, out, _) = try await relaying.value
+        #expect(status == 9)
+        #expect(out.hasPrefix("tick\n"))
+        #expect(out.hasSuffix("bye\n"))
+        #expect(try c.state(id: "c7").status == .stopped)
+        try c.delete(id: "c7", force: false)
     }
 
     @Test func stdinIsRelayedAndItsEOFEndsCat() throws {
@@ -183,6 +237,16 @@ struct AgentProcessTests {
         #expect(status == 0)
         #expect(out == "hello\nworld\n")
         try c.delete(id: "c4", force: false)
+
+        // More than a pipe holds, both ways: the agent buffers stdin instead of blocking on it.
+        let big = String(repeating: "0123456789abcdef", count: 40_000) + "\n"
+        _ = try agent.create(c, "c4b", ["cat"])
+        try c.start(id: "c4b")
+        let (bigStatus, bigOut, _) = try agent.relay(c, input: big)
+        #expect(bigStatus == 0)
+        #expect(bigOut.count == big.count)
+        #expect(bigOut == big)
+        try c.delete(id: "c4b", force: false)
     }
 
     @Test func terminalModeGivesAPtyAndResizeReachesIt() throws {
@@ -229,5 +293,92 @@ struct AgentProcessTests {
         let hello = try AgentCoding.decode(AgentHello.self, reply.payload)
         #expect(hello.error?.contains("99") == true)
         #expect(hello.version == AgentProtocol.version)
+        #expect(throws: AgentError.self) { try stream.receive() }   // and hung up
     }
+
+    @Test func garbageGetsAnErrorAndTheDoorOthersAreServed() throws {
+        let agent = try AgentProcess()
+        let good = try agent.connect()
+        let fd = try UnixSocket.connect(agent.socket)
+        defer { close(fd) }
+        let stream = FrameStream(fd: fd)
+        try stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+        #expect(try stream.receive().kind == .hello)
+        // Stdin for a process that is gone (relay racing an exit) is dropped; the connection stays.
+        try stream.send(Frame(.stdin, channel: 999_999, [1]))
+        try stream.send(Frame(.closeStdin, channel: 999_999))
+        try stream.send(Frame(.request, channel: 5, try AgentCoding.encode(AgentRequest.state(id: "none"))))
+        let answer = try stream.receive()
+        #expect(answer.kind == .response && answer.channel == 5)
+        #expect(try AgentCoding.decode(AgentResponse.self, answer.payload).error == .notFound)
+        try Files.writeAll(fd: fd, [0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 1])   // a 4 GiB frame
+        let reply = try stream.receive()
+        #expect(reply.kind == .response)
+        let r = try AgentCoding.decode(AgentResponse.self, reply.payload)
+        #expect(r.error == .protocolError)
+        #expect(r.message?.contains("exceeds") == true)
+        do { _ = try stream.receive(); Issue.record("connection still open after garbage") } catch { #expect(error.code == .connection) }
+        do { _ = try good.ps(id: "none"); Issue.record("ps of a missing container") } catch { #expect(error.code == .notFound) }
+    }
+}
+
+/// Runs a program to completion; returns its exit status.
+func run(_ args: [String]) throws -> Spawn.Exit {
+    try Spawn.wait(try Spawn.spawn(Spawn.Options(path: args[0], args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])))
+}
+
+@Suite(.serialized, .enabled(if: AgentProcess.isRoot, "runs containers: needs root"))
+struct AgentTransportTests {
+    /// `brig-agent --fd N`: one connection on an inherited fd (how vsock/serial are served); the
+    /// agent exits 0 when it closes.
+    @Test func servesOneInheritedConnection() throws {
+        let agent = try AgentProcess()
+        let (mine, theirs) = try streamPair()
+        var o = Spawn.Options(path: AgentProcess.binary, args: ["brig-agent", "--fd", "3", "--state", agent.dir + "/fdstate"], env: [])
+        o.fds = [(theirs, 3)]
+        let pid = try Spawn.spawn(o)
+        close(theirs)
+        var client: AgentClient? = try AgentClient(fd: mine)
+        _ = try client!.create(AgentCreate(id: "f1", spec: agent.spec(["sh", "-c", "echo fd"], id: "f1"), rootfs: .path(agent.rootfs)))
+        try client!.start(id: "f1")
+        let (status, out, _) = try agent.relay(client!)
+        #expect(status == 0)
+        #expect(out == "fd\n")
+        try client!.delete(id: "f1", force: false)
+        client = nil   // closes the connection
+        #expect(try Spawn.wait(pid) == .exited(0))
+    }
+
+    /// `.block`: the agent mounts the device as the rootfs (here an ext4 image on a loop device).
+    @Test(.enabled(if: Files.exists("/dev/loop-control") && Files.exists("/usr/sbin/mkfs.ext4")))
+    func mountsABlockDeviceRootfs() throws {
+        let agent = try AgentProcess()
+        let image = agent.dir + "/rootfs.img"
+        #expect(try run(["/usr/sbin/mkfs.ext4", "-q", "-F", "-d", agent.rootfs, image, "64M"]) == .exited(0))
+        let (r, w) = try Files.pipe()
+        var o = Spawn.Options(path: "/usr/sbin/losetup", args: ["losetup", "-f", "--show", image], env: [])
+        o.fds = [(w, 1)]
+        let pid = try Spawn.spawn(o)
+        close(w)
+        let device = String(decoding: try Files.read(fd: r), as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        close(r)
+        #expect(try Spawn.wait(pid) == .exited(0))
+        defer { _ = try? run(["/usr/sbin/losetup", "-d", device]) }
+        let c = try agent.connect()
+        _ = try c.create(AgentCreate(id: "b1", spec: agent.spec(["sh", "-c", "grep ' / ' /proc/mounts | cut -d' ' -f3"], id: "b1"),
+                                     rootfs: .block(device: device, fstype: "ext4")))
+        #expect(Files.exists(agent.dir + "/state/rootfs/b1/bin/sh"))
+        try c.start(id: "b1")
+        let (status, out, _) = try agent.relay(c)
+        #expect(status == 0)
+        #expect(out == "ext4\n")
+        try c.delete(id: "b1", force: false)
+        #expect(!Files.exists(agent.dir + "/state/rootfs/b1"))
+    }
+}
+
+/// Hands a non-Sendable value to a task that is its only user from then on.
+struct Unchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
