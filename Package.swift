@@ -80,6 +80,14 @@ package.targets += [
 package.targets += [
     .target(name: "BrigAgentProtocol", dependencies: ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
     .target(name: "BrigAgent", dependencies: ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
-    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces"], linkerSettings: staticRelease),
+    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], linkerSettings: staticRelease),
     .testTarget(name: "BrigAgentTests", dependencies: ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
+]
+
+// brig-agent as a guest's PID 1: /proc before the Swift runtime (C constructor), bring-up,
+// transports (vsock, serial). The QEMU test boots a real kernel with it (docs/agent-guest.md).
+package.targets += [
+    .target(name: "CBrigAgentInit"),
+    .target(name: "BrigAgentGuest", dependencies: ["BrigLinux", "CBrigAgentInit"]),
+    .testTarget(name: "BrigAgentGuestTests", dependencies: ["BrigAgentGuest", "BrigAgentProtocol", "BrigOCI", "BrigLinux"]),
 ]

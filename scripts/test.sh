@@ -7,6 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -x .cache/rootfs/bin/busybox ] || ./scripts/make-rootfs.sh .cache/rootfs
 swift build --build-tests
+# The QEMU guest test boots the static brig-agent as a guest's PID 1 (docs/agent-guest.md).
+swift build -c release --product brig-agent
 brig="$(pwd)/.build/debug/brig"
 if [ "$(id -u)" = 0 ]; then
   tests/engines/podman.sh "$brig"
