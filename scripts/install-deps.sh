@@ -3,9 +3,11 @@
 # apt entirely when everything is already there.
 set -eu
 # busybox-static: test rootfs; libseccomp-dev: seccomp; linux-source-6.1 and its build tools:
-# the guest kernel for the VMM's Linux boot test; runc, crun, hyperfine: benchmarks.
+# the guest kernel for the VMM's Linux boot test; runc, crun, hyperfine: benchmarks;
+# python3-grpcio, python3-protobuf, protobuf-compiler: the CRI client of tests/engines/cri.sh.
 pkgs="busybox-static libseccomp-dev e2fsprogs gcc file iproute2 runc crun hyperfine expect
-      linux-source-6.1 flex bison bc libelf-dev libssl-dev make xz-utils podman conmon containerd"
+      linux-source-6.1 flex bison bc libelf-dev libssl-dev make xz-utils podman conmon containerd
+      python3-grpcio python3-protobuf protobuf-compiler"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
