@@ -92,8 +92,8 @@ def read_log(path):
 
 
 # Host network (NODE) needs no CNI; each container gets its own PID namespace (kubelet's default).
-def namespaces():
-    return pb.NamespaceOption(network=pb.NODE, pid=pb.CONTAINER, ipc=pb.POD)
+def namespaces(pid=pb.CONTAINER):
+    return pb.NamespaceOption(network=pb.NODE, pid=pid, ipc=pb.POD)
 
 
 sandbox_config = pb.PodSandboxConfig(
@@ -104,7 +104,7 @@ sandbox_config = pb.PodSandboxConfig(
         security_context=pb.LinuxSandboxSecurityContext(namespace_options=namespaces())))
 
 
-def container_config(cname, script):
+def container_config(cname, script, pid):
     return pb.ContainerConfig(
         metadata=pb.ContainerMetadata(name=cname),
         image=pb.ImageSpec(image=image),
@@ -112,12 +112,12 @@ def container_config(cname, script):
         envs=[pb.KeyValue(key="GREETING", value="from-cri")],
         log_path=cname + ".log",
         linux=pb.LinuxContainerConfig(
-            security_context=pb.LinuxContainerSecurityContext(namespace_options=namespaces())))
+            security_context=pb.LinuxContainerSecurityContext(namespace_options=namespaces(pid))))
 
 
-def create_and_start(cname, script, pod):
+def create_and_start(cname, script, pod, pid=pb.CONTAINER):
     cid = runtime(f"CreateContainer {cname}", "CreateContainer", pb.CreateContainerRequest(
-        pod_sandbox_id=pod, config=container_config(cname, script),
+        pod_sandbox_id=pod, config=container_config(cname, script, pid),
         sandbox_config=sandbox_config)).container_id
     runtime(f"StartContainer {cname}", "StartContainer", pb.StartContainerRequest(container_id=cid))
     return cid
@@ -173,7 +173,18 @@ def walk_containers(pod):
           (pb.ContainerState.Name(status.state), status.exit_code))
     check("c2 took the timeout (1s) to stop", True, 0.9 <= took < 10)
 
-    for cname, cid in (("c1", c1), ("c2", c2)):
+    # c3 shares the pod's PID namespace (shareProcessNamespace): the pause process is its PID 1,
+    # and its `sleep` is no PID 1, so TERM ends it.
+    c3 = create_and_start("c3", "exec sleep 1000", pod, pid=pb.POD)
+    out = runtime("ExecSync in c3", "ExecSync",
+                  pb.ExecSyncRequest(container_id=c3, cmd=["cat", "/proc/1/cmdline"], timeout=10))
+    check("c3 sees the pause process as PID 1", True, b"trap" in out.stdout)
+    stop("c3", c3, 10)
+    status = container_state(c3)
+    check("c3 (shared PID namespace) ended by TERM", ("CONTAINER_EXITED", 143),
+          (pb.ContainerState.Name(status.state), status.exit_code))
+
+    for cname, cid in (("c1", c1), ("c2", c2), ("c3", c3)):
         runtime(f"RemoveContainer {cname}", "RemoveContainer", pb.RemoveContainerRequest(container_id=cid))
     left = runtime("ListContainers after removal", "ListContainers", pb.ListContainersRequest(
         filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers
