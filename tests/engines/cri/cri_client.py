@@ -7,6 +7,7 @@ runtime.v1.RuntimeService/ImageService over gRPC on unix:SOCKET. Prints "ok - NA
 RPC fails ends the walk (later steps depend on it), but the pod is still stopped and removed.
 Needs Debian's python3-grpcio, python3-protobuf and protobuf-compiler."""
 import atexit
+import json
 import os
 import shutil
 import subprocess
@@ -91,6 +92,29 @@ def read_log(path):
         return ""
 
 
+def memory_limit(cid):
+    """The memory limit of the container's cgroup (v1 memory.limit_in_bytes or cgroup2
+    memory.max), found from its init's /proc/PID/cgroup (the pid is in the verbose status)."""
+    info = rpc("RuntimeService", "ContainerStatus",
+               pb.ContainerStatusRequest(container_id=cid, verbose=True)).info
+    pid = json.loads(info["info"])["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [line.rstrip("\n").split(":", 2) for line in f]
+    for _, controllers, path in lines:
+        if "memory" in controllers.split(","):
+            return read_first_line(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes")
+    unified = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "/sys/fs/cgroup/unified"
+    return read_first_line(unified + dict((c, p) for _, c, p in lines)[""] + "/memory.max")
+
+
+def read_first_line(path):
+    try:
+        with open(path) as f:
+            return f.readline().strip()
+    except OSError as e:
+        return str(e)
+
+
 # Host network (NODE) needs no CNI; each container gets its own PID namespace (kubelet's default).
 def namespaces(pid=pb.CONTAINER):
     return pb.NamespaceOption(network=pb.NODE, pid=pid, ipc=pb.POD)
@@ -154,6 +178,13 @@ def walk_containers(pod):
     out = runtime("ExecSync sees the container's env", "ExecSync",
                   pb.ExecSyncRequest(container_id=c1, cmd=["sh", "-c", "echo $GREETING"], timeout=10))
     check("ExecSync env", b"from-cri\n", out.stdout)
+
+    # Kubelet's in-place resize: the shim passes the new resources to `RUNTIME update`; the
+    # container's memory cgroup (the host's view of the path /proc/self/cgroup shows) gets them.
+    check("no 96M memory limit before the update", True, memory_limit(c1) != str(96 << 20))
+    runtime("UpdateContainerResources", "UpdateContainerResources", pb.UpdateContainerResourcesRequest(
+        container_id=c1, linux=pb.LinuxContainerResources(memory_limit_in_bytes=96 << 20)))
+    check("memory limit applied", str(96 << 20), memory_limit(c1))
 
     listed = runtime("ListContainers", "ListContainers", pb.ListContainersRequest(
         filter=pb.ContainerFilter(pod_sandbox_id=pod))).containers
