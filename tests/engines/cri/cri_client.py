@@ -223,6 +223,7 @@ def walk_containers(pod):
 
 
 def main():
+    global failed
     pod = None
     try:
         v = runtime("Version", "Version", pb.VersionRequest(version="v1"))
@@ -237,6 +238,9 @@ def main():
         walk_containers(pod)
     except StepFailed:
         pass
+    except Exception as e:  # a broken check (say, an unexpected reply): still named, then cleaned up
+        failed += 1
+        print(f"not ok - {name}: unexpected {type(e).__name__}: {e}", flush=True)
     finally:
         if pod is not None:
             try:
