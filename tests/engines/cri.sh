@@ -14,7 +14,7 @@ cleanup() {
   [ -n "${ctrd_pid:-}" ] && kill "$ctrd_pid" 2>/dev/null && wait "$ctrd_pid" 2>/dev/null
   # After a failed run, shims (they outlive containerd) and containers may be left: end ours.
   for d in /proc/[0-9]*; do
-    tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q "containerd-shim.* -address $work/containerd.sock" &&
+    { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -q "containerd-shim.* -address $work/containerd.sock" &&
       kill -KILL "${d#/proc/}" 2>/dev/null  # a shim ignores TERM
   done
   for c in "$work"/runtime-root/k8s.io/*; do
