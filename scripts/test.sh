@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs brig's whole test suite: as root, the real engines (podman, containerd) and the
+# Runs brig's whole test suite: as root, the real engines (podman, containerd, its CRI) and the
 # cross-runtime conformance suite with brig as the runtime; then the Swift Testing suites
 # (unit tests need no root; as root also the integration tests that drive the built binary
 # through real containers, the cgroup/seccomp kernel tests and the VMM on /dev/kvm).
@@ -13,6 +13,7 @@ brig="$(pwd)/.build/debug/brig"
 if [ "$(id -u)" = 0 ]; then
   tests/engines/podman.sh "$brig"
   tests/engines/containerd.sh "$brig"
+  tests/engines/cri.sh "$brig"
   # Fails if a case brig passes in conformance/RESULTS.md regresses, or features drift.
   conformance/ci.sh "$brig"
 else

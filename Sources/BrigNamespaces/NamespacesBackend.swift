@@ -274,7 +274,8 @@ public struct NamespacesBackend: Backend {
     }
 
     public func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError) {
-        var pids = [record.pid]
+        // The init pid only while it is still ours (a stopped container's pid may have been reused).
+        var pids = ProcessLiveness.isAlive(pid: record.pid, startTime: record.pidStartTime) ? [record.pid] : []
         if all { pids = Array(Set(pids + ((try? record.cgroupManager.pids()) ?? []))) }
         for pid in pids {
             if Glibc.kill(pid, signal) != 0 && errno != ESRCH {

@@ -98,6 +98,30 @@ struct LifecycleTests {
         #expect(h.brig(["delete", id]).code == 0)
     }
 
+    @Test func killAllReachesLeftoversOfAStoppedContainer() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        // Without a pid namespace the background sleep outlives init, left in the container's cgroup.
+        var spec = Harness.spec(["sh", "-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > /child"])
+        spec.linux?.namespaces?.removeAll { $0.type == "pid" }
+        spec.root?.readonly = false
+        try h.write(spec)
+        let id = Harness.uniqueID("leftover")
+        #expect(h.brig(["run", "-d", "--bundle", h.bundle, id]).code == 0)
+        for _ in 0..<200 where (try state(h, id)).status != .stopped { usleep(10_000) }
+        #expect(try state(h, id).status == .stopped)
+        let child = Int32((try? Files.readString(h.bundle + "/rootfs/child"))?.split(separator: "\n").first ?? "") ?? 0
+        #expect(child > 0)
+        let start = ProcStat.read(pid: child)?.startTime ?? 0
+        #expect(ProcessLiveness.isAlive(pid: child, startTime: start))
+        // Plain kill of a stopped container is refused; --all signals what it left behind.
+        #expect(h.brig(["kill", id, "KILL"]).err.contains("is not running"))
+        let all = h.brig(["kill", "--all", id, "KILL"])
+        #expect(all.code == 0, "kill --all: \(all.err)")
+        for _ in 0..<200 where ProcessLiveness.isAlive(pid: child, startTime: start) { usleep(10_000) }
+        #expect(!ProcessLiveness.isAlive(pid: child, startTime: start))
+        #expect(h.brig(["delete", id]).code == 0)
+    }
+
     @Test func statusIsDerivedFromPidAndStartTime() throws {
         let h = try Harness(); defer { h.cleanup() }
         try h.write(Harness.spec(["sleep", "1000"]))
