@@ -17,6 +17,11 @@ if [ "$(id -u)" != 0 ]; then
   exit 0
 fi
 python3 "$here/run" --runtime "$brig" --baseline brig
+# The microvm backend over its host-agent transport (no VM here: docs/microvm.md), same rule.
+agent=$(dirname "$brig")/brig-agent
+[ -x "$agent" ] || { echo "conformance/ci.sh: no brig-agent next to $brig (swift build)" >&2; exit 1; }
+BRIG_MICROVM_TRANSPORT=host-agent BRIG_AGENT="$agent" \
+  python3 "$here/run" --runtime "$brig" --backend microvm --baseline "brig microvm (host-agent)"
 # Every feature `brig features` claims has a passing case, and every passing case is claimed.
 out=$(python3 "$here/run" --check-features "$brig" 2>/dev/null) || { echo "$out" | grep "not ok"; exit 1; }
 echo "$out" | tail -1

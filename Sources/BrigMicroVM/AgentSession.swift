@@ -15,7 +15,11 @@ struct AgentSession {
     func begin(_ c: MonitorConfig) throws(RuntimeError) -> Int32 {
         do {
             switch c.role {
-            case let .container(spec, rootfs):
+            case .container(var spec, let rootfs):
+                // prestart, createRuntime, poststart and poststop run on the host (brig runs
+                // them, as Kata does); createContainer/startContainer stay with the guest runtime.
+                spec.hooks?.prestart = nil; spec.hooks?.createRuntime = nil
+                spec.hooks?.poststart = nil; spec.hooks?.poststop = nil
                 let source: AgentRootfs = c.mode == .kvm
                     ? .block(device: MonitorConfig.guestRootDevice, fstype: "ext4") : .path(rootfs)
                 return try client.create(AgentCreate(id: c.id, spec: spec, rootfs: source, terminal: c.terminal))

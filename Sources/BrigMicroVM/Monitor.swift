@@ -176,6 +176,10 @@ final class MonitorRun: @unchecked Sendable {
     func teardown() {
         if let machine { machine.requestStop(.powerOff(status: 0)) }
         if agentPid > 0 {
+            // The host agent's container lives in host cgroups: delete it (a guest's die with the VM).
+            if let fd = try? config.endpoint.connect(), let c = try? AgentSession(fd: fd) {
+                try? c.delete(id: config.id, force: true)
+            }
             kill(agentPid, SIGTERM)
             if (try? Spawn.wait(agentPid, timeout: 2)) == nil { kill(agentPid, SIGKILL); _ = try? Spawn.wait(agentPid) }
             unlink(config.stateDir + "/agent.pid")
