@@ -14,6 +14,8 @@ if [ "$(id -u)" = 0 ]; then
   tests/engines/podman.sh "$brig"
   tests/engines/containerd.sh "$brig"
   tests/engines/cri.sh "$brig"
+  # containerd again, with the microvm backend (host-agent transport: no VM on this host).
+  BRIG="$brig" tests/engines/containerd.sh "$(pwd)/tests/engines/brig-microvm"
   # Fails if a case brig passes in conformance/RESULTS.md regresses, or features drift.
   conformance/ci.sh "$brig"
 else

@@ -63,7 +63,13 @@ final class MonitorRun: @unchecked Sendable {
             client = try AgentSession(fd: fd)
             timing("agent-ready-ms", monotonicNow() - t0)
             let guestPid = try client.begin(config)
-            if config.terminal { try setUpTerminal() }
+            if config.terminal {
+                try setUpTerminal()
+                // As with runc, a terminal process does not keep the caller's stdio: an engine
+                // that captures the runtime's output waits for those pipes to close.
+                let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+                if null >= 0 { for fd: Int32 in 0...2 { dup2(null, fd) }; close(null) }
+            }
             Monitor.report("ok \(guestPid)")
         } catch {
             let e = RuntimeError.wrap(error)
