@@ -24,26 +24,71 @@ func readUntil(_ fd: Int32, _ stop: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
+/// Builds the vsock test guest into a fresh temp dir; returns (dir, kernel, uds path).
+func vsockGuest() throws -> (dir: String, kernel: String, uds: String) {
+    let dir = tempDir()
+    let kernel = dir + "/vsock-guest.elf"
+    try #require(shell("sh '\(repoRoot)/Tests/guests/build.sh' '\(kernel)' vsock-guest.c") == 0, "building the vsock guest failed")
+    return (dir, kernel, dir + "/v.sock")
+}
+
+func vsockVM(_ kernel: String, uds: String, serialFD: Int32) throws -> VirtualMachine {
+    var c = VMConfig(kernelPath: kernel)
+    c.memoryBytes = 32 << 20; c.cmdline = "console=ttyS0 exit=7"; c.timeoutSeconds = 60
+    c.vsock = VsockConfig(guestCID: 5, udsPath: uds)
+    c.serialFD = serialFD
+    return try VirtualMachine(c)
+}
+
 extension KVMTests {
 @Suite(.enabled(if: kvmUsable, kvmReason))
 struct VsockGuestTests {
-    @Test func hostAndGuestTalkOverVsock() throws {
-        let dir = tempDir()
+    @Test func guestConnectToAHostPortNobodyListensOnIsReset() throws {
+        let (dir, kernel, uds) = try vsockGuest()
         defer { _ = shell("rm -rf '\(dir)'") }
-        let kernel = dir + "/vsock-guest.elf", log = dir + "/serial.log", uds = dir + "/v.sock"
-        try #require(shell("sh '\(repoRoot)/Tests/guests/build.sh' '\(kernel)' vsock-guest.c") == 0, "building the vsock guest failed")
+        let log = dir + "/serial.log"
+        let sfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(sfd) }
+        let reason = try vsockVM(kernel, uds: uds, serialFD: sfd).run()
+        let out = String(decoding: readAll(log), as: UTF8.self)
+        #expect(reason == .powerOff(status: 24) && out.contains("connect to host port 1025 refused"), "serial:\n\(out)")
+    }
+
+    @Test func stoppingTheVMEndsTheEventLoopAndRemovesTheSocket() throws {
+        let (dir, kernel, uds) = try vsockGuest()
+        defer { _ = shell("rm -rf '\(dir)'") }
+        let l = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(VirtioVsock.withAddress(uds + "_1025") { bind(l, $0, $1) } == 0 && listen(l, 4) == 0)
+        defer { close(l) }
+        let null = open("/dev/null", O_WRONLY)
+        defer { close(null) }
+        let vm = try vsockVM(kernel, uds: uds, serialFD: null)
+        let result = Mutex<StopReason?>(nil)
+        let t = spawnThread { let r = vm.run(); result.withLock { $0 = r } }
+        // The guest's own connection arrives; then it waits for a host client that never comes.
+        let a = accept(l, nil, nil)
+        #expect(a >= 0)
+        close(a)
+        vm.requestStop(.vmmError("test stop"))
+        pthread_join(t, nil)
+        #expect(result.withLock { $0 } == .vmmError("test stop"))
+        var st = stat()
+        #expect(lstat(uds, &st) != 0)
+        #expect(udsConnect(uds) == -1)
+    }
+
+    @Test func hostAndGuestTalkOverVsock() throws {
+        let (dir, kernel, uds) = try vsockGuest()
+        defer { _ = shell("rm -rf '\(dir)'") }
+        let log = dir + "/serial.log"
         // The guest connects to host port 1025 as soon as it runs: listen there first.
         let l = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         #expect(VirtioVsock.withAddress(uds + "_1025") { bind(l, $0, $1) } == 0 && listen(l, 4) == 0)
         defer { close(l) }
 
-        var c = VMConfig(kernelPath: kernel)
-        c.memoryBytes = 32 << 20; c.cmdline = "console=ttyS0 exit=7"; c.timeoutSeconds = 60
-        c.vsock = VsockConfig(guestCID: 5, udsPath: uds)
         let sfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { close(sfd) }
-        c.serialFD = sfd
-        let vm = try VirtualMachine(c)
+        let vm = try vsockVM(kernel, uds: uds, serialFD: sfd)
         #expect(vm.cmdline.text.contains("virtio_mmio.device=4K@0xd0000000:5"))
         let result = Mutex<StopReason?>(nil)
         let t = spawnThread { let r = vm.run(); result.withLock { $0 = r } }
