@@ -99,8 +99,18 @@ public final class AgentServer {
 
     func accept() {
         let fd = brig_accept(listenFD)
-        if fd >= 0 { adopt(fd) }
+        guard fd >= 0 else { return }
+        // Over vsock, only the host (CID 2: our own VMM) may talk to the agent — not a process
+        // inside the guest reaching it over a local vsock transport.
+        let cid = brig_vsock_peer_cid(fd)
+        if cid != -2 && cid != Self.hostCID {
+            close(fd)
+            return
+        }
+        adopt(fd)
     }
+
+    static let hostCID: Int64 = 2
 
     func drop(_ fd: Int32) {
         guard connections.removeValue(forKey: fd) != nil else { return }

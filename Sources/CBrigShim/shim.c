@@ -11,6 +11,7 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <linux/vm_sockets.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -163,6 +164,15 @@ int brig_setresuid(uid_t u) { return setresuid(u, u, u); }
 int brig_setresgid(gid_t g) { return setresgid(g, g, g); }
 int brig_mknodat(int d, const char *n, mode_t m, unsigned int ma, unsigned int mi) { return mknodat(d, n, m, makedev(ma, mi)); }
 int brig_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
+
+long long brig_vsock_peer_cid(int fd) {
+    struct sockaddr_vm addr;
+    socklen_t len = sizeof addr;
+    memset(&addr, 0, sizeof addr);
+    if (getpeername(fd, (struct sockaddr *)&addr, &len) != 0) return -1;
+    if (addr.svm_family != AF_VSOCK) return -2;
+    return (long long)addr.svm_cid;
+}
 #include <signal.h>
 #include <sys/signalfd.h>
 int brig_block_signals(const int *sigs, int n) {

@@ -87,6 +87,8 @@ int brig_setresuid(uid_t uid);
 int brig_setresgid(gid_t gid);
 int brig_mknodat(int dirfd, const char *name, mode_t mode, unsigned int major, unsigned int minor);
 int brig_accept(int fd);
+/// The peer's vsock CID; -2 when fd is not an AF_VSOCK socket, -1 on error.
+long long brig_vsock_peer_cid(int fd);
 /// A signalfd for the given signal numbers (which are blocked first). Returns the fd or -1.
 int brig_signalfd(const int *signals, int count);
 /// Reads one siginfo from a signalfd; returns the signal number or -1.
