@@ -226,7 +226,11 @@ public struct MicroVMBackend: Backend {
             try session.kill(id: record.id, execID: nil, signal: signal, all: all)
         } catch {
             // A paused VM (or a dead agent) cannot be asked; SIGKILL still ends it, VM and all.
-            guard signal == SIGKILL else { throw error }
+            // A stopped container's monitor is gone: nothing to signal (`kill --all` succeeds,
+            // as with runc), and its pid may belong to someone else by now.
+            let alive = ProcStat.read(pid: record.pid).map { $0.startTime == record.pidStartTime && $0.state != "Z" } ?? false
+            if !alive && all { return }
+            guard signal == SIGKILL, alive else { throw error }
             Glibc.kill(record.pid, SIGKILL)
             Glibc.kill(record.pid, SIGCONT)
         }
