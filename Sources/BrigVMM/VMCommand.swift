@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BrigKVM
+import CBrigShim
 
 /// `brig vm …`: boots a guest with its console on stdout and exits with the guest's status.
 public enum VMCommand {
@@ -11,7 +12,7 @@ public enum VMCommand {
                    [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
                    [--vsock-uds PATH [--vsock-cid 3]] [--seccomp]
            vm host-info
-           vm jail-check [socket-inet] [socket-unix] [netns] [execve]
+           vm jail-check [socket-inet] [socket-unix] [netns] [pty] [tiocsti] [execve]
     --seccomp confines the VMM once the VM is built (new IPC/UTS/net namespaces, seccomp
     allowlist; see VMMJail). jail-check applies the same jail to itself, then tries each probe
     and prints `NAME ok` or `NAME errno N` (execve is killed by the filter).
@@ -180,6 +181,10 @@ extension VMCommand {
                 var st = stat()
                 rc = stat("/proc/self/ns/net", &st)
                 if rc == 0 { print("netns \(st.st_ino)"); continue }
+            case "pty": rc = ptyProbe()
+            case "tiocsti":  // a tty ioctl the monitor never uses (it injects terminal input)
+                var c: CChar = 0x20
+                rc = ioctl(0, 0x5412, &c)
             case "execve":
                 print("execve trying", terminator: "\n"); fflush(stdout)
                 let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
@@ -188,6 +193,29 @@ extension VMCommand {
             }
             print(rc >= 0 ? "\(probe) ok" : "\(probe) errno \(errno)")
         }
+        return 0
+    }
+}
+
+extension VMCommand {
+    /// The monitor's host-pty steps for a guest terminal (open, unlock, name, raw mode, window
+    /// size); -1 with errno from the first that fails.
+    static func ptyProbe() -> Int32 {
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard master >= 0 else { return -1 }
+        defer { close(master) }
+        var name = [CChar](repeating: 0, count: 64)
+        guard brig_unlockpt(master) == 0, brig_ptsname(master, &name, name.count) == 0 else { return -1 }
+        let slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard slave >= 0 else { return -1 }
+        defer { close(slave) }
+        var t = termios()
+        guard tcgetattr(slave, &t) == 0 else { return -1 }
+        cfmakeraw(&t)
+        var rows: UInt16 = 0, cols: UInt16 = 0
+        guard tcsetattr(slave, TCSANOW, &t) == 0, brig_set_winsize(slave, 33, 101) == 0,
+              brig_get_winsize(slave, &rows, &cols) == 0 else { return -1 }
+        if rows != 33 || cols != 101 { errno = EIO; return -1 }
         return 0
     }
 }
