@@ -59,6 +59,16 @@ struct VMMJailBootTests {
         setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         try Files.writeAll(fd: conn, Array("CONNECT 1024\n".utf8))
         #expect(Self.read(conn, until: "\n").hasPrefix("OK "))
+        // The VMM process (every thread) runs filtered, with no_new_privs, in its own netns.
+        let status = String(decoding: (try? Files.read("/proc/\(pid)/status")) ?? [], as: UTF8.self)
+        #expect(status.contains("NoNewPrivs:\t1") && status.contains("Seccomp:\t2"), "\(status)")
+        for task in (try? Files.list("/proc/\(pid)/task")) ?? [] {
+            let t = String(decoding: (try? Files.read("/proc/\(pid)/task/\(task)/status")) ?? [], as: UTF8.self)
+            #expect(t.contains("Seccomp:\t2"), "thread \(task) unfiltered")
+        }
+        var mine = stat(), its = stat()
+        #expect(stat("/proc/self/ns/net", &mine) == 0 && stat("/proc/\(pid)/ns/net", &its) == 0)
+        #expect(mine.st_ino != its.st_ino, "the VMM shares the test's network namespace")
         try Files.writeAll(fd: conn, Array("ping".utf8))
         #expect(Self.read(conn, until: "echo: ping") == "echo: ping")
         close(conn)
@@ -67,9 +77,9 @@ struct VMMJailBootTests {
         setsockopt(a, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         #expect(Self.read(a, until: "never").hasPrefix("hello from guest"))
         close(a)
-        let status = try Spawn.wait(pid, timeout: 30)
+        let exit = try Spawn.wait(pid, timeout: 30)
         let out = String(decoding: (try? Files.read(serial)) ?? [], as: UTF8.self)
-        #expect(status == .exited(7), "serial:\n\(out)")
+        #expect(exit == .exited(7), "serial:\n\(out)")
         #expect(out.contains("virtio-vsock ok"), "serial:\n\(out)")
         #expect(!Files.exists(uds), "vsock socket left behind")
     }
