@@ -124,7 +124,9 @@ final class MonitorRun: @unchecked Sendable {
             // Confined before any thread starts, so the vCPU, vsock, relay and signal threads
             // all inherit the namespaces and the filter.
             if !VMMJail.disabledByEnvironment {
+                let t = monotonicNow()
                 do { try VMMJail.apply() } catch { throw RuntimeError(.system, "confining the VMM (\(VMMJail.disableVariable)=0 disables): \(error)") }
+                timing("vmm-jail-ms", monotonicNow() - t)
             }
             Thread.detach { [self] in
                 let reason = machine.run()
