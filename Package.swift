@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "BrigBoot", dependencies: ["BrigGuestMemory"]),
         .target(name: "BrigDevices", dependencies: ["BrigGuestMemory"]),
         .target(name: "BrigKVM", dependencies: ["CBrigKVM"]),
-        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM"]),
+        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM", "BrigLinux", "BrigOCI", "BrigSeccomp", "CBrigSeccompShim", "CBrigShim"]),
         .executableTarget(name: "brig-vmm", dependencies: ["BrigVMM"]),
         .testTarget(name: "BrigGuestMemoryTests", dependencies: ["BrigGuestMemory"]),
         .testTarget(name: "BrigBootTests", dependencies: ["BrigBoot", "BrigGuestMemory"]),

@@ -121,6 +121,13 @@ final class MonitorRun: @unchecked Sendable {
             let machine: VirtualMachine
             do { machine = try VirtualMachine(vm) } catch { throw RuntimeError(.system, "starting the VM: \(error)") }
             self.machine = machine
+            // Confined before any thread starts, so the vCPU, vsock, relay and signal threads
+            // all inherit the namespaces and the filter.
+            if !VMMJail.disabledByEnvironment {
+                let t = monotonicNow()
+                do { try VMMJail.apply() } catch { throw RuntimeError(.system, "confining the VMM (\(VMMJail.disableVariable)=0 disables): \(error)") }
+                timing("vmm-jail-ms", monotonicNow() - t)
+            }
             Thread.detach { [self] in
                 let reason = machine.run()
                 // The guest went away. If the container's exit was relayed, the main thread is

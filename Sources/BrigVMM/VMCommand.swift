@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BrigKVM
+import CBrigShim
 
 /// `brig vm …`: boots a guest with its console on stdout and exits with the guest's status.
 public enum VMCommand {
@@ -9,8 +10,12 @@ public enum VMCommand {
     usage: vm boot --kernel K [--initrd I] [--disk D [--disk-ro]]... [--mem 256M] [--cpus 1]
                    [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit]
                    [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
-                   [--vsock-uds PATH [--vsock-cid 3]]
+                   [--vsock-uds PATH [--vsock-cid 3]] [--seccomp]
            vm host-info
+           vm jail-check [socket-inet] [socket-unix] [netns] [pty] [tiocsti] [execve]
+    --seccomp confines the VMM once the VM is built (new IPC/UTS/net namespaces, seccomp
+    allowlist; see VMMJail). jail-check applies the same jail to itself, then tries each probe
+    and prints `NAME ok` or `NAME errno N` (execve is killed by the filter).
     Exit status: the guest's status N when it writes N to I/O port 0xF4; 0 on guest reset or
     shutdown; 124 on --timeout; 125 on VMM/configuration errors; 126 when the guest crashed.
     """
@@ -41,12 +46,13 @@ public enum VMCommand {
         public var config: VMConfig
         public var serialOut: String?
         public var timing = false
+        public var seccomp = false
     }
 
     public static func parse(_ args: [String]) throws(ParseError) -> Options {
         var kernel: String?, initrd: String?, disks: [VMConfig.Disk] = []
         var mem: UInt64 = 256 << 20, cpus = 1, cmdline = VMConfig.defaultCmdline, serialOut: String?
-        var timeout: Double?, pvh = true, pit = true, timing = false, cpuid = CPUIDPolicy()
+        var timeout: Double?, pvh = true, pit = true, timing = false, seccomp = false, cpuid = CPUIDPolicy()
         var vsockUDS: String?, vsockCID: UInt64 = 3
         var i = 0
         func value(_ o: String) throws(ParseError) -> String {
@@ -80,6 +86,7 @@ public enum VMCommand {
             case "--no-pvh": pvh = false
             case "--no-pit": pit = false
             case "--timing": timing = true
+            case "--seccomp": seccomp = true
             case "--vsock-uds": vsockUDS = try value(a)
             case "--vsock-cid":
                 let v = try value(a)
@@ -104,7 +111,7 @@ public enum VMCommand {
         c.initrdPath = initrd; c.disks = disks; c.memoryBytes = mem; c.cpus = cpus; c.cmdline = cmdline
         c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid
         c.vsock = vsockUDS.map { VsockConfig(guestCID: vsockCID, udsPath: $0) }
-        return Options(config: c, serialOut: serialOut, timing: timing)
+        return Options(config: c, serialOut: serialOut, timing: timing, seccomp: seccomp)
     }
 
     static func err(_ s: String) { var m = s + "\n"; _ = m.withUTF8 { write(2, $0.baseAddress, $0.count) } }
@@ -125,6 +132,7 @@ public enum VMCommand {
             print(HostKVMInfo.detect())
             return 0
         case "boot": break
+        case "jail-check": return jailCheck(Array(args.dropFirst()))
         case "-h", "--help", "help": print(usage); return 0
         default: err("vm: \(ParseError.noCommand)\n\(usage)"); return 125
         }
@@ -139,6 +147,9 @@ public enum VMCommand {
         defer { if serialFD >= 0 { close(serialFD) } }
         let machine: VirtualMachine
         do { machine = try VirtualMachine(opts.config) } catch { err("vm boot: \(error)"); return 125 }
+        if opts.seccomp {
+            do { try VMMJail.apply() } catch { err("vm boot: confining the VMM: \(error)"); return 125 }
+        }
         let firstByte = FirstByteClock()
         if opts.timing { machine.onFirstSerialByte = { firstByte.mark() } }
         let reason = machine.run()
@@ -154,6 +165,58 @@ public enum VMCommand {
             if let c = machine.crashState { err("vm boot: \(c)") }
         }
         return reason.exitStatus
+    }
+}
+
+extension VMCommand {
+    /// `vm jail-check PROBE...`: applies the VMM jail to this process and tries each probe.
+    static func jailCheck(_ probes: [String]) -> Int32 {
+        do { try VMMJail.apply() } catch { err("vm jail-check: \(error)"); return 125 }
+        for probe in probes {
+            let rc: Int32
+            switch probe {
+            case "socket-inet": rc = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            case "socket-unix": rc = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            case "netns":
+                var st = stat()
+                rc = stat("/proc/self/ns/net", &st)
+                if rc == 0 { print("netns \(st.st_ino)"); continue }
+            case "pty": rc = ptyProbe()
+            case "tiocsti":  // a tty ioctl the monitor never uses (it injects terminal input)
+                var c: CChar = 0x20
+                rc = ioctl(0, 0x5412, &c)
+            case "execve":
+                print("execve trying", terminator: "\n"); fflush(stdout)
+                let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/true"), nil]
+                rc = execv("/bin/true", argv)
+            default: err("vm jail-check: unknown probe \(probe)"); return 125
+            }
+            print(rc >= 0 ? "\(probe) ok" : "\(probe) errno \(errno)")
+        }
+        return 0
+    }
+}
+
+extension VMCommand {
+    /// The monitor's host-pty steps for a guest terminal (open, unlock, name, raw mode, window
+    /// size); -1 with errno from the first that fails.
+    static func ptyProbe() -> Int32 {
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard master >= 0 else { return -1 }
+        defer { close(master) }
+        var name = [CChar](repeating: 0, count: 64)
+        guard brig_unlockpt(master) == 0, brig_ptsname(master, &name, name.count) == 0 else { return -1 }
+        let slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard slave >= 0 else { return -1 }
+        defer { close(slave) }
+        var t = termios()
+        guard tcgetattr(slave, &t) == 0 else { return -1 }
+        cfmakeraw(&t)
+        var rows: UInt16 = 0, cols: UInt16 = 0
+        guard tcsetattr(slave, TCSANOW, &t) == 0, brig_set_winsize(slave, 33, 101) == 0,
+              brig_get_winsize(slave, &rows, &cols) == 0 else { return -1 }
+        if rows != 33 || cols != 101 { errno = EIO; return -1 }
+        return 0
     }
 }
 
