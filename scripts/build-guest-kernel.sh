@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build a small x86_64 guest kernel (vmlinux with a PVH note, and a bzImage) for brig's VMM
 # from Debian's linux-source-6.1. Result: .cache/kernel/<key>/{vmlinux,bzImage}; the vmlinux
-# path is printed last.
+# path is printed last (with --cached: printed only if already built, else exit 1).
 #   apt-get install linux-source-6.1 flex bison bc libelf-dev libssl-dev
 # The cache key is a hash of the option list, the patch flag and the source tarball name,
 # so editing OPTIONS below rebuilds.
@@ -65,11 +65,48 @@ SECCOMP
 SECCOMP_FILTER
 FUTEX
 EPOLL
+UNIX98_PTYS
+POSIX_MQUEUE
+FILE_LOCKING
+KEYS
+SIGNALFD
+TIMERFD
+EVENTFD
+AIO
+FHANDLE
+POSIX_TIMERS
+ADVISE_SYSCALLS
+MEMBARRIER
+RSEQ
+X86_IOPL_IOPERM
+PRINTK_TIME
+PROC_SYSCTL
+BPF_SYSCALL
+CGROUP_BPF
+CGROUP_SCHED
+FAIR_GROUP_SCHED
+CFS_BANDWIDTH
+CPUSETS
+CGROUP_CPUACCT
+CGROUP_FREEZER
+CGROUP_DEVICE
+BLK_CGROUP
+TIME_NS
+VIRTIO_CONSOLE
+PCI
+VIRTIO_PCI
+"
+# Integer options, NAME=VALUE (the agent's serial transport is the second UART).
+VALUES="
+SERIAL_8250_NR_UARTS=4
+SERIAL_8250_RUNTIME_UARTS=4
 "
 
-KEY=$( (echo "$OPTIONS"; echo "pvm=$PVM_HOST"; basename "$SRC_TARBALL") | sha256sum | cut -c1-16)
+KEY=$( (echo "$OPTIONS"; echo "$VALUES"; echo "pvm=$PVM_HOST"; basename "$SRC_TARBALL") | sha256sum | cut -c1-16)
 OUT="$ROOT/.cache/kernel/$KEY"
 if [ -f "$OUT/vmlinux" ] && [ -f "$OUT/bzImage" ]; then echo "$OUT/vmlinux"; exit 0; fi
+# --cached: only report a kernel already built (exit 1 if none), never build.
+[ "${1:-}" = --cached ] && exit 1
 [ -f "$SRC_TARBALL" ] || { echo "missing $SRC_TARBALL (apt-get install linux-source-6.1)" >&2; exit 2; }
 
 WORK="$ROOT/.cache/kernel/build-$KEY"
@@ -85,12 +122,16 @@ fi
 
 make -s tinyconfig
 for o in $OPTIONS; do ./scripts/config --enable "$o"; done
+for v in $VALUES; do ./scripts/config --set-val "${v%%=*}" "${v#*=}"; done
 make -s olddefconfig
+# Kconfig silently drops an option whose dependencies are off: fail, naming every one.
 missing=""
-for o in $OPTIONS; do grep -q "^CONFIG_$o=y" .config || missing="$missing $o"; done
-[ -z "$missing" ] || echo "warning: options not set after olddefconfig:$missing" >&2
+for o in $OPTIONS; do grep -q "^CONFIG_$o=y\$" .config || missing="$missing $o"; done
+for v in $VALUES; do grep -q "^CONFIG_$v\$" .config || missing="$missing $v"; done
+[ -z "$missing" ] || { echo "build-guest-kernel: not set after olddefconfig:$missing" >&2; exit 4; }
 make -s -j"$JOBS" vmlinux bzImage
 mkdir -p "$OUT"
 cp vmlinux .config arch/x86/boot/bzImage "$OUT"/
+make -s kernelrelease > "$OUT/kernelrelease"
 cd "$ROOT"; rm -rf "$WORK"
 echo "$OUT/vmlinux"

@@ -1,25 +1,30 @@
 #!/bin/sh
-# Builds brig-agent's guest initramfs: make-agent-initramfs.sh OUT [--rootfs DIR] [--agent BIN] [--kernel VERSION]
+# Builds brig-agent's guest initramfs: make-agent-initramfs.sh OUT [--rootfs DIR] [--agent BIN] [--kernel VERSION | --no-modules]
 #   /init                 brig-agent (static, stripped; default .build/release/brig-agent, built if missing)
 #   /lib/modules/*.ko     the virtio/vsock modules the kernel has as modules, and their dependencies
 #   /lib/modules/brig.order  load order (dependencies first), read by GuestInit.loadModules
 #   /rootfs               optional: a rootfs directory (e.g. .cache/rootfs from make-rootfs.sh)
 # Output is a gzip'd newc cpio with fixed mtimes and owners, so equal inputs give equal bytes.
 # The kernel defaults to the newest /boot/vmlinuz-*-cloud-amd64 (Debian linux-image-cloud-amd64).
+# --no-modules: for a kernel with everything built in (scripts/build-guest-kernel.sh's); the
+# initramfs then has an empty brig.order and the agent loads nothing.
 set -eu
-out=${1:?usage: make-agent-initramfs.sh OUT [--rootfs DIR] [--agent BIN] [--kernel VERSION]}
+out=${1:?usage: make-agent-initramfs.sh OUT [--rootfs DIR] [--agent BIN] [--kernel VERSION | --no-modules]}
 shift
-rootfs="" agent="" kver=""
+rootfs="" agent="" kver="" nomods=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rootfs) rootfs=$2; shift 2 ;;
     --agent) agent=$2; shift 2 ;;
     --kernel) kver=$2; shift 2 ;;
+    --no-modules) nomods=1; shift ;;
     *) echo "make-agent-initramfs: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 here=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "$kver" ]; then
+if [ "$nomods" = 1 ]; then
+  kver="(built-in)"
+elif [ -z "$kver" ]; then
   kver=$(ls /boot | sed -n 's/^vmlinuz-\(.*-cloud-amd64\)$/\1/p' | sort -V | tail -1)
   [ -n "$kver" ] || { echo "make-agent-initramfs: no /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)" >&2; exit 1; }
 fi
@@ -36,7 +41,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/lib/modules" "$stage/dev" "$stage/proc" "$stage/sys" "$stage/run" "$stage/tmp"
 : > "$stage/lib/modules/brig.order"
-if [ -f "$mods/modules.dep" ]; then
+if [ "$nomods" = 0 ] && [ -f "$mods/modules.dep" ]; then
   # modules.dep: "path: dep1 dep2 …", where each dep needs the ones after it: load right to left.
   for m in $wanted; do
     line=$(grep -E "/$m\.ko(\.xz|\.zst|\.gz)?:" "$mods/modules.dep" || true)

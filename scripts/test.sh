@@ -9,6 +9,12 @@ cd "$(dirname "$0")/.."
 swift build --build-tests
 # The QEMU guest test boots the static brig-agent as a guest's PID 1 (docs/agent-guest.md).
 swift build -c release --product brig-agent
+# brig's guest kernel (.cache/kernel/, cached): LinuxBootTests would build it inside `swift test`;
+# built first so that QemuGuestTests also runs the agent and containers on it. Same flavour as
+# LinuxBootTests picks (PVM host: /sys/module/kvm_pvm).
+if [ -f /usr/src/linux-source-6.1.tar.xz ]; then
+  PVM_HOST=$([ -d /sys/module/kvm_pvm ] && echo 1 || echo 0) ./scripts/build-guest-kernel.sh >/dev/null
+fi
 brig="$(pwd)/.build/debug/brig"
 if [ "$(id -u)" = 0 ]; then
   tests/engines/podman.sh "$brig"

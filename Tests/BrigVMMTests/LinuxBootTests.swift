@@ -2,6 +2,7 @@ import Testing
 import Glibc
 import BrigKVM
 import BrigBoot
+import BrigDevices
 import BrigGuestMemory
 @testable import BrigVMM
 
@@ -48,13 +49,14 @@ struct LinuxBootTests {
         return c
     }
 
-    static func run(_ c: VMConfig, log: String) throws -> (StopReason, String) {
+    static func run(_ c: VMConfig, log: String) throws -> (StopReason, String, VirtualMachine) {
         var c = c
         let fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         c.serialFD = fd
-        let reason = try VirtualMachine(c).run()
+        let vm = try VirtualMachine(c)
+        let reason = try vm.run()
         close(fd)
-        return (reason, String(decoding: readAll(log), as: UTF8.self))
+        return (reason, String(decoding: readAll(log), as: UTF8.self), vm)
     }
 
     @Test func linuxBootsToInitFromAVirtioBlkExt4Root() throws {
@@ -65,10 +67,16 @@ struct LinuxBootTests {
         defer { _ = shell("rm -rf '\(dir)'") }
         try #require(shell("mkdir -p '\(dir)/root/dev' '\(dir)/root/proc' '\(dir)/root/sys' && gcc -static -O2 -o '\(dir)/root/init' '\(repoRoot)/Tests/guests/init.c'") == 0)
         try #require(shell("mke2fs -q -t ext4 -d '\(dir)/root' -F '\(dir)/root.img' 8M") == 0, "mke2fs -d failed")
-        let c = Self.linuxConfig(kernel: kernel, pvm: pvm, root: dir + "/root.img")
-        let (reason, out) = try Self.run(c, log: dir + "/serial.log")
+        var c = Self.linuxConfig(kernel: kernel, pvm: pvm, root: dir + "/root.img")
+        // The microvm backend's second device: the guest's virtio-vsock driver must bind to it.
+        c.vsock = VsockConfig(udsPath: dir + "/vsock.sock")
+        let (reason, out, vm) = try Self.run(c, log: dir + "/serial.log")
         let tail = String(out.suffix(2500))
         #expect(out.contains("virtio_blk virtio0: [vda]"), "no virtio-blk probe line; \(host)\n\(tail)")
+        #expect(out.contains("NET: Registered PF_VSOCK protocol family"), "no vsock; \(host)\n\(tail)")
+        // virtio_vsock_probe ends with virtio_device_ready(): DRIVER_OK in the device status.
+        let vsockStatus = vm.vsockTransport?.status ?? 0
+        #expect(vsockStatus & VirtioMMIO.driverOK != 0, "vsock driver did not bind (status \(vsockStatus)); \(host)\n\(tail)")
         #expect(out.contains("VFS: Mounted root (ext4 filesystem)"), "root not mounted; \(host)\n\(tail)")
         #expect(out.contains("Run /init as init process"), "init not started; \(host)\n\(tail)")
         if pvm {
@@ -105,7 +113,7 @@ struct LinuxBootTests {
         try #require(shell("truncate -s 1M '\(dir)/empty.img'") == 0)
         var c = Self.linuxConfig(kernel: bz, pvm: pvm, root: dir + "/empty.img")
         c.timeoutSeconds = pvm ? 30 : 60
-        let (reason, out) = try Self.run(c, log: dir + "/serial.log")
+        let (reason, out, _) = try Self.run(c, log: dir + "/serial.log")
         let tail = String(out.suffix(2500))
         if pvm {
             // Measured here: the emulated xz decompressor is still running (RIP inside the
