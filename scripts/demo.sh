@@ -18,3 +18,17 @@ sed -i 's|^\( *\)"sh"$|\1"sh", "-c", "echo hello from inside brig container $(ho
 echo "+ brig run --bundle $bundle demo"
 "$brig" --root /run/brig-demo run --bundle "$bundle" demo
 echo "+ exit status $?"
+# The same bundle with the microvm backend: in a real VM where VMX/SVM and the guest exist
+# (scripts/install-guest.sh), otherwise over the host-agent transport (no VM; docs/microvm.md).
+swift build -c release --product brig-agent
+"$brig" --root /run/brig-demo delete --force demo-vm >/dev/null 2>&1 || true
+if grep -qE '\b(vmx|svm)\b' /proc/cpuinfo && [ -r /usr/lib/brig/vmlinuz ] && [ -r /usr/lib/brig/brig-agent.initrd ]; then
+  echo "+ brig --backend microvm run --bundle $bundle demo-vm"
+  "$brig" --root /run/brig-demo --backend microvm run --bundle "$bundle" demo-vm
+else
+  echo "(no VMX/SVM or no installed guest: the microvm backend runs over its host-agent transport)"
+  echo "+ BRIG_MICROVM_TRANSPORT=host-agent brig --backend microvm run --bundle $bundle demo-vm"
+  BRIG_MICROVM_TRANSPORT=host-agent BRIG_AGENT="$(pwd)/.build/release/brig-agent" \
+    "$brig" --root /run/brig-demo --backend microvm run --bundle "$bundle" demo-vm
+fi
+echo "+ exit status $?"
