@@ -53,7 +53,7 @@ let package = Package(
         .testTarget(name: "BrigGuestMemoryTests", dependencies: ["BrigGuestMemory"]),
         .testTarget(name: "BrigBootTests", dependencies: ["BrigBoot", "BrigGuestMemory"]),
         .testTarget(name: "BrigDevicesTests", dependencies: ["BrigDevices", "BrigGuestMemory"]),
-        .testTarget(name: "BrigVMMTests", dependencies: ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory"]),
+        .testTarget(name: "BrigVMMTests", dependencies: ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory", "BrigLinux"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -3,6 +3,13 @@ import Glibc
 
 /// Small file helpers over raw fds. All fds are opened O_CLOEXEC.
 public enum Files {
+    /// `p` made absolute against the current directory (pid files, console sockets from the CLI).
+    public static func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: 4096)
+        return String(cString: getcwd(&buf, buf.count)) + "/" + p
+    }
+
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws(SystemError) -> Int32 {
         try sys("open \(path)") { Glibc.open(path, flags | O_CLOEXEC, mode) }
     }
@@ -57,6 +64,23 @@ public enum Files {
     }
 
     /// A pipe with both ends O_CLOEXEC: (read, write).
+    public enum LineEnd: Sendable { case newline, eof, limit }
+
+    /// Reads byte by byte up to a `\n` (not returned, nothing past it consumed), EOF (or a read
+    /// error), or `max` bytes, and says which ended the line.
+    public static func readLine(fd: Int32, max: Int) -> (text: String, end: LineEnd) {
+        var bytes: [UInt8] = []
+        var b: UInt8 = 0
+        while bytes.count < max {
+            let n = Glibc.read(fd, &b, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n != 1 { return (String(decoding: bytes, as: UTF8.self), .eof) }
+            if b == UInt8(ascii: "\n") { return (String(decoding: bytes, as: UTF8.self), .newline) }
+            bytes.append(b)
+        }
+        return (String(decoding: bytes, as: UTF8.self), .limit)
+    }
+
     public static func pipe() throws(SystemError) -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
         try sys("pipe") { brig_pipe_cloexec(&fds) }

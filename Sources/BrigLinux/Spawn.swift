@@ -36,6 +36,21 @@ public enum Spawn {
         return pid
     }
 
+    /// Spawns `o` with one pipe on every fd in `capture` (e.g. [1] or [1, 2]), reads it to EOF,
+    /// and waits: the exit and what the child wrote there.
+    public static func output(_ o: Options, capture: [Int32] = [1]) throws(SystemError) -> (exit: Exit, output: [UInt8]) {
+        let (r, w) = try Files.pipe()
+        var o = o
+        o.fds += capture.map { (w, $0) }
+        let pid: pid_t
+        do { pid = try spawn(o) } catch { close(r); close(w); throw error }
+        close(w)
+        let out = Result { () throws(SystemError) in try Files.read(fd: r) }
+        close(r)
+        let exit = try wait(pid)
+        return (exit, try out.get())
+    }
+
     public enum Exit: Equatable, Sendable {
         case exited(Int32), signaled(Int32)
         /// The exit status as a shell reports it (128+N for a signal).

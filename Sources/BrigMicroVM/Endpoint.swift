@@ -14,11 +14,11 @@ public enum AgentEndpoint: Codable, Sendable, Equatable {
 
     /// One connection to the agent, retried until `timeout` seconds while it is coming up.
     public func connect(timeout: Double = 0) throws(RuntimeError) -> Int32 {
-        let deadline = monotonicNow() + timeout
+        let deadline = monotonicSeconds() + timeout
         var delay: useconds_t = 500
         while true {
             do { return try connectOnce() } catch {
-                if monotonicNow() >= deadline { throw error }
+                if monotonicSeconds() >= deadline { throw error }
                 usleep(delay)
                 delay = min(delay * 2, 20_000)
             }
@@ -44,23 +44,12 @@ public enum AgentEndpoint: Codable, Sendable, Equatable {
         }
     }
 
-    /// Reads one `\n`-terminated line byte by byte (nothing past it is consumed).
+    /// Reads the VMM's one-line reply (nothing past it is consumed).
     static func readLine(_ fd: Int32, max: Int) throws(RuntimeError) -> String {
-        var bytes: [UInt8] = []
-        var b: UInt8 = 0
-        while bytes.count < max {
-            let n = read(fd, &b, 1)
-            if n < 0 && errno == EINTR { continue }
-            guard n == 1 else { throw RuntimeError(.system, "the VMM closed the connection (no guest listener)") }
-            if b == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(b)
+        switch Files.readLine(fd: fd, max: max) {
+        case let (text, .newline): return text
+        case (_, .limit): throw RuntimeError(.system, "reply line too long")
+        case (_, .eof): throw RuntimeError(.system, "the VMM closed the connection (no guest listener)")
         }
-        throw RuntimeError(.system, "reply line too long")
     }
-}
-
-func monotonicNow() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }

@@ -96,7 +96,7 @@ public struct MicroVMBackend: Backend {
         }
         var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: spec, rootfs: rootfs),
                                    endpoint: info.endpoint, terminal: spec.process?.terminal ?? false,
-                                   consoleSocket: o.consoleSocket.map(absolutePath), consoleOnFD4: o.consoleFD != nil,
+                                   consoleSocket: o.consoleSocket.map(Files.absolute), consoleOnFD4: o.consoleFD != nil,
                                    plan: plan, diskImage: disk, agentExecutable: agentExecutable)
         if !config.terminal { config.consoleSocket = nil; config.consoleOnFD4 = false }
         do { try Files.write(info.pendingStart, "", flags: O_WRONLY | O_CREAT | O_TRUNC) } catch { throw RuntimeError.wrap(error) }
@@ -113,7 +113,7 @@ public struct MicroVMBackend: Backend {
         do {
             try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: record.state(.creating))
             try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: record.state(.creating))
-            if let pidFile = o.pidFile { try Files.writeAtomically(absolutePath(pidFile), Array("\(pid)".utf8)) }
+            if let pidFile = o.pidFile { try Files.writeAtomically(Files.absolute(pidFile), Array("\(pid)".utf8)) }
         } catch {
             stopMonitor(id: o.id, pid: pid, info: info)
             throw RuntimeError.wrap(error)
@@ -154,25 +154,12 @@ public struct MicroVMBackend: Backend {
         let pid: pid_t
         do { pid = try Spawn.spawn(o) } catch { close(w); throw RuntimeError.wrap(error, "starting the VM monitor") }
         close(w)
-        let reply = Self.readLine(r)
+        let reply = Files.readLine(fd: r, max: 1 << 16).text
         if reply.hasPrefix("ok "), let guestPid = Int32(reply.dropFirst(3)) { return (pid, guestPid) }
         Glibc.kill(pid, SIGKILL)
         _ = try? Spawn.wait(pid)
         let message = reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : "the VM monitor exited without reporting"
         throw Self.guestError(message)
-    }
-
-    /// One line (the monitor's report), or what came before EOF.
-    static func readLine(_ fd: Int32) -> String {
-        var bytes: [UInt8] = []
-        var b: UInt8 = 0
-        while bytes.count < 1 << 16 {
-            let n = read(fd, &b, 1)
-            if n < 0 && errno == EINTR { continue }
-            if n != 1 || b == UInt8(ascii: "\n") { break }
-            bytes.append(b)
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Guest errors keep their kind: config errors name the field, as on the host.
@@ -199,12 +186,12 @@ public struct MicroVMBackend: Backend {
         let execID = "exec-" + String(withUnsafeBytes(of: &n) { $0.map { String(format2: $0) }.joined() })
         let config = MonitorConfig(id: record.id, stateDir: info.stateDir, mode: info.mode,
                                    role: .exec(process: o.process, execID: execID), endpoint: info.endpoint,
-                                   terminal: o.process.terminal ?? false, consoleSocket: o.consoleSocket.map(absolutePath),
+                                   terminal: o.process.terminal ?? false, consoleSocket: o.consoleSocket.map(Files.absolute),
                                    consoleOnFD4: o.consoleFD != nil, plan: nil, diskImage: nil, agentExecutable: nil)
         let (pid, _) = try spawnMonitor(config, name: execID + ".json", consoleFD: o.consoleFD)
         unlink(info.stateDir + "/" + execID + ".json")
         if let pidFile = o.pidFile {
-            do { try Files.writeAtomically(absolutePath(pidFile), Array("\(pid)".utf8)) } catch { throw RuntimeError.wrap(error) }
+            do { try Files.writeAtomically(Files.absolute(pidFile), Array("\(pid)".utf8)) } catch { throw RuntimeError.wrap(error) }
         }
         return pid
     }
@@ -275,11 +262,6 @@ public struct MicroVMBackend: Backend {
         for f in ["vsock.sock", "agent.sock", "rootfs.ext4"] { unlink(info.stateDir + "/" + f) }
     }
 
-    func absolutePath(_ p: String) -> String {
-        if p.hasPrefix("/") { return p }
-        var buf = [CChar](repeating: 0, count: 4096)
-        return String(cString: getcwd(&buf, buf.count)) + "/" + p
-    }
 }
 
 extension String {

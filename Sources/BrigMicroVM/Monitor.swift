@@ -54,14 +54,14 @@ final class MonitorRun: @unchecked Sendable {
     init(config: MonitorConfig, signals: sigset_t) { self.config = config; self.signals = signals }
 
     func run() -> Int32 {
-        let t0 = monotonicNow()
+        let t0 = monotonicSeconds()
         let client: AgentSession
         do {
             try bringUpAgent()
             let timeout = config.mode == .kvm ? Double(Env.get("BRIG_VM_AGENT_TIMEOUT") ?? "") ?? 20 : 10
             let fd = try config.endpoint.connect(timeout: timeout)
             client = try AgentSession(fd: fd)
-            timing("agent-ready-ms", monotonicNow() - t0)
+            timing("agent-ready-ms", monotonicSeconds() - t0)
             let guestPid = try client.begin(config)
             if config.terminal {
                 try setUpTerminal()
@@ -124,11 +124,11 @@ final class MonitorRun: @unchecked Sendable {
             // Confined before any thread starts, so the vCPU, vsock, relay and signal threads
             // all inherit the namespaces and the filter.
             if !VMMJail.disabledByEnvironment {
-                let t = monotonicNow()
+                let t = monotonicSeconds()
                 do { try VMMJail.apply() } catch { throw RuntimeError(.system, "confining the VMM (\(VMMJail.disableVariable)=0 disables): \(error)") }
-                timing("vmm-jail-ms", monotonicNow() - t)
+                timing("vmm-jail-ms", monotonicSeconds() - t)
             }
-            Thread.detach { [self] in
+            Threads.detach { [self] in
                 let reason = machine.run()
                 // The guest went away. If the container's exit was relayed, the main thread is
                 // already exiting; otherwise the container died with its VM.
@@ -169,7 +169,7 @@ final class MonitorRun: @unchecked Sendable {
     func startSignalThread() {
         let config = self.config, slave = self.slave
         var set = signals
-        Thread.detach {
+        Threads.detach {
             while true {
                 var sig: Int32 = 0
                 guard sigwait(&set, &sig) == 0 else { continue }
@@ -216,19 +216,5 @@ final class MonitorRun: @unchecked Sendable {
 
     func timing(_ key: String, _ seconds: Double) {
         _ = try? Files.write(config.stateDir + "/timing", "\(key)=\(Int(seconds * 1000))\n", flags: O_WRONLY | O_CREAT | O_APPEND)
-    }
-}
-
-/// Detached pthreads without Foundation's Thread.
-enum Thread {
-    final class Box { let fn: () -> Void; init(_ fn: @escaping () -> Void) { self.fn = fn } }
-    static func detach(_ fn: @escaping () -> Void) {
-        var t = pthread_t()
-        let arg = Unmanaged.passRetained(Box(fn)).toOpaque()
-        _ = pthread_create(&t, nil, { p in
-            Unmanaged<Box>.fromOpaque(p!).takeRetainedValue().fn()
-            return nil
-        }, arg)
-        pthread_detach(t)
     }
 }

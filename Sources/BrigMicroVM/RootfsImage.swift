@@ -114,14 +114,8 @@ public struct RootfsImage {
 
     func run(_ argv: [String], what: String) throws(RuntimeError) {
         do {
-            let (r, w) = try Files.pipe()
-            var o = Spawn.Options(path: argv[0], args: argv, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
-            o.fds = [(w, 1), (w, 2)]
-            let pid = try Spawn.spawn(o)
-            close(w)
-            let out = (try? Files.read(fd: r)) ?? []
-            close(r)
-            let exit = try Spawn.wait(pid)
+            let o = Spawn.Options(path: argv[0], args: argv, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            let (exit, out) = try Spawn.output(o, capture: [1, 2])
             guard exit == .exited(0) else {
                 throw RuntimeError(.system, "\(what): \(argv[0]) failed (\(exit)): \(String(decoding: out.prefix(500), as: UTF8.self))")
             }

@@ -123,18 +123,13 @@ public struct NamespacesBackend: Backend {
             pidStartTime: stat.startTime, created: created_, owner: "", annotations: spec.annotations,
             hooks: spec.hooks, cgroup: cgroups.state, systemdCgroup: o.systemdCgroup)
         if let pidFile = o.pidFile {
-            try Files.writeAtomically(absolutePath(pidFile), Array("\(containerPid)".utf8))
+            try Files.writeAtomically(Files.absolute(pidFile), Array("\(containerPid)".utf8))
         }
         cleanup.disarm()
         for fd in [parentSock, startSock, consoleFD] where fd >= 0 { close(fd) }
         return record
     }
 
-    func absolutePath(_ p: String) -> String {
-        if p.hasPrefix("/") { return p }
-        var buf = [CChar](repeating: 0, count: 4096)
-        return String(cString: getcwd(&buf, buf.count)) + "/" + p
-    }
 
     /// What depends on the host rather than the config: LSMs (applied only where enabled, as
     /// runc does, with a debug line otherwise) and Intel RDT (a clear error where absent).
@@ -214,7 +209,7 @@ public struct NamespacesBackend: Backend {
                 }
             }
             guard pid > 0 else { throw RuntimeError(.system, "exec init exited before starting the process") }
-            if let pidFile = o.pidFile { try Files.writeAtomically(absolutePath(pidFile), Array("\(pid)".utf8)) }
+            if let pidFile = o.pidFile { try Files.writeAtomically(Files.absolute(pidFile), Array("\(pid)".utf8)) }
             cleanup.disarm()
             for fd in [parentSock, consoleFD] where fd >= 0 { close(fd) }
             return pid

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import BrigKVM
+import BrigLinux
 import CBrigShim
 
 /// `brig vm …`: boots a guest with its console on stdout and exits with the guest's status.
@@ -116,11 +117,7 @@ public enum VMCommand {
 
     static func err(_ s: String) { var m = s + "\n"; _ = m.withUTF8 { write(2, $0.baseAddress, $0.count) } }
 
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    static func now() -> Double { monotonicSeconds() }
 
     public static func main(_ rawArgs: [String]) -> Int32 {
         let t0 = now()

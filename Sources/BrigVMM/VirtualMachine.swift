@@ -6,6 +6,7 @@ import BrigGuestMemory
 import BrigBoot
 import BrigDevices
 import BrigKVM
+import BrigLinux
 import CBrigKVM
 
 /// Everything needed to build a VM.
@@ -302,7 +303,7 @@ public final class VirtualMachine: @unchecked Sendable {
         // pushed into the rx queue as if the driver had notified it.
         let vsockThread = vsock.map { dev in
             let t = vsockTransport
-            return spawnThread { dev.serve { t?.notify(VirtioVsock.rxQueue) } }
+            return Threads.spawn { dev.serve { t?.notify(VirtioVsock.rxQueue) } }
         }
         defer {
             vsock?.shutdownHost()
@@ -311,7 +312,7 @@ public final class VirtualMachine: @unchecked Sendable {
         let live = Mutex(vcpus.count)
         var started: [pthread_t] = []
         for v in vcpus {
-            started.append(spawnThread { [self] in
+            started.append(Threads.spawn { [self] in
                 self.runVCPU(v)
                 live.withLock { $0 -= 1 }
             })
@@ -346,17 +347,4 @@ func installKickHandler() {
     sigemptyset(&sa.sa_mask)
     sa.sa_flags = 0
     sigaction(SIGUSR2, &sa, nil)
-}
-
-final class ThreadBody { let fn: () -> Void; init(_ fn: @escaping () -> Void) { self.fn = fn } }
-
-func spawnThread(_ fn: @escaping () -> Void) -> pthread_t {
-    var t = pthread_t()
-    let arg = Unmanaged.passRetained(ThreadBody(fn)).toOpaque()
-    let rc = pthread_create(&t, nil, { p in
-        Unmanaged<ThreadBody>.fromOpaque(p!).takeRetainedValue().fn()
-        return nil
-    }, arg)
-    precondition(rc == 0, "pthread_create failed: \(rc)")
-    return t
 }

@@ -113,3 +113,28 @@ import Testing
         let c = try UnixSocket.connect(deep + "/s.sock"); close(c)
     }
 }
+
+@Suite struct LineAndOutputTests {
+    @Test func readLineStopsAtNewlineEOFOrLimit() throws {
+        let (r, w) = try Files.pipe()
+        try Files.writeAll(fd: w, Array("OK 1073741824\nrest-longer".utf8))
+        close(w)
+        let first = Files.readLine(fd: r, max: 64)
+        #expect(first.text == "OK 1073741824" && first.end == .newline)
+        let limited = Files.readLine(fd: r, max: 4)
+        #expect(limited.text == "rest" && limited.end == .limit)
+        let last = Files.readLine(fd: r, max: 64)
+        #expect(last.text == "-longer" && last.end == .eof)
+        close(r)
+    }
+
+    @Test func outputCapturesTheChosenFdsAndTheExit() throws {
+        let o = Spawn.Options(path: "/bin/sh", args: ["sh", "-c", "echo out; echo err >&2; exit 3"], env: [])
+        let both = try Spawn.output(o, capture: [1, 2])
+        #expect(both.exit == .exited(3))
+        #expect(String(decoding: both.output, as: UTF8.self) == "out\nerr\n")
+        // By default only stdout: stderr stays the caller's.
+        let stdoutOnly = try Spawn.output(Spawn.Options(path: "/bin/sh", args: ["sh", "-c", "echo out; echo err >/dev/null"], env: []))
+        #expect(stdoutOnly.exit == .exited(0) && String(decoding: stdoutOnly.output, as: UTF8.self) == "out\n")
+    }
+}

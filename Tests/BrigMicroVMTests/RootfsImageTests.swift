@@ -72,14 +72,6 @@ import Testing
     }
 
     func capture(_ argv: [String]) throws -> String {
-        let (r, w) = try Files.pipe()
-        var o = Spawn.Options(path: argv[0], args: argv, env: [])
-        o.fds = [(w, 1)]
-        let pid = try Spawn.spawn(o)
-        close(w)
-        let out = try Files.read(fd: r)
-        close(r)
-        _ = try Spawn.wait(pid)
-        return String(decoding: out, as: UTF8.self)
+        String(decoding: try Spawn.output(Spawn.Options(path: argv[0], args: argv, env: [])).output, as: UTF8.self)
     }
 }

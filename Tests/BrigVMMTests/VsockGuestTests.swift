@@ -1,6 +1,7 @@
 import Testing
 import Glibc
 import Synchronization
+import BrigLinux
 @testable import BrigVMM
 @testable import BrigDevices
 
@@ -64,7 +65,7 @@ struct VsockGuestTests {
         defer { close(null) }
         let vm = try vsockVM(kernel, uds: uds, serialFD: null)
         let result = Mutex<StopReason?>(nil)
-        let t = spawnThread { let r = vm.run(); result.withLock { $0 = r } }
+        let t = Threads.spawn { let r = vm.run(); result.withLock { $0 = r } }
         // The guest's own connection arrives; then it waits for a host client that never comes.
         let a = accept(l, nil, nil)
         #expect(a >= 0)
@@ -91,7 +92,7 @@ struct VsockGuestTests {
         let vm = try vsockVM(kernel, uds: uds, serialFD: sfd)
         #expect(vm.cmdline.text.contains("virtio_mmio.device=4K@0xd0000000:5"))
         let result = Mutex<StopReason?>(nil)
-        let t = spawnThread { let r = vm.run(); result.withLock { $0 = r } }
+        let t = Threads.spawn { let r = vm.run(); result.withLock { $0 = r } }
 
         // Host-initiated: CONNECT 1024, OK <port>, echo round trip, then close.
         let cl = udsConnect(uds)

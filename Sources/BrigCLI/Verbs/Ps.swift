@@ -46,14 +46,8 @@ enum PsVerb: Verb {
 
     static func capture(_ argv: [String]) throws(RuntimeError) -> String {
         do {
-            let (r, w) = try Files.pipe()
-            var o = Spawn.Options(path: argv[0], args: argv, env: ["PATH=/usr/bin:/bin", "COLUMNS=2000"])
-            o.fds = [(w, 1)]
-            let pid = try Spawn.spawn(o)
-            close(w)
-            let out = try Files.read(fd: r)
-            close(r)
-            let exit = try Spawn.wait(pid)
+            let o = Spawn.Options(path: argv[0], args: argv, env: ["PATH=/usr/bin:/bin", "COLUMNS=2000"])
+            let (exit, out) = try Spawn.output(o)
             if exit != .exited(0) { throw RuntimeError(.system, "\(argv.joined(separator: " ")) failed: \(exit)") }
             return String(decoding: out, as: UTF8.self)
         } catch let e as RuntimeError { throw e } catch { throw RuntimeError.wrap(error, "ps") }
