@@ -132,6 +132,38 @@ struct Harness {
         #expect(left.isEmpty, "processes left behind: \(left)", sourceLocation: sourceLocation)
     }
 
+    /// `brig [global] create --console-socket` for `id`, as an engine runs it: accepts brig's
+    /// connection and returns the pty master it sent (with its payload) and create's exit.
+    func createWithConsoleSocket(_ id: String, global: [String] = [], env: [String] = []) throws
+        -> (master: Int32, name: String, exit: Spawn.Exit) {
+        let sockPath = dir + "/console.sock"
+        let listener = try UnixSocket.listen(sockPath)
+        defer { close(listener); unlink(sockPath) }
+        var o = Spawn.Options(path: Harness.binary, args: [Harness.binary, "--root", root] + global
+                                + ["create", "--bundle", bundle, "--console-socket", sockPath, id], env: env)
+        o.fds = []
+        let pid = try Spawn.spawn(o)
+        let conn = accept(listener, nil, nil)
+        guard conn >= 0 else { throw SystemError.last("accept on the console socket") }
+        let (master, name) = try UnixSocket.receiveFD(conn)
+        close(conn)
+        return (master, name, try Spawn.wait(pid))
+    }
+
+    /// Reads a pty master until `done(text so far)` or 5 s without output.
+    static func readPTY(_ master: Int32, until done: (String) -> Bool) -> String {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while !done(String(decoding: out, as: UTF8.self)) {
+            var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 5000) <= 0 { break }
+            let n = buf.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     nonisolated(unsafe) static var counter = 0
     /// A container id unique across concurrently running tests (cgroups are host-wide).
     static func uniqueID(_ prefix: String) -> String {

@@ -163,32 +163,10 @@ struct MicroVMTerminalTests {
         s.process?.terminal = true
         s.process?.consoleSize = Box(height: 33, width: 101)
         try h.write(s)
-        let sockPath = h.dir + "/console.sock"
-        let listener = try UnixSocket.listen(sockPath)
-        defer { close(listener) }
-        var o = Spawn.Options(path: Harness.binary, args: [Harness.binary, "--root", h.root, "--backend", "microvm", "create",
-                                                            "--bundle", h.bundle, "--console-socket", sockPath, "t1"],
-                              env: MicroVMHarness.env)
-        o.fds = []
-        let pid = try Spawn.spawn(o)
-        let conn = accept(listener, nil, nil)
-        #expect(conn >= 0)
-        let (master, _) = try UnixSocket.receiveFD(conn)
-        close(conn)
-        #expect(try Spawn.wait(pid) == .exited(0))
+        let (master, _, exit) = try h.createWithConsoleSocket("t1", global: ["--backend", "microvm"], env: MicroVMHarness.env)
+        #expect(exit == .exited(0))
         #expect(h.microvm(["start", "t1"]).code == 0)
-        func readUntil(_ marker: String) -> String {
-            var out: [UInt8] = []
-            var buf = [UInt8](repeating: 0, count: 4096)
-            while !String(decoding: out, as: UTF8.self).contains(marker) {
-                var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-                if poll(&p, 1, 5000) <= 0 { break }
-                let n = buf.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
-                if n <= 0 { break }
-                out += buf[0..<n]
-            }
-            return String(decoding: out, as: UTF8.self)
-        }
+        func readUntil(_ marker: String) -> String { Harness.readPTY(master) { $0.contains(marker) } }
         let first = readUntil("33 101")
         #expect(first.contains("/dev/pts/") && first.contains("33 101"), "\(first)")
         _ = brig_set_winsize(master, 40, 120)

@@ -13,34 +13,16 @@ struct TerminalTests {
         s.process?.terminal = true
         s.process?.consoleSize = Box(height: 33, width: 101)
         try h.write(s)
-        let sockPath = h.dir + "/console.sock"
-        let listener = try UnixSocket.listen(sockPath)
-        defer { close(listener) }
         let id = Harness.uniqueID("tty")
-        var o = Spawn.Options(path: Harness.binary, args: [Harness.binary, "--root", h.root, "create", "--bundle", h.bundle,
-                                                            "--console-socket", sockPath, id], env: [])
-        o.fds = []
-        let pid = try Spawn.spawn(o)
-        let conn = accept(listener, nil, nil)
-        #expect(conn >= 0)
-        let (master, name) = try UnixSocket.receiveFD(conn)
-        close(conn)
+        let (master, name, exit) = try h.createWithConsoleSocket(id)
         #expect(master >= 0)
         #expect(name == "/dev/ptmx")
-        #expect(try Spawn.wait(pid) == .exited(0))
+        #expect(exit == .exited(0))
         #expect(h.brig(["start", id]).code == 0)
         try Files.writeAll(fd: master, Array("hello\n".utf8))
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while !String(decoding: out, as: UTF8.self).contains("got:") || !String(decoding: out, as: UTF8.self).hasSuffix("\n") {
-            var p = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            if poll(&p, 1, 5000) <= 0 { break }
-            let n = buf.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
+        let out = Harness.readPTY(master) { $0.contains("got:") && $0.hasSuffix("\n") }
         close(master)
-        let text = String(decoding: out, as: UTF8.self).split(separator: "\r\n").map(String.init)
+        let text = out.split(separator: "\r\n").map(String.init)
         // The pty echoes our input, possibly before the shell's first line: check membership.
         #expect(text.contains { $0.hasPrefix("/dev/pts/") }, "\(text)")
         #expect(text.contains("stdin-is-tty"))
