@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
         .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore", "BrigCgroups"]),
         .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
-        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),
+        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigCgroups", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),
 
         // VMM (issue 7), leaf-first: KVM shim, guest memory, loader, devices, KVM layer, VMM.
         .target(name: "CBrigKVM"),

@@ -97,7 +97,12 @@ public struct CgroupState: Codable, Equatable, Sendable {
         }
         let unified = layout.unifiedMount.map(rebase)
         if let unified {
-            paths[""] = join(unified, path.inner(ownPath: layout.unifiedOwnPath))
+            // On a unified host a relative path goes below the *parent* of the caller's cgroup
+            // (runc's fs2 driver): the caller's own cgroup holds processes (containerd.service,
+            // a session scope), so the no-internal-processes rule forbids enabling controllers
+            // below it. On a hybrid host the cgroup2 tree is treated like a v1 hierarchy.
+            let base = layout.mode == .unified ? CgroupPath.parent(layout.unifiedOwnPath) : layout.unifiedOwnPath
+            paths[""] = join(unified, path.inner(ownPath: base))
         }
         return CgroupState(mode: layout.mode, paths: paths, unifiedMount: layout.mode == .legacy ? nil : unified)
     }

@@ -40,6 +40,12 @@ public enum CgroupPath: Equatable, Sendable {
         }
     }
 
+    /// `/a/b` → `/a`; `/a` and `/` → `/`.
+    public static func parent(_ path: String) -> String {
+        guard let i = path.lastIndex(of: "/"), i != path.startIndex else { return "/" }
+        return String(path[..<i])
+    }
+
     /// Removes empty and `.` components, rejects `..`; returns `/`-prefixed.
     static func clean(_ path: String) throws -> String {
         var parts: [Substring] = []

@@ -134,16 +134,26 @@ public struct NamespacesBackend: Backend {
     /// What depends on the host rather than the config: LSMs (applied only where enabled, as
     /// runc does, with a debug line otherwise) and Intel RDT (a clear error where absent).
     func applyHostChecks(spec: Spec, plan: inout LaunchPlan) throws {
+        // A confinement that was asked for and cannot be applied is refused, never dropped
+        // silently (runc refuses both).
         if let profile = spec.process?.apparmorProfile, !profile.isEmpty {
-            if ((try? Files.readString("/sys/module/apparmor/parameters/enabled")) ?? "").hasPrefix("Y") {
-                plan.process.apparmorProfile = profile
-            } else {
-                debug("process.apparmorProfile \(profile) ignored: AppArmor is not enabled on this host")
+            guard HostSecurity.appArmorEnabled else {
+                throw RuntimeError(.unsupported, "process.apparmorProfile \"\(profile)\": AppArmor is not enabled on this host")
             }
+            plan.process.apparmorProfile = profile
         }
         if let label = spec.process?.selinuxLabel, !label.isEmpty {
-            if Files.exists("/sys/fs/selinux/enforce") { plan.process.selinuxLabel = label }
-            else { debug("process.selinuxLabel ignored: SELinux is not enabled on this host") }
+            guard HostSecurity.seLinuxEnabled else {
+                throw RuntimeError(.unsupported, "process.selinuxLabel \"\(label)\": SELinux is not enabled on this host")
+            }
+            plan.process.selinuxLabel = label
+        }
+        if let caps = spec.process?.capabilities, let ambient = caps.ambient, !ambient.isEmpty {
+            let raisable = Set(caps.inheritable ?? []).intersection(caps.permitted ?? [])
+            let refused = ambient.filter { !raisable.contains($0) }
+            if !refused.isEmpty {
+                debug("process.capabilities.ambient: \(refused.joined(separator: ", ")) not raised: the kernel raises an ambient capability only if it is also permitted and inheritable")
+            }
         }
         if spec.linux?.intelRdt != nil && !Files.exists("/sys/fs/resctrl/info") {
             throw RuntimeError(.unsupported, "linux.intelRdt: Intel RDT (resctrl) is not available on this host")
@@ -393,4 +403,13 @@ struct Cleanup {
 
 enum ProcessInfoLite {
     static func env(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+}
+
+/// Which LSMs the host enforces (runc: apparmor.IsEnabled, selinux.GetEnabled).
+enum HostSecurity {
+    static var appArmorEnabled: Bool {
+        ((try? Files.readString("/sys/module/apparmor/parameters/enabled")) ?? "").hasPrefix("Y")
+            && Files.exists("/sys/kernel/security/apparmor")
+    }
+    static var seLinuxEnabled: Bool { Files.exists("/sys/fs/selinux/enforce") }
 }

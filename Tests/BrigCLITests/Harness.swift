@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigLinux
 import BrigNamespaces
 import BrigOCI
@@ -115,10 +116,10 @@ struct Harness {
     /// no process running from this test's bundle.
     func assertClean(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(!Files.exists(root + "/" + id), "state dir left behind for \(id)", sourceLocation: sourceLocation)
-        let hierarchies = CgroupPlacement.hierarchies(mountinfo: (try? Files.readString("/proc/self/mountinfo")) ?? "")
-        let procCgroup = (try? Files.readString("/proc/self/cgroup")) ?? ""
-        #expect(!hierarchies.isEmpty, sourceLocation: sourceLocation)
-        for (_, dir) in CgroupPlacement.directories(cgroupsPath: nil, id: id, hierarchies: hierarchies, procCgroup: procCgroup) {
+        // Where production puts the container's cgroup (BrigCgroups' resolver), on every hierarchy.
+        let state = try? CgroupState.resolve(cgroupsPath: nil, containerID: id, systemd: false, layout: CgroupLayout.current())
+        #expect(state.map { !$0.paths.isEmpty } == true, "no cgroup hierarchy found", sourceLocation: sourceLocation)
+        for dir in state?.paths.values.sorted() ?? [] {
             #expect(!Files.exists(dir), "cgroup \(dir) left behind", sourceLocation: sourceLocation)
         }
         // No brig process for this bundle (a stuck init or run) and no process in the container's cgroup.

@@ -52,6 +52,21 @@ struct ProcessTests {
         #expect(r.out.contains("CapAmb:\t0000000000000400"))
     }
 
+    /// `runc spec`'s default (runc >= 1.1) lists ambient capabilities without an inheritable set;
+    /// the kernel refuses to raise those, and runc runs the container anyway. So does brig, and
+    /// --debug says which ones were not raised.
+    @Test func ambientWithoutInheritableRunsAsRunc() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["sh", "-c", "grep ^CapAmb /proc/self/status"])
+        let caps = ["CAP_KILL", "CAP_NET_BIND_SERVICE"]
+        s.process?.capabilities = Capabilities(bounding: caps, effective: caps, inheritable: nil, permitted: caps, ambient: caps)
+        try h.write(s)
+        let r = h.brig(["run", "--bundle", h.bundle, Harness.uniqueID("amb")], global: ["--debug"])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out == "CapAmb:\t0000000000000000\n", "\(r.out)")
+        #expect(r.err.contains("process.capabilities.ambient: CAP_KILL, CAP_NET_BIND_SERVICE not raised"), "\(r.err)")
+    }
+
     @Test func noNewPrivilegesAndOomScoreAdj() throws {
         var s = Harness.spec(["sh", "-c", "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj"])
         s.process?.noNewPrivileges = true

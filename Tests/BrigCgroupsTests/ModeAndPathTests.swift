@@ -91,6 +91,21 @@ let unifiedMountinfo = """
         #expect(try paths(nil)["cpu,cpuacct"] == "/R/cpu,cpuacct/c1")
     }
 
+    /// runc's fs2 rule: on a unified host a relative path (or none) goes below the parent of the
+    /// caller's cgroup, whose own cgroup holds processes (containerd.service, a session scope).
+    @Test func unifiedRelativeIsBelowTheCallersParent() throws {
+        func v2(_ own: String, _ p: String?) throws -> String? {
+            try CgroupState.resolve(cgroupsPath: p, containerID: "c1", systemd: false,
+                                    layout: .unified(ownPath: own), root: "/R").paths[""]
+        }
+        #expect(try v2("/system.slice/containerd.service", nil) == "/R/system.slice/c1")
+        #expect(try v2("/system.slice/containerd.service", "k8s/pod1/c") == "/R/system.slice/k8s/pod1/c")
+        #expect(try v2("/user.slice", "x") == "/R/x")
+        #expect(try v2("/", nil) == "/R/c1")
+        #expect(try v2("/system.slice/containerd.service", "/abs/c") == "/R/abs/c")
+        #expect(CgroupPath.parent("/a/b/c") == "/a/b" && CgroupPath.parent("/a") == "/" && CgroupPath.parent("/") == "/")
+    }
+
     @Test func dotDotIsRejected() {
         expectCgroupError("linux.cgroupsPath", "..") { _ = try paths("/a/../b") }
         expectCgroupError("linux.cgroupsPath", "..") { _ = try paths("../x") }
