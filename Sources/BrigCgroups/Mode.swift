@@ -1,3 +1,4 @@
+import BrigLinux
 import Glibc
 
 /// How cgroups are mounted, decided as runc does (`IsCgroup2UnifiedMode` /
@@ -63,9 +64,9 @@ public struct CgroupLayout: Codable, Equatable, Sendable {
 
     /// Computes the layout from the text of /proc/self/mountinfo and /proc/self/cgroup.
     public static func parse(mountinfo: String, procCgroup: String) throws -> CgroupLayout {
-        let mounts = parseMountInfo(mountinfo)
+        let mounts = MountInfo.parse(mountinfo)
         let own = parseProcCgroup(procCgroup)
-        func last(at point: String, _ fs: String) -> MountInfoEntry? {
+        func last(at point: String, _ fs: String) -> MountInfo? {
             mounts.last { $0.mountPoint == point && $0.fsType == fs }
         }
         // The mount that is on top at /sys/fs/cgroup decides, as statfs would.
@@ -116,23 +117,6 @@ public func systemdRunning(runDirectory: String = "/run/systemd/system") -> Bool
 
 // MARK: - parsing
 
-struct MountInfoEntry: Equatable {
-    var root: String
-    var mountPoint: String
-    var fsType: String
-    var superOptions: String
-}
-
-/// Parses /proc/self/mountinfo: `id parent maj:min root mountpoint opts [optional...] - fstype source superopts`.
-func parseMountInfo(_ text: String) -> [MountInfoEntry] {
-    text.split(separator: "\n").compactMap { line in
-        let f = line.split(separator: " ").map(String.init)
-        guard f.count >= 9, let dash = f[6...].firstIndex(of: "-"), f.count >= dash + 3 else { return nil }
-        return MountInfoEntry(root: unescapeMountField(f[3]), mountPoint: unescapeMountField(f[4]),
-                              fsType: f[dash + 1], superOptions: dash + 3 < f.count ? f[dash + 3] : "")
-    }
-}
-
 /// Parses /proc/self/cgroup: `id:controllers:path`; v1 by controller, and the `0::` path.
 func parseProcCgroup(_ text: String) -> (v1: [String: String], unified: String?) {
     var v1: [String: String] = [:]
@@ -161,20 +145,4 @@ func relative(_ path: String, to root: String) -> String {
     if path == root { return "/" }
     if path.hasPrefix(root + "/") { return String(path.dropFirst(root.count)) }
     return path
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-func unescapeMountField(_ s: String) -> String {
-    guard s.contains("\\") else { return s }
-    var out: [UInt8] = []
-    let b = Array(s.utf8)
-    var i = 0
-    while i < b.count {
-        if b[i] == 0x5c, i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-            out.append(v); i += 4
-        } else {
-            out.append(b[i]); i += 1
-        }
-    }
-    return String(decoding: out, as: UTF8.self)
 }

@@ -19,7 +19,7 @@ public struct CgroupPlacement: Sendable {
             guard halves.count == 2 else { continue }
             let left = halves[0].split(separator: " "), right = halves[1].split(separator: " ")
             guard left.count >= 5, right.count >= 3 else { continue }
-            let fstype = right[0], mountpoint = unescape(String(left[4]))
+            let fstype = right[0], mountpoint = MountInfo.unescape(String(left[4]))
             if fstype == "cgroup2" {
                 out.append(Hierarchy(mountpoint: mountpoint, options: "", version: 2))
             } else if fstype == "cgroup" {
@@ -30,10 +30,6 @@ public struct CgroupPlacement: Sendable {
             }
         }
         return out
-    }
-
-    static func unescape(_ s: String) -> String {
-        s.split(separator: "\\040", omittingEmptySubsequences: false).joined(separator: " ")
     }
 
     /// This process's cgroup path in `h`, from /proc/self/cgroup text.

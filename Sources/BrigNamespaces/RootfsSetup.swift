@@ -22,6 +22,7 @@ struct RootfsSetup {
     func prepare() throws {
         let MS = Self.MS
         try mount(nil, "/", nil, plan.rootPropagation, nil, what: "set propagation of /")
+        try makeParentMountPrivate()
         try mount(plan.rootfs, plan.rootfs, "bind", MS.bind | MS.rec, nil, what: "bind mount rootfs \(plan.rootfs)")
         let rootFD = try SecurePath.openRoot(plan.rootfs)
         defer { close(rootFD) }
@@ -128,6 +129,15 @@ struct RootfsSetup {
         try mount(nil, path, nil, flags | MS.remount | locked, nil, what: "remount \(path)")
     }
 
+    /// pivot_root refuses a new root whose parent mount is shared, and the rootfs bind would
+    /// propagate out of the container's namespace: make the mount the rootfs is on private
+    /// (runc's rootfsParentMountPrivate) — `rootfsPropagation: shared` makes it shared above.
+    func makeParentMountPrivate() throws {
+        let mounts = (try? MountInfo.current()) ?? []
+        guard let parent = MountInfo.containing(plan.rootfs, in: mounts), parent.isShared else { return }
+        try mount(nil, parent.mountPoint, nil, Self.MS.priv, nil, what: "make \(parent.mountPoint) private")
+    }
+
     /// `cgroup` mounts: cgroup2 on a unified host; otherwise a tmpfs with one directory per
     /// hierarchy. With a private cgroup namespace each is a fresh cgroup mount (showing the
     /// container's cgroup as root); without one, the container's own directories are bound.
@@ -142,8 +152,14 @@ struct RootfsSetup {
             if privateNS {
                 try mount("cgroup2", SecurePath.procPath(target), "cgroup2", flags, nil, what: "mount cgroup2")
             } else {
+                // The container's own cgroup (runc emulates a cgroup namespace the same way);
+                // remounted through a fresh handle: `target` is the directory under the bind.
                 try mount(h.containerDir, SecurePath.procPath(target), nil, MS.bind, nil, what: "bind cgroup")
-                if flags != 0 { try remount(SecurePath.procPath(target), flags: flags | MS.bind) }
+                if flags != 0 {
+                    let top = try SecurePath.open(rootFD, m.destination)
+                    defer { close(top) }
+                    try remount(SecurePath.procPath(top), flags: flags | MS.bind)
+                }
             }
             return
         }

@@ -125,4 +125,15 @@ struct MountTests {
         #expect(r.out.hasPrefix("/bin/busybox\n"))
         h.assertClean(id)
     }
+
+    /// `rootfsPropagation: shared` makes / shared, and pivot_root refuses a new root whose parent
+    /// mount is shared: the mount the rootfs is on is made private first (as runc does).
+    @Test(arguments: ["shared", "rshared"])
+    func sharedRootfsPropagationPivots(_ propagation: String) throws {
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["sh", "-c", "echo in"])
+        s.linux?.rootfsPropagation = propagation
+        let r = try h.run(s, id: Harness.uniqueID("shprop"))
+        #expect(r.code == 0 && r.out.hasPrefix("in\n"), "\(r.err)")
+    }
 }
