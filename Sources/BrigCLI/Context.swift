@@ -14,6 +14,8 @@ public final class Context {
     public var logJSON = false
     public var debugEnabled = false
     public var systemdCgroup = false
+    /// `--rootless true|false|auto` (auto: true when not root).
+    public var rootless = false
     /// `--backend` (or BRIG_BACKEND): the backend for containers whose config does not choose.
     public var defaultBackend: String?
     var logFD: Int32 = -1
@@ -42,6 +44,16 @@ public final class Context {
         }
         debugEnabled = p.has("debug")
         systemdCgroup = p.has("systemd-cgroup")
+        switch p.value("rootless") ?? "auto" {
+        case "true": rootless = true
+        case "false": rootless = false
+        case "auto": rootless = geteuid() != 0 || Proc.inUserNamespace
+        case let v: throw RuntimeError(.usage, "--rootless: invalid value \"\(v)\" (true, false or auto)")
+        }
+        // As runc: a rootless runtime keeps its state under $XDG_RUNTIME_DIR by default.
+        if p.value("root") == nil, rootless, let xdg = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !xdg.isEmpty {
+            root = xdg + "/brig"
+        }
         defaultBackend = p.value("backend") ?? getenv("BRIG_BACKEND").map { String(cString: $0) }
         if let path = logPath {
             logFD = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)

@@ -1,4 +1,5 @@
 import BrigLinux
+import Glibc
 
 /// Every failure of the cgroups library. Messages name the spec field (e.g.
 /// `linux.resources.memory.swappiness`) and/or the cgroup file involved.
@@ -56,6 +57,13 @@ public enum CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .bpf(what, err):
             return "devices eBPF program: \(what): \(err.description)"
         }
+    }
+
+    /// Whether the kernel refused for lack of permission (EACCES, EPERM, EROFS): what a rootless
+    /// caller without a delegated cgroup gets.
+    public var isPermissionDenied: Bool {
+        guard let e = errno else { return false }
+        return e == EACCES || e == EPERM || e == EROFS
     }
 
     /// The errno of an underlying system error, if any.

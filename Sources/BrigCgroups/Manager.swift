@@ -122,6 +122,7 @@ public func makeCgroupManager(cgroupsPath: String?, containerID: String, systemd
 
 /// Rebuilds a manager from persisted state.
 public func makeCgroupManager(state: CgroupState) -> any CgroupManager {
+    if state.paths.isEmpty { return NoCgroupManager(mode: state.mode) }
     switch state.mode {
     case .unified: return V2Manager(state: state)
     case .legacy: return V1Manager(state: state)
@@ -197,4 +198,33 @@ func waitUntil(timeout: Double, _ check: () throws -> Bool) throws -> Bool {
         usleep(step)
         waited += Double(step) / 1_000_000
     }
+}
+
+/// A container without a cgroup of its own: a rootless container where the user may not create
+/// one (no delegated subtree) and no limits were asked for, as runc runs it. Placement is a
+/// no-op; anything that needs the cgroup says why it cannot work.
+public final class NoCgroupManager: CgroupManager {
+    public let mode: CgroupMode
+    public var skipDevices = true
+    public var freezeTimeout = 5.0
+    public init(mode: CgroupMode) { self.mode = mode }
+
+    public var state: CgroupState { CgroupState(mode: mode, paths: [:]) }
+    static let why = "the container has no cgroup of its own (rootless, and the user may not create one here)"
+    func unsupported(_ what: String) -> CgroupError { .unsupported(field: what, reason: Self.why) }
+
+    public func create() throws {}
+    public func join() throws -> Bool { false }
+    public func addProcess(_ pid: pid_t) throws {}
+    public func apply(_ resources: Resources) throws {
+        if resources.requestsLimits { throw unsupported("linux.resources") }
+    }
+    public func update(_ resources: Resources) throws { throw unsupported("update") }
+    public func freeze() throws { throw unsupported("pause") }
+    public func thaw() throws { throw unsupported("resume") }
+    public func isFrozen() throws -> Bool { false }
+    public func pids() throws -> [pid_t] { throw unsupported("the container's processes") }
+    public func stats() throws -> CgroupStats { throw unsupported("stats") }
+    public func oomKillCount() throws -> UInt64 { 0 }
+    public func destroy(force: Bool) throws {}
 }

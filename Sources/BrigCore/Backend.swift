@@ -12,6 +12,9 @@ public struct CreateOptions: Sendable {
     public var noNewKeyring = false
     public var preserveFDs = 0
     public var systemdCgroup = false
+    /// Rootless (`--rootless`, or auto: not root): no device rules, and cgroup permission errors
+    /// are not fatal when no limits were asked for (runc's rootless cgroup manager).
+    public var rootless = false
     /// `run` in the foreground: the caller is a subreaper that will wait for the container.
     public var foreground = false
     /// The console socket fd when the caller already holds it (foreground `run` with a terminal).

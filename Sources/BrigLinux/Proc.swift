@@ -53,3 +53,13 @@ public enum Timestamp {
             String(repeating: "0", count: 9 - ns.count) + ns + "Z"
     }
 }
+
+public enum Proc {
+    /// Whether the calling process runs in a user namespace other than the initial one (its
+    /// uid_map is not the identity over the whole range), as runc's userns.RunningInUserNS.
+    public static var inUserNamespace: Bool {
+        guard let map = try? Files.readString("/proc/self/uid_map") else { return false }
+        let f = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return !(f.count == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+    }
+}

@@ -31,12 +31,15 @@ public struct NamespacesBackend: Backend {
 
         // Cgroups first, so the init process is placed before it creates its cgroup namespace.
         let hierarchies = CgroupPlacement.hierarchies(mountinfo: try Files.readString("/proc/self/mountinfo"))
-        let cgroups: any CgroupManager
+        var cgroups: any CgroupManager
         do {
             cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup)
         } catch CgroupError.systemdNotRunning {
             throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
         }
+        // Rootless (runc): an unprivileged user cannot load the devices eBPF program, and device
+        // access is bounded by the user's own permissions anyway.
+        if o.rootless { cgroups.skipDevices = true }
         // Each mounted hierarchy with the container's directory in it (for `cgroup` mounts).
         let dirs: [(CgroupPlacement.Hierarchy, String)] = hierarchies.compactMap { h in
             cgroups.state.paths[h.version == 2 ? "" : h.options].map { (h, $0) }
@@ -57,11 +60,32 @@ public struct NamespacesBackend: Backend {
         try applyHostChecks(spec: spec, plan: &plan)
         var cleanup = Cleanup(cgroups: nil)
         defer { cleanup.run() }
+        let resources = spec.linux?.resources ?? Resources()
         do {
             try cgroups.join()
             cleanup.cgroups = cgroups
-            try cgroups.apply(spec.linux?.resources ?? Resources())
-        } catch let e as CgroupError { throw RuntimeError(.config, "\(e)") }
+            try cgroups.apply(resources)
+        } catch let e as CgroupError {
+            // Rootless without a writable (delegated) cgroup: run without a cgroup of its own when
+            // nothing needs one, as runc does; otherwise say what would be needed.
+            guard o.rootless, e.isPermissionDenied else { throw RuntimeError(.config, "\(e)") }
+            if resources.requestsLimits || !(spec.linux?.cgroupsPath ?? "").isEmpty {
+                throw RuntimeError(.config, "\(e) (rootless: limits or a cgroupsPath need a cgroup subtree delegated to the user)")
+            }
+            debug("rootless: running without a cgroup of its own: \(e)")
+            try? cgroups.destroy()
+            cgroups = NoCgroupManager(mode: cgroups.mode)
+            cleanup.cgroups = nil
+            // `cgroup` mounts show the cgroup the container really is in: the caller's.
+            if let layout = try? CgroupLayout.current() {
+                plan.cgroupHierarchies = plan.cgroupHierarchies.map { h in
+                    var h = h
+                    if h.version == 2, let m = layout.unifiedMount { h.containerDir = m + layout.unifiedOwnPath }
+                    else if let v1 = layout.v1.first(where: { $0.mountPoint == h.mountpoint }) { h.containerDir = v1.mountPoint + v1.ownPath }
+                    return h
+                }
+            }
+        }
 
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
@@ -177,6 +201,8 @@ public struct NamespacesBackend: Backend {
         do { try Files.write("/proc/\(pid)/uid_map", text(plan.uidMappings)) } catch {
             throw RuntimeError(.config, "linux.uidMappings: \(error)")
         }
+        // An unprivileged writer (rootless) may map its own gid only once setgroups is denied.
+        if geteuid() != 0 { try? Files.write("/proc/\(pid)/setgroups", "deny") }
         do { try Files.write("/proc/\(pid)/gid_map", text(plan.gidMappings)) } catch {
             throw RuntimeError(.config, "linux.gidMappings: \(error)")
         }

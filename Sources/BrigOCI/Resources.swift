@@ -12,6 +12,14 @@ public struct Resources: Codable, Sendable, Equatable {
     public var unified: [String: String]?
     public init() {}
 
+    /// Whether anything but device rules is set: limits that need a cgroup of the container's
+    /// own (runc's needAnyControllers; a rootless container without one can still run without).
+    public var requestsLimits: Bool {
+        var r = self
+        r.devices = nil
+        return r != Resources()
+    }
+
     public struct DeviceCgroupRule: Codable, Sendable, Equatable {
         public var allow: Bool
         public var type: String?

@@ -40,6 +40,7 @@ enum CreateVerb: Verb {
         options.noPivot = args.has("no-pivot")
         options.noNewKeyring = args.has("no-new-keyring")
         options.systemdCgroup = ctx.systemdCgroup
+        options.rootless = ctx.rootless
         options.foreground = !detach
         if let n = args.value("preserve-fds") {
             guard let v = Int(n), v >= 0, v < 4096 else { throw RuntimeError(.usage, "--preserve-fds: invalid value \"\(n)\"") }
