@@ -238,7 +238,7 @@ static void cmd_clock(void) {
 
 static int needs_arg(const char *c) {
     static const char *withArg[] = {"rlimit", "writable", "readable", "stat", "sysctl", "mount", "file",
-                                    "mkdir", "sleep", "exit", "getenv", "touch"};
+                                    "mkdir", "sleep", "exit", "getenv", "touch", "alloc"};
     for (size_t i = 0; i < sizeof withArg / sizeof withArg[0]; i++) if (strcmp(c, withArg[i]) == 0) return 1;
     return 0;
 }
@@ -281,6 +281,13 @@ int main(int argc, char **argv) {
             struct winsize w;
             if (ioctl(0, TIOCGWINSZ, &w) == 0) printf("winsize=%ux%u\n", w.ws_row, w.ws_col);
             else printf("winsize=error:%d\n", errno);
+        }
+        else if (!strcmp(c, "alloc")) {
+            /* touch N MiB, one page at a time (an OOM kill ends the probe here) */
+            size_t n = (size_t)atoi(a) << 20;
+            char *m = malloc(n);
+            for (size_t o = 0; m && o < n; o += 4096) m[o] = 1;
+            printf("alloc[%s]=%d\n", a, m != NULL);
         }
         else if (!strcmp(c, "sleep")) { fflush(stdout); sleep((unsigned)atoi(a)); }
         else if (!strcmp(c, "exit")) { fflush(stdout); return atoi(a); }
