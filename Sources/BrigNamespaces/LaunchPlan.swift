@@ -137,6 +137,21 @@ extension LaunchPlan {
             else { newNS.append(ns.type) }
         }
 
+        // A new user namespace with mappings: the process's ids must be mapped, or setuid fails
+        // with a bare EINVAL deep in the init (runc: "cannot set uid to unmapped user").
+        if newNS.contains("user") {
+            func mapped(_ id: UInt32, _ m: [IDMapping]) -> Bool {
+                m.contains { id >= $0.containerID && UInt64(id) < UInt64($0.containerID) + UInt64($0.size) }
+            }
+            let user = process.user
+            if let m = linux.uidMappings, !m.isEmpty, !mapped(user.uid, m) {
+                throw ConfigError("process.user.uid", "\(user.uid) is not mapped in the container's user namespace (linux.uidMappings)")
+            }
+            if let m = linux.gidMappings, !m.isEmpty, !mapped(user.gid, m) {
+                throw ConfigError("process.user.gid", "\(user.gid) is not mapped in the container's user namespace (linux.gidMappings)")
+            }
+        }
+
         var mounts: [PlannedMount] = []
         for m in spec.mounts ?? [] {
             let opts = MountOptions.parse(m.options ?? [])

@@ -29,6 +29,19 @@ import Testing
         #expect(cg.kind == .cgroup && cg.options.readonly)
     }
 
+    /// `runc spec --rootless` maps only the user to root: a process uid/gid outside the mappings
+    /// is refused up front, naming the field (runc: "cannot set uid to unmapped user").
+    @Test func unmappedProcessIDsAreRefused() throws {
+        var s = DefaultSpec.make(rootless: true, uid: 1000, gid: 1000)
+        _ = try plan(s)
+        s.process?.user = User(uid: 1000, gid: 0)
+        #expect(throws: ConfigError("process.user.uid", "1000 is not mapped in the container's user namespace (linux.uidMappings)")) { try plan(s) }
+        s.process?.user = User(uid: 0, gid: 5)
+        #expect(throws: ConfigError("process.user.gid", "5 is not mapped in the container's user namespace (linux.gidMappings)")) { try plan(s) }
+        s.linux?.gidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        _ = try plan(s)
+    }
+
     @Test func bindSourcesJoinsDevicesAndPropagation() throws {
         var s = DefaultSpec.make()
         s.root = Root(path: "/abs/root")
