@@ -24,6 +24,12 @@ if [ "$(id -u)" = 0 ]; then
   BRIG="$brig" tests/engines/containerd.sh "$(pwd)/tests/engines/brig-microvm"
   # Fails if a case brig passes in conformance/RESULTS.md regresses, or features drift.
   conformance/ci.sh "$brig"
+  # Pure cgroup v2, in the VM test host (tests/vmhost: QEMU TCG, Debian's cloud kernel), in the
+  # layouts users run: root in the root cgroup, in a systemd service's cgroup, and rootless in a
+  # delegated subtree. runc runs the suite first; brig must pass every case runc passes there and
+  # every case its "brig v2 LAYOUT" column of conformance/RESULTS.md records. ~4-6 min a layout.
+  swift build -c release --product brig
+  tests/vmhost/conformance.sh
 else
   echo "test.sh: not root: engine, conformance and integration tests are skipped (run as root)"
 fi
