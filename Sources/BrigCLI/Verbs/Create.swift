@@ -48,13 +48,18 @@ enum CreateVerb: Verb {
         let store = ctx.store
         let lock = try store.reserve(id)
         defer { lock.unlock() }
+        CrashPoint.reached("create.reserved")
         do {
             let record = try ctx.backend(forNew: spec).create(options, store: store)
+            CrashPoint.reached("create.ready")
             try store.save(record)
+            CrashPoint.reached("create.saved")
             ctx.debug("created container \(id) with pid \(record.pid)")
             return record
         } catch {
-            store.remove(id)
+            // Whatever state.json records (the backend's own undo may have been cut short, or
+            // the final save failed with the container already running) is released.
+            do { try store.abandon(id, backend: ctx.backend(for:)) } catch let e { ctx.warn("\(e)") }
             throw error
         }
     }
