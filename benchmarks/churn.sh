@@ -43,8 +43,14 @@ for ((i = 0; i < n; i++)); do lifecycle "$prefix-$i" >/dev/null 2>&1 || failures
 t1=$(date +%s%N)
 read -r fds1 mounts1 cg1 run1 <<<"$(snapshot)"
 ours_cg=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 6 -type d -name "$prefix-*" 2>/dev/null | wc -l)
-ours_procs=$(grep -ls "/$prefix-" /proc/[0-9]*/cgroup 2>/dev/null | wc -l)
+sleep 1  # the last container's processes are being reaped by whoever inherited them
+ours_procs=0
+for f in $(grep -ls "/$prefix-" /proc/[0-9]*/cgroup 2>/dev/null); do
+    d=${f%/cgroup}
+    state=$(sed 's/.*) //' "$d/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -n "$state" ] && [ "$state" != Z ] && ours_procs=$((ours_procs + 1))
+done
 ms=$(( (t1 - t0) / 1000000 ))
 echo "$rt: $n lifecycles (create/start/kill/delete) in $ms ms ($((ms * 1000 / n)) us each), $failures failed"
 echo "  host open files $fds0 -> $fds1, mounts $mounts0 -> $mounts1, cgroup dirs $cg0 -> $cg1, /run/brig entries $run0 -> $run1"
-echo "  this run: state root entries $(ls -A "$root" | wc -l), cgroups $ours_cg, processes $ours_procs"
+echo "  this run: state root entries $(ls -A "$root" | wc -l), cgroups $ours_cg, live processes $ours_procs"

@@ -44,7 +44,10 @@ while [ $i -lt "$rounds" ]; do
     "$rt" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
     cg=$(find /sys/fs/cgroup -maxdepth 6 -type d -name "$id" 2>/dev/null | wc -l)
     procs=0
-    procs=$(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null | wc -l)
+    for f in $(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null); do
+        state=$(sed 's/.*) //' "${f%/cgroup}/stat" 2>/dev/null | cut -d' ' -f1)
+        [ -n "$state" ] && [ "$state" != Z ] && procs=$((procs + 1))
+    done
     dir=0; [ -e "$root/$id" ] && dir=1
     if [ "$cg" -gt 0 ] || [ "$dir" = 1 ] || [ "$procs" -gt 0 ]; then
         rounds_left=$((rounds_left + 1))

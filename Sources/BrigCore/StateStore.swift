@@ -97,10 +97,13 @@ public struct StateStore: Sendable {
         return flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK
     }
 
-    public func save(_ record: ContainerRecord) throws(RuntimeError) {
+    /// Writes state.json atomically. `durable: false` skips the fsync: for the records `create`
+    /// writes before each acquisition, which only need to survive the brig process (what they
+    /// name — cgroups, processes — does not survive a reboot either); ~25 us on tmpfs.
+    public func save(_ record: ContainerRecord, durable: Bool = true) throws(RuntimeError) {
         do {
             let data = try JSONEncoder().encode(record)
-            try Files.writeAtomically(directory(record.id) + "/state.json", Array(data), mode: 0o600)
+            try Files.writeAtomically(directory(record.id) + "/state.json", Array(data), mode: 0o600, sync: durable)
         } catch { throw RuntimeError.wrap(error, "save state of \(record.id)") }
     }
 

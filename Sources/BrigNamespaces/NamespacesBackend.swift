@@ -64,7 +64,7 @@ public struct NamespacesBackend: Backend {
             owner: "", annotations: spec.annotations, hooks: spec.hooks, cgroup: NamespacesBackend.prospective(cgroups.state),
             systemdCgroup: o.systemdCgroup)
         record.incomplete = true
-        try store.save(record)
+        try store.save(record, durable: false)
         CrashPoint.reached("create.recorded")
 
         var cleanup = Cleanup(cgroups: nil)
@@ -86,7 +86,7 @@ public struct NamespacesBackend: Backend {
         try cgroups.addProcess(initPid)
         record.cgroup = cgroups.state
         record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
-        try store.save(record)
+        try store.save(record, durable: false)
         CrashPoint.reached("create.placed")
         let channel = SyncChannel(fd: parentSock)
         try channel.send(.plan(plan))
@@ -112,7 +112,7 @@ public struct NamespacesBackend: Backend {
                 if let stat = ProcStat.read(pid: pid) {
                     record.pid = pid
                     record.pidStartTime = stat.startTime
-                    try store.save(record)
+                    try store.save(record, durable: false)
                 }
                 CrashPoint.reached("create.child")
                 _ = try? Spawn.wait(initPid)

@@ -23,7 +23,7 @@ struct AgentChurnTests {
 
     @Test func lifecyclesDoNotGrowTheAgent() throws {
         let n = getenv("BRIG_CHURN").flatMap { Int(String(cString: $0)) } ?? 100
-        let agent = try AgentProcess()
+        let agent = try AgentProcess(timeout: 60 + n / 2)
         let c = try agent.connect()
         func lifecycle(_ i: Int) throws {
             let id = "churn\(i)"
