@@ -30,7 +30,7 @@ for point in "${points[@]}"; do
         exec.*) B run -d --bundle "$work/bundle" "$id"; rc=$(crash exec "$id" sleep 1000) ;;
         delete.*) B run -d --bundle "$work/bundle" "$id"; rc=$(crash delete --force "$id") ;;
     esac
-    listed=$(B list 2>/dev/null | awk -v id="$id" '$1 == id { print $3 }')
+    listed=$(B list 2>/dev/null | while read -r cid _ status _; do [ "$cid" = "$id" ] && echo "$status"; done)
     B delete --force "$id" >/dev/null 2>&1; drc=$?
     sleep 0.2
     cg=$(find /sys/fs/cgroup -maxdepth 8 -type d -name "$id" 2>/dev/null | wc -l)
