@@ -108,8 +108,11 @@ public final class Context {
     // MARK: helpers shared by verbs
 
     /// Loads a container and derives its status from live facts.
+    /// A record whose create did not finish is `creating` while its creator holds the lock and
+    /// `stopped` once that brig is gone (it was killed): `delete` then removes what it recorded.
     func load(_ id: String) throws(RuntimeError) -> (ContainerRecord, ContainerStatus) {
         let record = try store.load(id)
+        if record.incomplete == true { return (record, store.isLockedElsewhere(id) ? .creating : .stopped) }
         let status = Lifecycle.status(backend(for: record).facts(record, store: store))
         return (record, status)
     }

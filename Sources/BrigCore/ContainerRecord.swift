@@ -19,6 +19,13 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var systemdCgroup: Bool
     /// What only the record's backend reads (the microvm backend: its mode and agent endpoint).
     public var backendState: [String: String]?
+    /// True while `create` has not finished, or when the brig creating it was killed: the record
+    /// then lists what was acquired so far (each thing recorded before it is acquired) and the
+    /// status is `creating` while its creator holds the lock, `stopped` after.
+    public var incomplete: Bool?
+    /// Processes besides `pid` that belong to the container while it is created (the first-stage
+    /// `brig init`), each with its start time so a reused pid is never signalled.
+    public var helpers: [OwnedProcess]?
 
     /// Leaf directories, one per hierarchy.
     public var cgroupPaths: [String] { cgroup.paths.values.sorted() }
@@ -33,8 +40,25 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         self.systemdCgroup = systemdCgroup
     }
 
+    /// A record for a state directory without (readable) state.json: a create killed before it
+    /// recorded anything. Only the directory is known.
+    public static func placeholder(id: String) -> ContainerRecord {
+        var r = ContainerRecord(id: id, backend: "namespaces", bundle: "", rootfs: "", pid: 0, pidStartTime: 0, created: "",
+                                owner: "", annotations: nil, hooks: nil, cgroup: CgroupState(mode: .legacy, paths: [:]),
+                                systemdCgroup: false)
+        r.incomplete = true
+        return r
+    }
+
     public func state(_ status: ContainerStatus) -> ContainerState {
         ContainerState(id: id, status: status, pid: status == .stopped ? 0 : pid, bundle: bundle, rootfs: rootfs,
                        created: created, owner: owner, annotations: annotations)
     }
+}
+
+/// A process identified by pid and start time (/proc/<pid>/stat field 22).
+public struct OwnedProcess: Codable, Sendable, Equatable {
+    public var pid: Int32
+    public var startTime: UInt64
+    public init(pid: Int32, startTime: UInt64) { self.pid = pid; self.startTime = startTime }
 }

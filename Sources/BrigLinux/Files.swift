@@ -49,13 +49,14 @@ public enum Files {
         try writeAll(fd: fd, Array(text.utf8), "write \(text.debugDescription) to \(path)")
     }
 
-    /// Writes atomically: a temp file in the same directory, fsync'd, then renamed over `path`.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+    /// Writes atomically: a temp file in the same directory, fsync'd (unless `sync` is false:
+    /// still all-or-nothing for a killed process, not across a power loss), then renamed over `path`.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644, sync: Bool = true) throws(SystemError) {
         let tmp = path + ".tmp-\(getpid())"
         let fd = try open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
         do {
             try writeAll(fd: fd, bytes, "write \(tmp)")
-            try sys("fsync \(tmp)") { fsync(fd) }
+            if sync { try sys("fsync \(tmp)") { fsync(fd) } }
         } catch {
             Glibc.close(fd); unlink(tmp); throw error
         }

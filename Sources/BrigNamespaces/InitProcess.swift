@@ -1,3 +1,4 @@
+import BrigCore
 import BrigLinux
 import BrigOCI
 import CBrigShim
@@ -49,6 +50,7 @@ public enum InitProcess {
                 .map { "\($0.key) \($0.value.secs ?? 0) \($0.value.nanosecs ?? 0)" }.joined(separator: "\n")
             try Files.write("/proc/self/timens_offsets", text + "\n")
         }
+        CrashPoint.reached("init.namespaces")
         // The child waits on this pipe until its pid has been reported, so messages stay ordered.
         let (gateR, gateW) = try Files.pipe()
         let child = brig_fork()
@@ -65,6 +67,7 @@ public enum InitProcess {
                 exit(1)
             }
         }
+        CrashPoint.reached("init.forked")
         try channel.send(.childPid(child))
         close(gateW)
         exit(0)

@@ -11,8 +11,8 @@ import Glibc
 /// re-exec'd `brig init`; this side only spawns it, answers its requests, and records it.
 public struct NamespacesBackend: Backend {
     public var name: String { "namespaces" }
-    /// The executable to re-exec as `init`: a read-only copy of this binary (see
-    /// SealedExecutable), or /proc/self/exe where that copy can't be made.
+    /// The executable to re-exec as `init`; nil: a private handle on this binary that can't be
+    /// written through (see SealedExecutable), or /proc/self/exe where none can be made.
     public var executable: String?
     public var debug: (String) -> Void
 
@@ -58,12 +58,24 @@ public struct NamespacesBackend: Backend {
 
         plan.newKeyring = !o.noNewKeyring
         try applyHostChecks(spec: spec, plan: &plan)
+
+        // Everything the container will hold is recorded in state.json before it is acquired,
+        // so `delete` can remove what a brig killed at any later point left (see CrashPoint).
+        let created_ = Timestamp.now()
+        var record = ContainerRecord(
+            id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
+            owner: "", annotations: spec.annotations, hooks: spec.hooks, cgroup: NamespacesBackend.prospective(cgroups.state),
+            systemdCgroup: o.systemdCgroup)
+        record.incomplete = true
+        try store.save(record, durable: false)
+        CrashPoint.reached("create.recorded")
+
         var cleanup = Cleanup(cgroups: nil)
         defer { cleanup.run() }
         let resources = spec.linux?.resources ?? Resources()
         do {
-            try cgroups.join()
             cleanup.cgroups = cgroups
+            try cgroups.join()
             try cgroups.apply(resources)
         } catch let e as CgroupError {
             // Rootless without a writable (delegated) cgroup: run without a cgroup of its own when
@@ -86,18 +98,23 @@ public struct NamespacesBackend: Backend {
                 }
             }
         }
+        CrashPoint.reached("create.cgroups")
 
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
         let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
         let (parentSock, consoleFD) = (fds.parent, fds.console)
-        let initPid = try fds.spawn(executable: initExecutable(store), startFD: startSock, cleanup: &cleanup)
+        let initPid = try fds.spawn(executable: executable, startFD: startSock, cleanup: &cleanup, debug: debug)
+        CrashPoint.reached("create.spawned")
 
         try cgroups.addProcess(initPid)
+        record.cgroup = cgroups.state
+        record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
+        try store.save(record, durable: false)
+        CrashPoint.reached("create.placed")
         let channel = SyncChannel(fd: parentSock)
         try channel.send(.plan(plan))
 
-        let created_ = Timestamp.now()
         var containerPid: Int32 = 0
         func state(_ status: ContainerStatus) -> ContainerState {
             ContainerState(id: o.id, status: status, pid: containerPid, bundle: o.bundle, rootfs: rootfs,
@@ -116,6 +133,12 @@ public struct NamespacesBackend: Backend {
             case .childPid(let pid):
                 containerPid = pid
                 cleanup.pids.append(pid)
+                if let stat = ProcStat.read(pid: pid) {
+                    record.pid = pid
+                    record.pidStartTime = stat.startTime
+                    try store.save(record, durable: false)
+                }
+                CrashPoint.reached("create.child")
                 _ = try? Spawn.wait(initPid)
                 cleanup.pids.removeAll { $0 == initPid }
                 try moveNetDevices(spec.linux?.netDevices ?? [:], into: pid)
@@ -142,10 +165,11 @@ public struct NamespacesBackend: Backend {
         guard containerPid > 0, let stat = ProcStat.read(pid: containerPid) else {
             throw RuntimeError(.system, "container process vanished during create")
         }
-        let record = ContainerRecord(
-            id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: containerPid,
-            pidStartTime: stat.startTime, created: created_, owner: "", annotations: spec.annotations,
-            hooks: spec.hooks, cgroup: cgroups.state, systemdCgroup: o.systemdCgroup)
+        record.pid = containerPid
+        record.pidStartTime = stat.startTime
+        record.cgroup = cgroups.state
+        record.incomplete = nil
+        record.helpers = nil
         if let pidFile = o.pidFile {
             try Files.writeAtomically(Files.absolute(pidFile), Array("\(containerPid)".utf8))
         }
@@ -208,11 +232,24 @@ public struct NamespacesBackend: Backend {
         }
     }
 
-    func initExecutable(_ store: StateStore) -> String {
-        if let executable { return executable }
-        if let sealed = SealedExecutable.path() { return sealed }
-        debug("no read-only copy of brig could be made under \(SealedExecutable.directory); using /proc/self/exe")
-        return "/proc/self/exe"
+    /// The cgroup state as it will be once created, for recording before anything is made:
+    /// `created` lists the directories that do not exist yet (delete removes those if it finds
+    /// them), and a populated existing leaf (a pod's) counts as joined, never to be removed.
+    static func prospective(_ state: CgroupState) -> CgroupState {
+        var s = state
+        var missing: [String] = []
+        for leaf in state.paths.values.sorted() {
+            var chain: [String] = []
+            var p = leaf
+            while !p.isEmpty && p != "/" && !Files.exists(p) {
+                chain.insert(p, at: 0)
+                p = String(p[..<(p.lastIndex(of: "/") ?? p.startIndex)])
+            }
+            missing += chain.filter { !missing.contains($0) }
+            if chain.isEmpty, let procs = try? Files.readString(leaf + "/cgroup.procs"), !procs.isEmpty { s.joinedExisting = true }
+        }
+        s.created = missing
+        return s
     }
 
     public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32 {
@@ -223,9 +260,11 @@ public struct NamespacesBackend: Backend {
             defer { cleanup.run() }
             let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
             let (parentSock, consoleFD) = (fds.parent, fds.console)
-            let initPid = try fds.spawn(executable: initExecutable(store), startFD: nil, cleanup: &cleanup)
+            let initPid = try fds.spawn(executable: executable, startFD: nil, cleanup: &cleanup, debug: debug)
+            CrashPoint.reached("exec.spawned")
             // The exec'd process belongs to the container's cgroup (leaf directories).
             try record.cgroupManager.addProcess(initPid)
+            CrashPoint.reached("exec.placed")
             let channel = SyncChannel(fd: parentSock)
             try channel.send(.plan(plan))
             var pid: Int32 = 0
@@ -269,6 +308,10 @@ public struct NamespacesBackend: Backend {
         do {
             let conn = try UnixSocket.connect(store.startSocket(record.id))
             defer { close(conn) }
+            // The init accepted its one connection: from here on it is started (or dies trying),
+            // whether or not this brig lives to read the reply.
+            unlink(store.startSocket(record.id))
+            CrashPoint.reached("start.connected")
             var state = record.state(.created)
             state.status = .created
             try UnixSocket.send(conn, Array(try JSONEncoder().encode(state)))
@@ -292,14 +335,15 @@ public struct NamespacesBackend: Backend {
                 if n == 0 { break }
                 reply += buf[0..<n].filter { $0 != 1 }
             }
-            unlink(store.startSocket(record.id))
             if !reply.isEmpty { throw RuntimeError(.system, String(decoding: reply, as: UTF8.self)) }
         } catch { throw RuntimeError.wrap(error, "start \(record.id)") }
     }
 
     public func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts {
         let alive = ProcessLiveness.isAlive(pid: record.pid, startTime: record.pidStartTime)
-        let pending = Files.exists(store.startSocket(record.id))
+        // Waiting for start: the socket is there and the process still is `brig init`.
+        let pending = alive && Files.exists(store.startSocket(record.id)) &&
+            ((try? Files.read("/proc/\(record.pid)/cmdline")) ?? []) == Array("brig\0init\0".utf8)
         let frozen = alive && ((try? record.cgroupManager.isFrozen()) ?? false)
         return LiveFacts(alive: alive, startPending: pending, frozen: frozen)
     }
@@ -328,6 +372,12 @@ public struct NamespacesBackend: Backend {
     }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
+        // The processes the record names (a create killed before its init joined the cgroup,
+        // or a joined pod cgroup that is not ours to empty), if still the same processes.
+        for p in (record.helpers ?? []) + [OwnedProcess(pid: record.pid, startTime: record.pidStartTime)]
+        where ProcessLiveness.isAlive(pid: p.pid, startTime: p.startTime) {
+            Glibc.kill(p.pid, SIGKILL)
+        }
         // Processes left in a cgroup brig created (orphans of a stopped container) die with it;
         // a cgroup that was joined (a pod's) is left alone.
         let cgroups = record.cgroupManager
@@ -386,9 +436,22 @@ struct InitFDs {
     }
 
     /// Spawns `brig init` with the fds in their slots; the child's end of the sync socket is
-    /// closed here once the init holds it.
-    func spawn(executable: String, startFD: Int32?, cleanup: inout Cleanup) throws -> pid_t {
-        let pid = try Spawn.spawn(spawnOptions(executable: executable, startFD: startFD))
+    /// closed here once the init holds it. Without `executable`, the init runs from a private
+    /// handle on this binary that can't be written through (SealedExecutable), closed here once
+    /// the init has exec'd it.
+    func spawn(executable: String?, startFD: Int32?, cleanup: inout Cleanup, debug: (String) -> Void) throws -> pid_t {
+        var path = executable ?? "/proc/self/exe"
+        var sealed: Int32 = -1
+        if executable == nil {
+            if let (fd, _) = SealedExecutable.open() {
+                sealed = try InitFDs.lift(fd, preserve: preserve)
+                path = SealedExecutable.execPath(sealed)
+            } else {
+                debug("no read-only handle on brig could be made (open_tree, memfd): running /proc/self/exe")
+            }
+        }
+        defer { if sealed >= 0 { close(sealed) } }
+        let pid = try Spawn.spawn(spawnOptions(executable: path, startFD: startFD))
         cleanup.pids.append(pid)
         for fd in [child] + stdio { close(fd) }
         cleanup.fds.removeAll { $0 == child || stdio.contains($0) }
@@ -402,7 +465,8 @@ struct InitFDs {
         var start: Int32 = -1, cons: Int32 = -1
         if let startFD { slots.append((startFD, next)); start = next; next += 1 }
         if console >= 0 { slots.append((console, next)); cons = next }
-        var o = Spawn.Options(path: executable, args: ["brig", "init"], env: ["\(InitProcess.fdsVariable)=\(base),\(start),\(cons)"])
+        var o = Spawn.Options(path: executable, args: ["brig", "init"],
+                              env: ["\(InitProcess.fdsVariable)=\(base),\(start),\(cons)"] + CrashPoint.initEnvironment())
         o.fds = stdio.enumerated().map { ($0.element, Int32($0.offset)) } + slots + (3..<base).map { ($0, $0) }
         return o
     }

@@ -29,7 +29,7 @@ final class AgentProcess {
     let rootfs: String
     let pid: pid_t
 
-    init() throws {
+    init(timeout: Int = 60) throws {
         var template = Array("/tmp/brig-agent-test-XXXXXX".utf8CString)
         guard let p = mkdtemp(&template) else { throw SystemError.last("mkdtemp") }
         dir = String(cString: p)
@@ -43,7 +43,7 @@ final class AgentProcess {
         let cp = try Spawn.spawn(Spawn.Options(path: "/bin/cp", args: ["cp", "-a", AgentProcess.rootfsTemplate, rootfs], env: []))
         guard try Spawn.wait(cp) == .exited(0) else { throw AgentError(.internalError, "copy rootfs failed") }
         pid = try Spawn.spawn(Spawn.Options(path: "/usr/bin/timeout", args: [
-            "timeout", "60", AgentProcess.binary, "--listen-unix", socket, "--state", dir + "/state"], env: []))
+            "timeout", "\(timeout)", AgentProcess.binary, "--listen-unix", socket, "--state", dir + "/state"], env: []))
     }
 
     deinit {

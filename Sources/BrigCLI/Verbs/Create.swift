@@ -49,13 +49,23 @@ enum CreateVerb: Verb {
         let store = ctx.store
         let lock = try store.reserve(id)
         defer { lock.unlock() }
+        CrashPoint.reached("create.reserved")
+        var made: (any Backend, ContainerRecord)? = nil
         do {
-            let record = try ctx.backend(forNew: spec).create(options, store: store)
+            let backend = try ctx.backend(forNew: spec)
+            let record = try backend.create(options, store: store)
+            made = (backend, record)
+            CrashPoint.reached("create.ready")
             try store.save(record)
+            CrashPoint.reached("create.saved")
             ctx.debug("created container \(id) with pid \(record.pid)")
             return record
         } catch {
-            store.remove(id)
+            // A container that was made but not saved (a full state root) is destroyed from the
+            // record in hand; then whatever state.json records (the backend's own undo may have
+            // been cut short) is released.
+            if let (backend, record) = made { try? backend.destroy(record, store: store) }
+            do { try store.abandon(id, backend: ctx.backend(for:)) } catch let e { ctx.warn("\(e)") }
             throw error
         }
     }

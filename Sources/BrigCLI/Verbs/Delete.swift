@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -13,17 +14,24 @@ enum DeleteVerb: Verb {
         let id = try requireID(args)
         try StateStore.validate(id: id)
         let store = ctx.store
+        let force = args.has("force")
         let lock: ContainerLock
         do { lock = try store.lock(id) } catch {
-            // A directory without state.json is an aborted create: remove it, as runc does.
-            if error.kind == .notFound {
-                store.remove(id)
-                if args.has("force") { return 0 }
-            }
+            // A create killed while preparing its directory left only a hidden staging one.
+            if error.kind == .notFound && force { store.sweepStaging(id); return 0 }
             throw error
         }
         defer { lock.unlock() }
-        try delete(id, ctx, force: args.has("force"))
+        if case .corrupt(let why) = try store.read(id) {
+            guard force else {
+                throw RuntimeError(.invalidState, "container \(id): \(why); `brig delete --force \(id)` removes it and what it holds")
+            }
+            ctx.warn("container \(id): \(why): removing its directory and the cgroup at its default path")
+            for line in reapDefaultCgroup(id, ctx) { ctx.warn(line) }
+            if let e = store.remove(id) { throw RuntimeError.wrap(e) }
+            return 0
+        }
+        try delete(id, ctx, force: force)
         return 0
     }
 
@@ -38,11 +46,30 @@ enum DeleteVerb: Verb {
             if status == .paused { thaw(record) }
             waitGone(record, backend: backend, store: ctx.store)
         }
+        CrashPoint.reached("delete.killed")
         try backend.destroy(record, store: ctx.store)
-        for failure in HookRunner.runAll(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped)) {
-            ctx.warn(failure.description)
+        CrashPoint.reached("delete.destroyed")
+        // A create that never finished never ran the container: no poststop.
+        if record.incomplete != true {
+            for failure in HookRunner.runAll(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped)) {
+                ctx.warn(failure.description)
+            }
         }
-        ctx.store.remove(id)
+        if let e = ctx.store.remove(id) { throw RuntimeError.wrap(e) }
+    }
+
+    /// With state.json unreadable, what can still be found: the container's cgroup at the
+    /// default place for its id (`linux.cgroupsPath` unset) on every hierarchy — its processes
+    /// are killed and the directories removed, as for any record. Returns warnings.
+    static func reapDefaultCgroup(_ id: String, _ ctx: Context) -> [String] {
+        guard let manager = try? makeCgroupManager(cgroupsPath: nil, containerID: id, systemd: false) else { return [] }
+        var record = ContainerRecord.placeholder(id: id)
+        record.cgroup = manager.state
+        record.cgroup.created = record.cgroup.paths.values.filter { Files.isDirectory($0) }.sorted()
+        guard !record.cgroup.created.isEmpty else { return [] }
+        var out = ["removing cgroup \(record.cgroup.created.joined(separator: ", ")) and its processes"]
+        do { try ctx.backend(.namespaces).destroy(record, store: ctx.store) } catch { out.append("\(error)") }
+        return out
     }
 
     /// True when `pid` is pid 1 of its own pid namespace (NSpid's last entry).

@@ -15,8 +15,16 @@ enum ListVerb: Verb {
         guard format == "table" || format == "json" else { throw RuntimeError(.usage, "invalid format option \"\(format)\"") }
         var states: [ContainerState] = []
         for id in ctx.store.ids() {
-            guard let (record, status) = try? ctx.load(id) else { continue }
-            states.append(record.state(status))
+            do {
+                let (record, status) = try ctx.load(id)
+                states.append(record.state(status))
+            } catch {
+                // Shown (as stopped: nothing about it can be derived) and reported, never skipped:
+                // `brig delete --force ID` removes it.
+                if error.kind == .notFound { continue }  // deleted meanwhile
+                ctx.warn("load container \(id): \(error)")
+                states.append(ContainerRecord.placeholder(id: id).state(.stopped))
+            }
         }
         if args.has("quiet") {
             ctx.output(states.map { $0.id + "\n" }.joined())

@@ -104,3 +104,11 @@ int brig_sched_setaffinity(const uint64_t *mask, size_t words);
 /// Moves interface `name` into the network namespace `netns_fd`, renamed `newname`, via rtnetlink.
 /// Returns 0 or -errno.
 int brig_link_move(const char *name, int netns_fd, const char *newname);
+
+// The binary `brig init` runs from (CVE-2019-5736): an O_CLOEXEC fd that can't be written
+// through, or -errno. brig_exe_detached_ro: a detached read-only clone of the file's mount (no
+// copy, in no mount table); brig_exe_memfd: a sealed memfd copy (the fallback without CAP_SYS_ADMIN).
+int brig_exe_detached_ro(const char *path);
+int brig_exe_memfd(const char *path);
+/// renameat2(RENAME_NOREPLACE): EEXIST when `to` exists (a directory too, even empty).
+int brig_rename_noreplace(const char *from, const char *to);

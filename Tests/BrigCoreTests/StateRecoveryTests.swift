@@ -1,0 +1,103 @@
+import BrigCgroups
+import BrigCore
+import BrigLinux
+import BrigOCI
+import FoundationEssentials
+import Glibc
+import Testing
+
+/// What the state store does with what a killed or broken brig left: directories without
+/// state.json, corrupt state.json, staging directories, and who holds a lock.
+@Suite struct StateRecoveryTests {
+    func tempRoot() -> String {
+        var t = Array("/tmp/brig-recovery-XXXXXX".utf8CString)
+        return String(cString: mkdtemp(&t)!)
+    }
+
+    @Test func directoryWithoutStateIsAnIncompletePlaceholder() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        try Files.mkdirAll(store.directory("killed"))
+        #expect(store.ids() == ["killed"])
+        let r = try store.load("killed")
+        #expect(r.incomplete == true && r.pid == 0 && r.id == "killed")
+        // It can be locked (delete must) and removed.
+        let lock = try store.lock("killed")
+        lock.unlock()
+        #expect(store.remove("killed") == nil)
+        #expect(throws: RuntimeError.self) { _ = try store.lock("killed") }
+    }
+
+    @Test func corruptStateSaysWhichFileAndWhy() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        try Files.mkdirAll(store.directory("bad"))
+        try Files.writeAtomically(store.directory("bad") + "/state.json", Array("{\"id\": \"bad\", \"pid\": 1".utf8))
+        guard case .corrupt(let why) = try store.read("bad") else { Issue.record("not reported corrupt"); return }
+        #expect(why.contains(store.directory("bad") + "/state.json") && why.contains("is corrupt") && why.contains("not JSON"))
+        do { _ = try store.load("bad"); Issue.record("loaded a corrupt record") } catch {
+            #expect(error.message.contains("is corrupt") && error.message.contains("brig delete --force bad"))
+        }
+        // A well-formed file that is not a record names the missing field.
+        try Files.writeAtomically(store.directory("bad") + "/state.json", Array("{\"id\": \"bad\"}".utf8))
+        guard case .corrupt(let why2) = try store.read("bad") else { Issue.record("not reported corrupt"); return }
+        #expect(why2.contains("missing"), "\(why2)")
+        #expect(store.ids() == ["bad"])
+    }
+
+    @Test func idsSkipDotEntriesFilesAndBadNames() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        for d in [".exe", ".new-x.12", "ok", "with space"] { try Files.mkdirAll(root + "/" + d) }
+        try Files.write(root + "/file", "", flags: O_WRONLY | O_CREAT)
+        #expect(store.ids() == ["ok"])
+    }
+
+    @Test func lockHeldByThisProcessIsNotSomeoneElses() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        let lock = try store.reserve("c")
+        #expect(!store.isLockedElsewhere("c"))
+        // The reserved directory was staged and renamed into place: nothing else is left.
+        #expect(try Files.list(root) == ["c"])
+        lock.unlock()
+        let fd = open(store.directory("c"), O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX) == 0)
+        #expect(store.isLockedElsewhere("c"))
+        flock(fd, LOCK_UN)
+        #expect(!store.isLockedElsewhere("c"))
+    }
+
+    @Test func staleStagingDirectoriesAreSweptLiveOnesKept() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        try Files.mkdirAll(root + "/.new-c.111")
+        try Files.mkdirAll(root + "/.new-c.222")
+        try Files.mkdirAll(root + "/.new-cc.333")
+        let busy = open(root + "/.new-c.222", O_RDONLY | O_DIRECTORY)
+        defer { close(busy) }
+        #expect(flock(busy, LOCK_EX) == 0)
+        #expect(store.sweepStaging("c") == 1)
+        #expect(try Files.list(root).sorted() == [".new-c.222", ".new-cc.333"])
+    }
+
+    @Test func removeTakesStateJSONLast() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        let lock = try store.reserve("c")
+        defer { lock.unlock() }
+        try Files.writeAtomically(store.directory("c") + "/state.json", Array("{}".utf8))
+        try Files.write(store.directory("c") + "/start.sock", "", flags: O_WRONLY | O_CREAT)
+        #expect(store.remove("c") == nil)
+        #expect(!Files.exists(store.directory("c")))
+    }
+
+    @Test func recordWithoutNewFieldsStillDecodes() throws {
+        let r = ContainerRecord(id: "x", backend: "namespaces", bundle: "/b", rootfs: "/b/r", pid: 1, pidStartTime: 2, created: "t",
+                                owner: "", annotations: nil, hooks: nil, cgroup: CgroupState(mode: .legacy, paths: [:]), systemdCgroup: false)
+        let text = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        #expect(!text.contains("incomplete") && !text.contains("helpers"))
+        #expect(try JSONDecoder().decode(ContainerRecord.self, from: Data(text.utf8)) == r)
+    }
+}
