@@ -75,7 +75,7 @@ public final class Context {
     func backend(_ kind: BackendKind) -> any Backend {
         let debug: (String) -> Void = { [weak self] in self?.debug($0) }
         switch kind {
-        case .namespaces: return NamespacesBackend(debug: debug)
+        case .namespaces: return NamespacesBackend(debug: debug, warn: { [weak self] in self?.warn($0) })
         case .microvm: return MicroVMBackend.fromEnvironment(debug: debug)
         }
     }

@@ -15,9 +15,12 @@ public struct NamespacesBackend: Backend {
     /// SealedExecutable), or /proc/self/exe where that copy can't be made.
     public var executable: String?
     public var debug: (String) -> Void
+    /// Warnings (runc logs them at level warning and carries on).
+    public var warn: (String) -> Void
 
-    public init(executable: String? = nil, debug: @escaping (String) -> Void = { _ in }) {
-        self.executable = executable; self.debug = debug
+    public init(executable: String? = nil, debug: @escaping (String) -> Void = { _ in },
+                warn: @escaping (String) -> Void = { _ in }) {
+        self.executable = executable; self.debug = debug; self.warn = warn
     }
 
     public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
@@ -62,7 +65,10 @@ public struct NamespacesBackend: Backend {
         defer { cleanup.run() }
         let resources = spec.linux?.resources ?? Resources()
         do {
-            try cgroups.join()
+            if try cgroups.join() {
+                // A pod's sandbox cgroup is joined on purpose; anything else is a leftover (runc 1.1 warns too).
+                warn("container's cgroup is not empty: \((try? cgroups.pids().count) ?? 0) process(es) found")
+            }
             cleanup.cgroups = cgroups
             try cgroups.apply(resources)
         } catch let e as CgroupError {

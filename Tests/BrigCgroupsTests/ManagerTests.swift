@@ -89,7 +89,7 @@ import Testing
         let m = try v1()
         try m.create()
         populate(m)
-        expectCgroupError("linux.resources.unified", "cgroup v2") {
+        expectCgroupError("invalid configuration: linux.resources.unified", "cannot use unified on cgroup v1") {
             try m.update(try resources(#"{"pids":{"limit":9},"unified":{"memory.high":"1"}}"#))
         }
         expectCgroupError("linux.resources.hugepageLimits", "hugetlb") {

@@ -65,7 +65,7 @@ public final class V1Manager: CgroupManager {
             return d
         }
         if let u = r.unified, !u.isEmpty {
-            throw CgroupError.unsupported(field: field("unified"), reason: "requires cgroup v2; this host uses cgroup v1 controllers")
+            throw CgroupError.invalidConfiguration(field: field("unified"), reason: "cannot use unified on cgroup v1 (this host's controllers are on cgroup v1 hierarchies)")
         }
         if let c = r.cpu, !(c.cpus ?? "").isEmpty || !(c.mems ?? "").isEmpty {
             let d = try need("cpuset", "cpu.cpus")
