@@ -102,6 +102,19 @@ import Testing
         #expect(fs.read("memory/pod/c1/memory.limit_in_bytes") == "")
     }
 
+    @Test func v1JoinRefusesAFrozenCgroupAndRemovesWhatItMade() throws {
+        fs.touch("freezer/pod/c1/freezer.state", "FROZEN\n")
+        let m = try v1()
+        expectCgroupError("container's cgroup unexpectedly frozen: \(fs.root)/freezer/pod/c1 (\(fs.root)/freezer/pod/c1/freezer.state is FROZEN") {
+            try m.join()
+        }
+        #expect(fs.exists("freezer/pod/c1"))
+        #expect(!fs.exists("memory/pod") && !fs.exists("cpu/pod"))
+        #expect(m.state.created.isEmpty)
+        fs.touch("freezer/pod/c1/freezer.state", "THAWED\n")
+        #expect(try m.join() == false)
+    }
+
     @Test func v1FreezeAndThaw() throws {
         let m = try v1()
         try m.create()

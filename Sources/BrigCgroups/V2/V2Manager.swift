@@ -32,24 +32,18 @@ public final class V2Manager: CgroupManager {
     /// ancestor from the mount down to the parent (runc's CreateCgroupPath). A failure removes
     /// the directories it made; mkdir's EAGAIN names the hierarchy limit that caused it.
     public func create() throws {
-        let made: [String]
+        let before = tree.created
         do {
-            made = try tree.create()
+            _ = try tree.create()
         } catch let CgroupError.directory(path, e) where e.errno == EAGAIN && mount != nil {
             throw V2Placement.hierarchyLimit(creating: path, mount: mount!) ?? CgroupError.directory(path: path, e)
         }
         do {
             for dir in placement.ancestors { try enableControllers(dir) }
         } catch {
-            undoCreate(made)
+            tree.removeCreated(since: before)
             throw error
         }
-    }
-
-    /// Removes directories `create` made (deepest first) and forgets them.
-    func undoCreate(_ made: [String]) {
-        for dir in made.reversed() { _ = rmdir(dir) }
-        tree.created.removeAll { made.contains($0) }
     }
 
     /// Writes every controller of cgroup.controllers to cgroup.subtree_control; those the kernel
@@ -73,7 +67,7 @@ public final class V2Manager: CgroupManager {
         do {
             try placement.refuseFrozen()
         } catch {
-            undoCreate(tree.created.filter { !before.contains($0) })
+            tree.removeCreated(since: before)
             throw error
         }
         return joinedExisting
