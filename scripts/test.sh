@@ -30,6 +30,8 @@ if [ "$(id -u)" = 0 ]; then
   # every case its "brig v2 LAYOUT" column of conformance/RESULTS.md records. ~4-6 min a layout.
   swift build -c release --product brig
   tests/vmhost/conformance.sh
+  # Bad cgroup v2 placements on a real cgroup2 fs: each a clear error, nothing left (~1 min).
+  tests/vmhost/run --layout root -- 'sh tests/vmhost/cgroup-v2-errors.sh'
 else
   echo "test.sh: not root: engine, conformance and integration tests are skipped (run as root)"
 fi

@@ -75,7 +75,7 @@ public final class Context {
     func backend(_ kind: BackendKind) -> any Backend {
         let debug: (String) -> Void = { [weak self] in self?.debug($0) }
         switch kind {
-        case .namespaces: return NamespacesBackend(debug: debug)
+        case .namespaces: return NamespacesBackend(debug: debug, warn: { [weak self] in self?.warn($0) })
         case .microvm: return MicroVMBackend.fromEnvironment(debug: debug)
         }
     }
@@ -89,10 +89,29 @@ public final class Context {
             let data = (try? JSONEncoder().encode(Entry(level: level, msg: message, time: Timestamp.now()))) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"
         } else {
-            line = "time=\"\(Timestamp.now())\" level=\(level) msg=\(message.debugDescription)\n"
+            line = "time=\"\(Timestamp.now())\" level=\(level) msg=\(Context.logQuoted(message))\n"
         }
         let fd = logFD >= 0 ? logFD : 2
         _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
+    }
+
+    /// Go's %q as logrus's text format quotes a message: `"` and `\` escaped, control characters
+    /// as `\n`, `\t`, `\r` or `\xHH`, everything else (`'`, non-ASCII) as is.
+    static func logQuoted(_ message: String) -> String {
+        var out = "\""
+        for u in message.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where u.value < 0x20 || u.value == 0x7f:
+                out += "\\x" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
     }
 
     public func debug(_ message: String) { if debugEnabled { write(level: "debug", message) } }

@@ -133,7 +133,8 @@ extension StringProtocol {
     }
 }
 
-/// `mkdir -p`; returns the directories it created, outermost first.
+/// `mkdir -p`; returns the directories it created, outermost first. On failure the ones it
+/// created are removed again.
 func makeDirectories(_ path: String) throws -> [String] {
     var created: [String] = []
     var current = ""
@@ -143,7 +144,9 @@ func makeDirectories(_ path: String) throws -> [String] {
         if mkdir(current, 0o755) == 0 {
             created.append(current)
         } else if Glibc.errno != EEXIST {
-            throw CgroupError.directory(path: current, .last("mkdir \(current)"))
+            let error = CgroupError.directory(path: current, .last("mkdir \(current)"))
+            for dir in created.reversed() { _ = rmdir(dir) }
+            throw error
         }
     }
     return created

@@ -6,6 +6,8 @@ import Glibc
 public enum CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A spec field that this cgroup version (or this host) cannot honour.
     case unsupported(field: String, reason: String)
+    /// A spec field this kind of host can never honour (runc's `invalid configuration: …`).
+    case invalidConfiguration(field: String, reason: String)
     /// A spec field whose value is invalid.
     case invalidValue(field: String, value: String, reason: String)
     /// Writing `value` to `file` failed.
@@ -28,11 +30,19 @@ public enum CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
     case directory(path: String, SystemError)
     /// The eBPF device program could not be loaded or attached.
     case bpf(String, SystemError)
+    /// The container's cgroup (`path`) is frozen (`reason` names the file that says so, its own
+    /// or an ancestor's cgroup.freeze): a container started in it would block until thawed.
+    case frozen(path: String, reason: String)
+    /// `path` could not be created because an ancestor's hierarchy limit (`limitFile`,
+    /// cgroup.max.depth or cgroup.max.descendants) is reached.
+    case hierarchyLimit(path: String, limitFile: String, detail: String)
 
     public var description: String {
         switch self {
         case let .unsupported(field, reason):
             return "\(field): \(reason)"
+        case let .invalidConfiguration(field, reason):
+            return "invalid configuration: \(field): \(reason)"
         case let .invalidValue(field, value, reason):
             return "\(field): invalid value \(value): \(reason)"
         case let .writeFailed(file, value, field, err):
@@ -56,6 +66,10 @@ public enum CgroupError: Error, CustomStringConvertible, Equatable, Sendable {
             return "cgroup directory \(path): \(err.description)"
         case let .bpf(what, err):
             return "devices eBPF program: \(what): \(err.description)"
+        case let .frozen(path, reason):
+            return "container's cgroup unexpectedly frozen: \(path) (\(reason); a container in it would block until it is thawed)"
+        case let .hierarchyLimit(path, limitFile, detail):
+            return "cannot create cgroup \(path): \(limitFile) is \(detail)"
         }
     }
 

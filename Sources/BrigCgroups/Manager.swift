@@ -148,6 +148,14 @@ struct CgroupTree {
         return new
     }
 
+    /// Removes the directories created after `created` was `before` (deepest first) and forgets
+    /// them: what a failed create or join leaves is undone before the error goes up.
+    mutating func removeCreated(since before: [String]) {
+        let made = created.filter { !before.contains($0) }
+        for dir in made.reversed() { _ = rmdir(dir) }
+        created = before
+    }
+
     /// Whether any leaf exists and has processes.
     func populated() -> Bool {
         leaves.contains { leaf in

@@ -15,9 +15,12 @@ public struct NamespacesBackend: Backend {
     /// written through (see SealedExecutable), or /proc/self/exe where none can be made.
     public var executable: String?
     public var debug: (String) -> Void
+    /// Warnings (runc logs them at level warning and carries on).
+    public var warn: (String) -> Void
 
-    public init(executable: String? = nil, debug: @escaping (String) -> Void = { _ in }) {
-        self.executable = executable; self.debug = debug
+    public init(executable: String? = nil, debug: @escaping (String) -> Void = { _ in },
+                warn: @escaping (String) -> Void = { _ in }) {
+        self.executable = executable; self.debug = debug; self.warn = warn
     }
 
     public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
@@ -75,7 +78,10 @@ public struct NamespacesBackend: Backend {
         let resources = spec.linux?.resources ?? Resources()
         do {
             cleanup.cgroups = cgroups
-            try cgroups.join()
+            if try cgroups.join() {
+                // A pod's sandbox cgroup is joined on purpose; anything else is a leftover (runc 1.1 warns too).
+                warn("container's cgroup is not empty: \((try? cgroups.pids().count) ?? 0) process(es) found")
+            }
             try cgroups.apply(resources)
         } catch let e as CgroupError {
             // Rootless without a writable (delegated) cgroup: run without a cgroup of its own when

@@ -25,3 +25,12 @@ import Testing
         #expect(throws: (any Error).self) { try ArgumentParser.parse(["--bundle"], specs: specs) }
     }
 }
+
+@Suite struct LogFormatTests {
+    /// logrus's text format quotes msg with Go's %q: an apostrophe stays as it is.
+    @Test func messagesAreQuotedAsLogrusDoes() {
+        #expect(Context.logQuoted("container's cgroup is not empty: 1 process(es) found")
+                == #""container's cgroup is not empty: 1 process(es) found""#)
+        #expect(Context.logQuoted("a \"b\" \\ c\nd\te\u{1}é") == #""a \"b\" \\ c\nd\te\x01é""#)
+    }
+}

@@ -89,7 +89,7 @@ import Testing
         let m = try v1()
         try m.create()
         populate(m)
-        expectCgroupError("linux.resources.unified", "cgroup v2") {
+        expectCgroupError("invalid configuration: linux.resources.unified", "cannot use unified on cgroup v1") {
             try m.update(try resources(#"{"pids":{"limit":9},"unified":{"memory.high":"1"}}"#))
         }
         expectCgroupError("linux.resources.hugepageLimits", "hugetlb") {
@@ -100,6 +100,19 @@ import Testing
         }
         #expect(fs.read("pids/pod/c1/pids.max") == "")
         #expect(fs.read("memory/pod/c1/memory.limit_in_bytes") == "")
+    }
+
+    @Test func v1JoinRefusesAFrozenCgroupAndRemovesWhatItMade() throws {
+        fs.touch("freezer/pod/c1/freezer.state", "FROZEN\n")
+        let m = try v1()
+        expectCgroupError("container's cgroup unexpectedly frozen: \(fs.root)/freezer/pod/c1 (\(fs.root)/freezer/pod/c1/freezer.state is FROZEN") {
+            try m.join()
+        }
+        #expect(fs.exists("freezer/pod/c1"))
+        #expect(!fs.exists("memory/pod") && !fs.exists("cpu/pod"))
+        #expect(m.state.created.isEmpty)
+        fs.touch("freezer/pod/c1/freezer.state", "THAWED\n")
+        #expect(try m.join() == false)
     }
 
     @Test func v1FreezeAndThaw() throws {

@@ -32,14 +32,27 @@ public final class V1Manager: CgroupManager {
         paths.first { $0.key.split(separator: ",").contains { $0 == controller } }.map { CgroupDirectory($0.value) }
     }
 
+    /// mkdir -p on every hierarchy; a failure removes the directories it made.
     public func create() throws {
-        _ = try tree.create()
-        if let cpuset = directory("cpuset") { try V1CPU.inheritCpuset(leaf: cpuset.path) }
+        let before = tree.created
+        do {
+            _ = try tree.create()
+            if let cpuset = directory("cpuset") { try V1CPU.inheritCpuset(leaf: cpuset.path) }
+        } catch {
+            tree.removeCreated(since: before)
+            throw error
+        }
     }
 
+    /// Like `create`, and refuses a frozen (or freezing) cgroup, as runc does.
     @discardableResult public func join() throws -> Bool {
         joinedExisting = tree.populated()
+        let before = tree.created
         try create()
+        if let d = directory("freezer"), let s = try? d.read("freezer.state").trimmingWhitespace, s == "FROZEN" || s == "FREEZING" {
+            tree.removeCreated(since: before)
+            throw CgroupError.frozen(path: d.path, reason: "\(d.file("freezer.state")) is \(s)")
+        }
         return joinedExisting
     }
 
@@ -65,7 +78,7 @@ public final class V1Manager: CgroupManager {
             return d
         }
         if let u = r.unified, !u.isEmpty {
-            throw CgroupError.unsupported(field: field("unified"), reason: "requires cgroup v2; this host uses cgroup v1 controllers")
+            throw CgroupError.invalidConfiguration(field: field("unified"), reason: "cannot use unified on cgroup v1 (this host's controllers are on cgroup v1 hierarchies)")
         }
         if let c = r.cpu, !(c.cpus ?? "").isEmpty || !(c.mems ?? "").isEmpty {
             let d = try need("cpuset", "cpu.cpus")

@@ -24,6 +24,31 @@ public enum V2Controllers {
         }
     }
 
+    /// The controllers `r` writes files of, each with the spec field that asks for it, in the
+    /// order `V2Manager.set` writes them (a field that writes nothing needs nothing).
+    public static func required(_ r: Resources) -> [(field: String, controller: String)] {
+        var out: [(field: String, controller: String)] = []
+        func need(_ name: String, _ controller: String) { out.append((field(name), controller)) }
+        if r.pids != nil { need("pids", "pids") }
+        if let m = r.memory, [m.limit, m.swap, m.reservation].contains(where: { ($0 ?? 0) != 0 }) { need("memory", "memory") }
+        if let b = r.blockIO, (b.weight ?? 0) != 0 || !(b.weightDevice ?? []).filter({ $0.weight != nil }).isEmpty || !ioMaxLines(b).isEmpty {
+            need("blockIO", "io")
+        }
+        if let c = r.cpu {
+            if (c.shares ?? 0) != 0 || c.idle != nil || c.burst != nil || (c.quota ?? 0) != 0 || (c.period ?? 0) != 0 { need("cpu", "cpu") }
+            if !(c.cpus ?? "").isEmpty { need("cpu.cpus", "cpuset") } else if !(c.mems ?? "").isEmpty { need("cpu.mems", "cpuset") }
+        }
+        if !(r.hugepageLimits ?? []).isEmpty { need("hugepageLimits", "hugetlb") }
+        if !(r.rdma ?? [:]).isEmpty { need("rdma", "rdma") }
+        for key in (r.unified ?? [:]).keys.sorted() where !key.contains("/") {
+            let controller = String(key.prefix { $0 != "." })
+            if controller != key && controller != "cgroup" && !controller.isEmpty {
+                out.append((field("unified") + "[\(key.debugDescription)]", controller))
+            }
+        }
+        return out
+    }
+
     /// memory.swap.max (converted from memory+swap), memory.max, memory.low. disableOOMKiller,
     /// kernel and kernelTCP are ignored as runc does.
     public static func applyMemory(_ m: Resources.Memory, _ dir: CgroupDirectory) throws {

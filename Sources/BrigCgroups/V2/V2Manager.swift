@@ -26,32 +26,50 @@ public final class V2Manager: CgroupManager {
         CgroupState(mode: mode, paths: ["": directory.path], unifiedMount: mount, created: tree.created, joinedExisting: joinedExisting)
     }
 
+    var placement: V2Placement { V2Placement(mount: mount ?? "", leaf: directory) }
+
     /// mkdir -p, then enable every available controller in `cgroup.subtree_control` of each
-    /// ancestor from the mount down to the parent (runc's CreateCgroupPath).
+    /// ancestor from the mount down to the parent (runc's CreateCgroupPath). A failure removes
+    /// the directories it made; mkdir's EAGAIN names the hierarchy limit that caused it.
     public func create() throws {
-        _ = try tree.create()
-        guard let mount, directory.path.hasPrefix(mount + "/") else { return }
-        var current = mount
-        for comp in directory.path.dropFirst(mount.count + 1).split(separator: "/").dropLast() {
-            try enableControllers(CgroupDirectory(current))
-            current += "/" + comp
+        let before = tree.created
+        do {
+            _ = try tree.create()
+        } catch let CgroupError.directory(path, e) where e.errno == EAGAIN && mount != nil {
+            throw V2Placement.hierarchyLimit(creating: path, mount: mount!) ?? CgroupError.directory(path: path, e)
         }
-        try enableControllers(CgroupDirectory(current))
+        do {
+            for dir in placement.ancestors { try enableControllers(dir) }
+        } catch {
+            tree.removeCreated(since: before)
+            throw error
+        }
     }
 
+    /// Writes every controller of cgroup.controllers to cgroup.subtree_control; those the kernel
+    /// refuses (EBUSY in a cgroup with processes, EACCES where not delegated, cpu with realtime
+    /// tasks) are left out: `set` explains them when a limit needs one.
     func enableControllers(_ d: CgroupDirectory) throws {
         guard d.exists("cgroup.controllers"), d.exists("cgroup.subtree_control") else { return }
         let available = try d.read("cgroup.controllers").split(separator: " ").map { "+" + $0 }
         if available.isEmpty { return }
         if (try? d.write("cgroup.subtree_control", available.joined(separator: " "))) == nil {
-            // Some controller cannot be enabled here (e.g. cpu with realtime tasks): enable the rest.
             for c in available { try? d.write("cgroup.subtree_control", c) }
         }
     }
 
+    /// Like `create`, and refuses a frozen cgroup (runc: "container's cgroup unexpectedly
+    /// frozen"): the container's processes would block until something thawed it.
     @discardableResult public func join() throws -> Bool {
         joinedExisting = tree.populated()
+        let before = tree.created
         try create()
+        do {
+            try placement.refuseFrozen()
+        } catch {
+            tree.removeCreated(since: before)
+            throw error
+        }
         return joinedExisting
     }
 
@@ -64,12 +82,14 @@ public final class V2Manager: CgroupManager {
     func set(_ r: Resources, devices: Bool) throws {
         let d = directory
         try V2Controllers.checkSupported(r)
+        try placement.check(V2Controllers.required(r))
         if let m = r.memory {
             try checkMemoryUsage(m, d, usageFile: "memory.current")
             _ = try swapMaxV2(swap: m.swap ?? 0, memory: m.limit ?? 0)
         }
         let rules = devices && !skipDevices ? try DeviceRule.effective(r.devices ?? []) : nil
         if let rules { _ = try DeviceEmulator(rules) }
+        try placement.makeThreadedIfInvalid()
         if let p = r.pids { try V2Controllers.applyPids(p, d) }
         if let m = r.memory { try V2Controllers.applyMemory(m, d) }
         if let b = r.blockIO { try V2Controllers.applyIO(b, d) }
