@@ -1,4 +1,5 @@
 @testable import BrigCLI
+import BrigOCI
 import Testing
 
 @Suite struct ArgumentParsingTests {
@@ -23,5 +24,22 @@ import Testing
     @Test func errors() {
         #expect(throws: (any Error).self) { try ArgumentParser.parse(["--nope"], specs: specs) }
         #expect(throws: (any Error).self) { try ArgumentParser.parse(["--bundle"], specs: specs) }
+    }
+}
+
+@Suite struct RuncParityOutputTests {
+    @Test func orderedJSONKeepsKeyOrderAndDropsNil() throws {
+        let text = try orderedJSON([("type", "stats"), ("id", "c\"1"), ("data", nil as String?), ("pid", 7)])
+        #expect(text == #"{"type":"stats","id":"c\"1","pid":7}"#)
+    }
+
+    @Test func processJSONWithoutUserGetsOne() throws {
+        let user = User(uid: 0, gid: 0)
+        let out = try ExecVerb.withDefaultUser(Array(#"  {"args":["x"],"cwd":"/"}"#.utf8), user)
+        #expect(String(decoding: out, as: UTF8.self) == #"  {"user":{"gid":0,"uid":0},"args":["x"],"cwd":"/"}"#
+            || String(decoding: out, as: UTF8.self) == #"  {"user":{"uid":0,"gid":0},"args":["x"],"cwd":"/"}"#)
+        let has = Array(#"{"user":{"uid":5,"gid":5},"cwd":"/"}"#.utf8)
+        #expect(try ExecVerb.withDefaultUser(has, user) == has)
+        #expect(String(decoding: try ExecVerb.withDefaultUser(Array("{}".utf8), user), as: UTF8.self).hasSuffix("}}"))
     }
 }
