@@ -43,3 +43,15 @@ import Testing
         #expect(String(decoding: try ExecVerb.withDefaultUser(Array("{}".utf8), user), as: UTF8.self).hasSuffix("}}"))
     }
 }
+
+@Suite struct RuncVerbHelpTests {
+    @Test func everyRuncVerbHasHelp() {
+        let runc = ["checkpoint", "create", "delete", "events", "exec", "features", "kill", "list", "pause", "ps",
+                    "restore", "resume", "run", "spec", "start", "state", "update"]
+        let known = Set(CLI.verbs.map { $0.name } + CLI.unsupported.map(\.name))
+        #expect(runc.filter { !known.contains($0) } == [])
+        let text = CLI.unsupportedHelp(CLI.unsupported[0])
+        #expect(text.contains("USAGE:") && text.contains("Not supported"))
+        #expect(CLI.help().contains("checkpoint"))
+    }
+}

@@ -13,6 +13,11 @@ import Testing
         try Validation.validate(spec)
     }
 
+    @Test func defaultSpecHasRuncNamespaces() {
+        #expect(DefaultSpec.make().linux?.namespaces?.map(\.type) == ["pid", "network", "ipc", "uts", "mount"])
+        #expect(DefaultSpec.make(rootless: true).linux?.namespaces?.map(\.type) == ["pid", "ipc", "uts", "mount", "user"])
+    }
+
     @Test func defaultSpecRoundTrips() throws {
         let spec = DefaultSpec.make()
         let data = try JSONEncoder().encode(spec)
@@ -64,7 +69,7 @@ import Testing
         s = base(); s.process?.oomScoreAdj = 1001
         #expect(field(s) == "process.oomScoreAdj")
         s = base(); s.linux?.namespaces?.append(Namespace(type: "net"))
-        #expect(field(s) == "linux.namespaces[6].type")
+        #expect(field(s) == "linux.namespaces[5].type")
         s = base(); s.linux?.namespaces = [Namespace(type: "mount", path: "relative")]
         #expect(field(s) == "linux.namespaces[0].path")
         s = base(); s.linux?.namespaces?.append(Namespace(type: "user"))
