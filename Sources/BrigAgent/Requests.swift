@@ -23,7 +23,7 @@ extension AgentServer {
             case .exec(let id, let execID, let process, let terminal):
                 r.pid = try exec(id: id, execID: execID, process: process, terminal: terminal, connection: connection)
             case .kill(let id, let execID, let signal, let all):
-                guard signal > 0 && signal < 65 else { throw RuntimeError(.usage, "invalid signal \(signal)") }
+                guard signal >= 0 && signal < 65 else { throw RuntimeError(.usage, "invalid signal \(signal)") }  // 0: existence check
                 let (record, status) = try load(id)
                 if let execID {
                     let pid = try liveExec(id, execID)

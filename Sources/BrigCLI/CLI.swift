@@ -15,6 +15,17 @@ public enum CLI {
         UpdateVerb.self, EventsVerb.self, FeaturesVerb.self, VMVerb.self,
     ]
 
+    /// runc verbs brig does not implement: help text and a clear refusal, never "No help topic".
+    static let unsupported: [(name: String, usage: String, summary: String)] = [
+        ("checkpoint", "[command options] <container-id>", "checkpoint a running container"),
+        ("restore", "[command options] <container-id>", "restore a container from a previous checkpoint"),
+    ]
+
+    static func unsupportedHelp(_ v: (name: String, usage: String, summary: String)) -> String {
+        "NAME:\n   brig \(v.name) - \(v.summary)\n\nUSAGE:\n   brig \(v.name) \(v.usage)\n\n"
+            + "   Not supported: brig has no checkpoint/restore (CRIU) support.\n"
+    }
+
     public static func main(_ argv: [String]) -> Int32 {
         // `brig init` is the container's own first process: no flag parsing, no logging setup.
         if argv.count >= 2 && argv[1] == "init" {
@@ -40,6 +51,10 @@ public enum CLI {
                 if let v = rest.first { return try helpFor(v, ctx) }
                 ctx.output(help()); return 0
             }
+            if let u = unsupported.first(where: { $0.name == verbName }) {
+                if rest.contains("--help") || rest.contains("-h") { ctx.output(unsupportedHelp(u)); return 0 }
+                throw RuntimeError(.unsupported, "\(verbName) is not supported by brig (no checkpoint/restore support)")
+            }
             guard let verb = verbs.first(where: { $0.name == verbName }) else {
                 throw RuntimeError(.usage, "No help topic for '\(verbName)'")
             }
@@ -61,12 +76,14 @@ public enum CLI {
         var s = "NAME:\n   brig - an OCI container runtime (namespaces and microVM backends)\n\n"
         s += "USAGE:\n   brig [global options] command [command options] [arguments...]\n\nVERSION:\n   \(version)\n\nCOMMANDS:\n"
         for v in verbs { s += "   " + v.name.padding(to: 10) + v.summary + "\n" }
+        for u in unsupported { s += "   " + u.name.padding(to: 10) + u.summary + " (not supported)\n" }
         s += "   " + "help".padding(to: 10) + "show help for a command\n\nGLOBAL OPTIONS:\n"
         s += ArgumentParser.help(Context.globalFlags) + "\n"
         return s
     }
 
     static func helpFor(_ name: String, _ ctx: Context) throws(RuntimeError) -> Int32 {
+        if let u = unsupported.first(where: { $0.name == name }) { ctx.output(unsupportedHelp(u)); return 0 }
         guard let v = verbs.first(where: { $0.name == name }) else {
             throw RuntimeError(.usage, "No help topic for '\(name)'")
         }

@@ -147,6 +147,21 @@ public final class Context {
     }
 }
 
+/// A one-line JSON object with its keys in the given order (runc's, which scripts match
+/// textually: `list --format json`, `events`); nil values are left out.
+func orderedJSON(_ pairs: [(String, (any Encodable)?)]) throws(RuntimeError) -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    var parts: [String] = []
+    for (key, value) in pairs {
+        guard let value else { continue }
+        do {
+            parts.append("\"\(key)\":" + String(decoding: try enc.encode(value), as: UTF8.self))
+        } catch { throw RuntimeError.wrap(error) }
+    }
+    return "{" + parts.joined(separator: ",") + "}"
+}
+
 /// A verb: flags, help, and a body returning the exit status.
 public protocol Verb {
     static var name: String { get }

@@ -6,13 +6,23 @@ import Glibc
 /// Runs OCI hooks: the container state JSON on stdin, path/args/env as given, a timeout, and the
 /// hook's output in the error when it fails.
 public enum HookRunner {
-    public static func run(_ hooks: [Hook], kind: String, state: ContainerState) throws(RuntimeError) {
+    /// A hook without `env` gets `defaultEnv` (runc: the environment of the process running it;
+    /// ours when nil).
+    public static func run(_ hooks: [Hook], kind: String, state: ContainerState, defaultEnv: [String]? = nil) throws(RuntimeError) {
         guard !hooks.isEmpty else { return }
         let json: [UInt8]
         do { json = Array(try JSONEncoder().encode(state)) } catch { throw RuntimeError.wrap(error) }
         for (i, hook) in hooks.enumerated() {
-            try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))")
+            try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))", defaultEnv: defaultEnv)
         }
+    }
+
+    /// This process's environment.
+    static func environment() -> [String] {
+        var out: [String] = []
+        var p = environ
+        while let e = p.pointee { out.append(String(cString: e)); p += 1 }
+        return out
     }
 
     /// poststart/poststop: a failing hook is a warning and the remaining hooks still run
@@ -27,7 +37,7 @@ public enum HookRunner {
         return failures
     }
 
-    static func run(_ hook: Hook, json: [UInt8], label: String) throws(RuntimeError) {
+    static func run(_ hook: Hook, json: [UInt8], label: String, defaultEnv: [String]? = nil) throws(RuntimeError) {
         do {
             // stdin is a stream socket, so a hook that exits without reading it costs us an
             // EPIPE (MSG_NOSIGNAL), never a SIGPIPE.
@@ -35,8 +45,9 @@ public enum HookRunner {
             try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv) }
             let (inR, inW) = (sv[0], sv[1])
             let (outR, outW) = try Files.pipe()
-            var o = Spawn.Options(path: hook.path, args: hook.args ?? [hook.path], env: hook.env ?? [])
+            var o = Spawn.Options(path: hook.path, args: hook.args ?? [hook.path], env: hook.env ?? defaultEnv ?? environment())
             o.fds = [(inR, 0), (outW, 1), (outW, 2)]
+            o.stdioOnly = true
             let pid: pid_t
             do { pid = try Spawn.spawn(o) } catch {
                 [inR, inW, outR, outW].forEach { close($0) }

@@ -11,6 +11,17 @@ public struct MountOptions: Equatable, Sendable, Codable {
     public var recursive = false
     /// runc's `tmpcopyup`: a new tmpfs starts with a copy of what the directory held.
     public var tmpcopyup = false
+    /// runc's recursive options (`rro`, `rnosuid`, ...): MOUNT_ATTR_* bits set/cleared on the
+    /// whole subtree with mount_setattr(AT_RECURSIVE) after mounting.
+    public var recursiveSet: UInt64 = 0
+    public var recursiveClear: UInt64 = 0
+
+    static let recursiveSetting: [String: UInt64] = [
+        "rro": 0x1, "rnosuid": 0x2, "rnodev": 0x4, "rnoexec": 0x8, "rnodiratime": 0x80, "rnosymfollow": 0x200000,
+    ]
+    static let recursiveClearing: [String: UInt64] = [
+        "rrw": 0x1, "rsuid": 0x2, "rdev": 0x4, "rexec": 0x8, "rdiratime": 0x80, "rsymfollow": 0x200000,
+    ]
 
     static let setting: [String: UInt] = [
         "ro": UInt(BRIG_MS_RDONLY), "nosuid": UInt(BRIG_MS_NOSUID), "nodev": UInt(BRIG_MS_NODEV),
@@ -47,6 +58,8 @@ public struct MountOptions: Equatable, Sendable, Codable {
             if let f = setting[opt] { o.flags |= f; o.cleared &= ~f; continue }
             if let f = clearing[opt] { o.flags &= ~f; o.cleared |= f; continue }
             if let p = propagationFlags[opt] { o.propagation.append(p); continue }
+            if let a = recursiveSetting[opt] { o.recursiveSet |= a; o.recursiveClear &= ~a; continue }
+            if let a = recursiveClearing[opt] { o.recursiveClear |= a; o.recursiveSet &= ~a; continue }
             o.data.append(opt)
         }
         return o

@@ -10,6 +10,8 @@ public enum Spawn {
         public var env: [String]
         /// (source fd, target fd) pairs applied with dup2 in the child, in order.
         public var fds: [(Int32, Int32)] = []
+        /// Close every fd past 2 in the child (after the dup2s), even ones without O_CLOEXEC.
+        public var stdioOnly = false
         public init(path: String, args: [String], env: [String]) { self.path = path; self.args = args; self.env = env }
     }
 
@@ -18,6 +20,7 @@ public enum Spawn {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         for (src, dst) in o.fds { posix_spawn_file_actions_adddup2(&actions, src, dst) }
+        if o.stdioOnly { _ = brig_spawn_addclosefrom(&actions, 3) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }

@@ -25,7 +25,10 @@ struct ContainerSetup {
         try channel.send(.runtimeHooks)
         guard case .hooksDone(let stateJSON)? = try channel.receive() else { throw InitError("parent aborted") }
         if !plan.createContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(stateJSON.utf8)) {
-            do { try HookRunner.run(plan.createContainerHooks, kind: "createContainer", state: state) } catch { throw InitError(error.description) }
+            // As runc: in the container's root, with the process's environment for hooks without env.
+            try sys("chdir \(plan.rootfs)") { chdir(plan.rootfs) }
+            do { try HookRunner.run(plan.createContainerHooks, kind: "createContainer", state: state, defaultEnv: plan.process.env) }
+            catch { throw InitError(error.description) }
         }
         try RootfsSetup(plan: plan).enterRoot()
         if plan.has(.mount) { try RootfsSetup(plan: plan).finish() }
@@ -52,12 +55,15 @@ struct ContainerSetup {
                 if chunk.isEmpty { break }
                 data += chunk
             }
-            if !plan.startContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(data)) {
-                do { try HookRunner.run(plan.startContainerHooks, kind: "startContainer", state: state) } catch { throw InitError(error.description) }
-            }
             // With no_new_privs the filter loads now; its notify fd goes to `brig start` over the
-            // start connection, marked by a leading 0x01 byte.
-            try process.exec { fd in try UnixSocket.sendFD(conn, fd, "\u{1}") }
+            // start connection, marked by a leading 0x01 byte. startContainer hooks run after it,
+            // as in runc: confined by the container's filter, stdio only.
+            try process.seal { fd in try UnixSocket.sendFD(conn, fd, "\u{1}") }
+            if !plan.startContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(data)) {
+                do { try HookRunner.run(plan.startContainerHooks, kind: "startContainer", state: state, defaultEnv: process.env) }
+                catch { throw InitError(error.description) }
+            }
+            try process.execve()
         } catch {
             try? UnixSocket.send(conn, Array("\(error)".utf8))
             exit(127)
@@ -91,6 +97,8 @@ struct ContainerSetup {
         try sys("ptsname") { brig_ptsname(master, &name, name.count) }
         let slavePath = String(cString: name)
         let slave = try sys("open \(slavePath)") { open(slavePath, O_RDWR | O_NOCTTY) }
+        // runc: the pty belongs to the process's user (its group stays the devpts gid).
+        try sys("chown \(slavePath) to \(plan.process.uid)") { fchown(slave, plan.process.uid, gid_t.max) }
         if let rows = plan.process.consoleRows, let cols = plan.process.consoleCols {
             _ = brig_set_winsize(slave, rows, cols)
         }

@@ -112,6 +112,7 @@ public struct NamespacesBackend: Backend {
         let (parentSock, consoleFD) = (fds.parent, fds.console)
         let initPid = try fds.spawn(executable: executable, startFD: startSock, cleanup: &cleanup, debug: debug)
         CrashPoint.reached("create.spawned")
+        debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)), namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
 
         try cgroups.addProcess(initPid)
         record.cgroup = cgroups.state
@@ -134,9 +135,11 @@ public struct NamespacesBackend: Backend {
             }
             switch message {
             case .mapUser:
+                debug("create \(o.id): parent: writing uid/gid mappings for init stage 1")
                 try writeMappings(pid: initPid, plan: plan)
                 try channel.send(.mapped)
             case .childPid(let pid):
+                debug("create \(o.id): init stage 1 forked init stage 2 (pid \(pid)); setting up rootfs and process")
                 containerPid = pid
                 cleanup.pids.append(pid)
                 if let stat = ProcStat.read(pid: pid) {
@@ -149,6 +152,7 @@ public struct NamespacesBackend: Backend {
                 cleanup.pids.removeAll { $0 == initPid }
                 try moveNetDevices(spec.linux?.netDevices ?? [:], into: pid)
             case .runtimeHooks:
+                debug("create \(o.id): init stage 2: mounts done; running prestart/createRuntime hooks")
                 do {
                     try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
                     try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state(.creating))
@@ -161,8 +165,10 @@ public struct NamespacesBackend: Backend {
             case .seccompFD:
                 try forwardNotifyFD(passedFD, plan: plan, state: state(.creating))
             case .ready:
+                debug("create \(o.id): init stage 2 ready (pid \(containerPid)), parked until start")
                 break loop
             case .error(let message):
+                debug("create \(o.id): init failed: \(message)")
                 throw RuntimeError(.system, message)
             case .plan, .mapped, .hooksDone:
                 throw RuntimeError(.internalError, "unexpected message from container init")
@@ -268,6 +274,7 @@ public struct NamespacesBackend: Backend {
             let (parentSock, consoleFD) = (fds.parent, fds.console)
             let initPid = try fds.spawn(executable: executable, startFD: nil, cleanup: &cleanup, debug: debug)
             CrashPoint.reached("exec.spawned")
+            debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) joining the container's namespaces")
             // The exec'd process belongs to the container's cgroup (leaf directories).
             try record.cgroupManager.addProcess(initPid)
             CrashPoint.reached("exec.placed")
@@ -279,11 +286,13 @@ public struct NamespacesBackend: Backend {
                 case .seccompFD:
                     try forwardNotifyFD(passedFD, plan: plan, state: record.state(.running))
                 case .childPid(let p):
+                    debug("exec in \(record.id): init stage 2 (pid \(p)) setting up the process and exec'ing")
                     pid = p
                     cleanup.pids.append(p)
                     _ = try? Spawn.wait(initPid)
                     cleanup.pids.removeAll { $0 == initPid }
                 case .error(let text):
+                    debug("exec in \(record.id): init failed: \(text)")
                     throw RuntimeError(.system, text)
                 default:
                     throw RuntimeError(.internalError, "unexpected message from exec init")
@@ -341,7 +350,11 @@ public struct NamespacesBackend: Backend {
                 if n == 0 { break }
                 reply += buf[0..<n].filter { $0 != 1 }
             }
-            if !reply.isEmpty { throw RuntimeError(.system, String(decoding: reply, as: UTF8.self)) }
+            if !reply.isEmpty {
+                debug("start \(record.id): init stage 2 failed before exec: \(String(decoding: reply, as: UTF8.self))")
+                throw RuntimeError(.system, String(decoding: reply, as: UTF8.self))
+            }
+            debug("start \(record.id): init stage 2 (pid \(record.pid)) ran startContainer hooks and exec'd the process")
         } catch { throw RuntimeError.wrap(error, "start \(record.id)") }
     }
 

@@ -51,6 +51,13 @@ struct ProcessSetup {
             // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before dropping it.
             notifyFD = try filter.load() ?? -1
         }
+        // runc: chdir while still privileged where that works (a cwd the user can't reach but we
+        // can); on EACCES, again as the user below.
+        var chdirLater = false
+        if chdir(p.cwd) != 0 {
+            guard errno == EACCES || errno == EPERM else { throw SystemError.last("chdir to cwd \(p.cwd)") }
+            chdirLater = true
+        }
         if let caps = p.capabilities {
             try sys("keep capabilities across setuid") { brig_set_keepcaps(1) }
             try caps.dropBounding()
@@ -65,7 +72,7 @@ struct ProcessSetup {
             _ = brig_set_keepcaps(0)
         }
         if let mask = p.umask { umask(mode_t(mask)) }
-        try sys("chdir to cwd \(p.cwd)") { chdir(p.cwd) }
+        if chdirLater { try sys("chdir to cwd \(p.cwd)") { chdir(p.cwd) } }
         path = try lookPath(p.args[0])
     }
 
@@ -86,7 +93,8 @@ struct ProcessSetup {
     func lookPath(_ name: String) throws -> String {
         func executable(_ p: String) -> Bool {
             var st = stat()
-            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && access(p, X_OK) == 0
+            // Effective ids and capabilities (CAP_DAC_OVERRIDE), as execve will judge it.
+            return stat(p, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && brig_eaccess(p, X_OK) == 0
         }
         if name.contains("/") {
             if executable(name) { return name }
@@ -101,9 +109,15 @@ struct ProcessSetup {
         throw InitError("exec: \"\(name)\": executable file not found in $PATH")
     }
 
-    /// The last steps: no_new_privs, the seccomp filter (if not loaded yet), its notify fd handed
-    /// to `notify` for the listener, close every fd past stdio and the preserved ones, exec.
+    /// The last steps: seal(), then execve().
     mutating func exec(notify: (Int32) throws -> Void = { _ in }) throws -> Never {
+        try seal(notify: notify)
+        try execve()
+    }
+
+    /// no_new_privs, the seccomp filter (if not loaded yet), its notify fd handed to `notify`
+    /// for the listener.
+    mutating func seal(notify: (Int32) throws -> Void) throws {
         if plan.process.noNewPrivileges { try sys("set no_new_privs") { brig_set_no_new_privs() } }
         if let filter = plan.seccomp, plan.process.noNewPrivileges {
             notifyFD = try filter.load() ?? -1
@@ -116,6 +130,10 @@ struct ProcessSetup {
             close(notifyFD)
             notifyFD = -1
         }
+    }
+
+    /// Closes every fd past stdio and the preserved ones, and execs.
+    func execve() throws -> Never {
         _ = brig_close_range_cloexec(UInt32(3 + plan.preserveFDs))
         let argv = plan.process.args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]

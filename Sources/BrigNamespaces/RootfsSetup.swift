@@ -41,9 +41,15 @@ struct RootfsSetup {
         close(try SecurePath.create(rootFD, plan.process.cwd, kind: .directory))
     }
 
+    /// As runc: tmpfs mounts and /dev are mounted writable (files get created in them) and made
+    /// read-only by finish().
+    static func delaysReadonly(_ m: LaunchPlan.PlannedMount) -> Bool {
+        m.kind == .regular && (m.type == "tmpfs" || m.destination == "/dev")
+    }
+
     func mountOne(_ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
         let MS = Self.MS
-        let settable = m.options.flags & ~MS.remount
+        var settable = m.options.flags & ~MS.remount
         switch m.kind {
         case .bind:
             var st = stat()
@@ -61,23 +67,60 @@ struct RootfsSetup {
         case .cgroup:
             try mountCgroup(m, rootFD: rootFD)
         case .regular:
+            if m.type == "proc" || m.type == "sysfs" { try requireOrdinaryDirectory(m, rootFD: rootFD) }
+            if Self.delaysReadonly(m) { settable &= ~MS.rdonly }
             let target = try SecurePath.create(rootFD, m.destination, kind: .directory)
             defer { close(target) }
+            // A tmpfs without mode= takes the mode of the directory it covers (runc).
+            var dirStat = stat()
+            let keepMode = m.type == "tmpfs" && !m.options.data.contains { $0.hasPrefix("mode=") }
+                && fstat(target, &dirStat) == 0
             // tmpcopyup: keep a handle on the directory's old contents before covering them.
             let below = m.options.tmpcopyup ? openat(target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
             defer { if below >= 0 { close(below) } }
             try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
                       m.options.dataString, what: "mount \(m.type)")
-            if below >= 0 {
+            if below >= 0 || keepMode {
                 let top = try SecurePath.open(rootFD, m.destination, flags: O_RDONLY | O_DIRECTORY)
                 defer { close(top) }
-                try copyTree(from: below, to: top)
+                if keepMode { try sys("chmod tmpfs \(m.destination)") { fchmod(top, dirStat.st_mode & 0o7777) } }
+                if below >= 0 { try copyTree(from: below, to: top) }
+            }
+        }
+        if m.options.recursiveSet != 0 || m.options.recursiveClear != 0 {
+            let top = try SecurePath.open(rootFD, m.destination)
+            defer { close(top) }
+            try sys("mount_setattr (recursive options) on \(m.destination)") {
+                brig_mount_setattr_recursive(SecurePath.procPath(top), m.options.recursiveSet, m.options.recursiveClear)
             }
         }
         for p in m.options.propagation {
             let top = try SecurePath.open(rootFD, m.destination)
             defer { close(top) }
             try mount(nil, SecurePath.procPath(top), nil, p, nil, what: "set propagation")
+        }
+    }
+
+    /// runc refuses proc and sysfs on anything but a real directory: a symlink there would send
+    /// the mount elsewhere in the rootfs.
+    func requireOrdinaryDirectory(_ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+        let dest = m.destination.hasPrefix("/") ? m.destination : "/" + m.destination
+        let cut = dest.lastIndex(of: "/")!
+        let parentPath = String(dest[..<cut]), name = String(dest[dest.index(after: cut)...])
+        guard !name.isEmpty else { return }
+        let parent: Int32
+        do { parent = try SecurePath.open(rootFD, parentPath.isEmpty ? "/" : parentPath) } catch {
+            if error.errno == ENOENT { return }
+            throw error
+        }
+        defer { close(parent) }
+        var st = stat()
+        if fstatat(parent, name, &st, Int32(AT_SYMLINK_NOFOLLOW)) != 0 {
+            if errno == ENOENT { return }
+            throw SystemError.last("stat \(m.destination) inside the rootfs")
+        }
+        if (st.st_mode & S_IFMT) != S_IFDIR {
+            throw InitError("filesystem \"\(m.type)\" must be mounted on ordinary directory (\(m.destination) is not one)")
         }
     }
 
@@ -270,6 +313,11 @@ struct RootfsSetup {
         for (key, value) in plan.sysctl.sorted(by: { $0.key < $1.key }) {
             let file = "/proc/sys/" + key.split(separator: ".").joined(separator: "/")
             do { try Files.write(file, value) } catch { throw InitError("linux.sysctl.\(key): \(error)") }
+        }
+        for m in plan.mounts where Self.delaysReadonly(m) && m.options.readonly {
+            let fd = try SecurePath.open(root, m.destination)
+            defer { close(fd) }
+            try remount(target(fd, m.destination), flags: Self.MS.bind | Self.MS.rdonly | (m.options.flags & ~Self.MS.remount))
         }
         for path in plan.readonlyPaths { try readonly(path, root: root) }
         for path in plan.maskedPaths { try mask(path, root: root) }

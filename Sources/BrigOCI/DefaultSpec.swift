@@ -42,7 +42,7 @@ public enum DefaultSpec {
         linux.maskedPaths = maskedPaths
         linux.readonlyPaths = readonlyPaths
         if rootless {
-            linux.namespaces = ["pid", "ipc", "uts", "mount", "cgroup", "user"].map { Namespace(type: $0) }
+            linux.namespaces = ["pid", "ipc", "uts", "mount", "user"].map { Namespace(type: $0) }
             linux.uidMappings = [IDMapping(containerID: 0, hostID: uid, size: 1)]
             linux.gidMappings = [IDMapping(containerID: 0, hostID: gid, size: 1)]
             mounts.removeAll { $0.destination == "/sys" || $0.destination == "/sys/fs/cgroup" }
@@ -55,7 +55,9 @@ public enum DefaultSpec {
             var resources = Resources()
             resources.devices = [Resources.DeviceCgroupRule(allow: false, access: "rwm")]
             linux.resources = resources
-            linux.namespaces = ["pid", "network", "ipc", "uts", "mount", "cgroup"].map { Namespace(type: $0) }
+            // runc 1.1's namespaces: no cgroup namespace (bundles made with `runc spec` that add one
+            // would otherwise get `duplicate namespace "cgroup"`).
+            linux.namespaces = ["pid", "network", "ipc", "uts", "mount"].map { Namespace(type: $0) }
         }
         return Spec(process: process, root: Root(path: "rootfs", readonly: true), hostname: "brig",
                     mounts: mounts, linux: linux)

@@ -36,8 +36,9 @@ public enum Tables {
     ]
 
     /// Parses a signal as runc does: a number, `NAME`, or `SIGNAME`, case-insensitive; RTMIN+n too.
+    /// A signal by name or number; 0 is the existence check (kill(2)), as runc accepts it.
     public static func signal(_ text: String) -> Int32? {
-        if let n = Int32(text) { return (n > 0 && n <= 64) ? n : nil }
+        if let n = Int32(text) { return (n >= 0 && n <= 64) ? n : nil }
         var name = text.uppercased()
         if name.hasPrefix("SIG") { name.removeFirst(3) }
         if let n = signals[name] { return n }

@@ -163,6 +163,9 @@ public enum Validation {
         }
         if key == "kernel.hostname" || key == "kernel.domainname" {
             if !namespaces.contains(.uts) { throw ConfigError(f, "needs a private uts namespace") }
+            // runc 1.1 refuses kernel.hostname (it would fight the config's `hostname`); it
+            // accepts kernel.domainname.
+            if key == "kernel.hostname" { throw ConfigError(f, "not allowed: it conflicts with the \"hostname\" field; set hostname instead") }
             return
         }
         throw ConfigError(f, "not namespaced: brig will not change a host-wide sysctl")

@@ -54,7 +54,7 @@ public enum SeccompListener {
         let sock = try sys("\(what): socket") { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         defer { close(sock) }
         let length = socklen_t(MemoryLayout<sockaddr_un>.size)
-        try sys("connect to seccomp listener at \(listenerPath)") {
+        try sys("failed to connect with seccomp agent at \(listenerPath)") {
             withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(sock, $0, length) }
             }

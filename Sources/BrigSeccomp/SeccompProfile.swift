@@ -99,8 +99,10 @@ public enum SeccompProfile {
         for (j, name) in entry.names.enumerated() {
             let nameField = "\(field).names[\(j)]"
             if name.isEmpty { throw ConfigError(nameField, "empty syscall name") }
-            if action == .notify && name == "write" {
-                throw ConfigError(nameField, "SCMP_ACT_NOTIFY cannot be used for the write syscall")
+            // runc refuses write (its own hand-off); brig hands the notify fd over with sendmsg:
+            // trapping either would park the container on a listener that never gets the fd.
+            if action == .notify && (name == "write" || name == "sendmsg") {
+                throw ConfigError(nameField, "SCMP_ACT_NOTIFY cannot be used for the \(name) syscall")
             }
             if action == profile.defaultAction { continue }
             guard let nr = resolveSyscall(name) else {

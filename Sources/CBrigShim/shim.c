@@ -292,3 +292,21 @@ int brig_exe_memfd(const char *path) {
 int brig_rename_noreplace(const char *from, const char *to) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
 }
+
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef SYS_faccessat2
+#define SYS_faccessat2 439
+#endif
+struct brig_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+int brig_mount_setattr_recursive(const char *path, uint64_t set, uint64_t clr) {
+    struct brig_mount_attr a = { set, clr, 0, 0 };
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, 0x8000 /* AT_RECURSIVE */, &a, sizeof a);
+}
+int brig_eaccess(const char *path, int mode) {
+    return (int)syscall(SYS_faccessat2, AT_FDCWD, path, mode, AT_EACCESS);
+}
+int brig_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}

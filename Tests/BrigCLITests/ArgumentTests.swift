@@ -1,4 +1,5 @@
 @testable import BrigCLI
+import BrigOCI
 import Testing
 
 @Suite struct ArgumentParsingTests {
@@ -32,5 +33,34 @@ import Testing
         #expect(Context.logQuoted("container's cgroup is not empty: 1 process(es) found")
                 == #""container's cgroup is not empty: 1 process(es) found""#)
         #expect(Context.logQuoted("a \"b\" \\ c\nd\te\u{1}é") == #""a \"b\" \\ c\nd\te\x01é""#)
+    }
+}
+
+@Suite struct RuncParityOutputTests {
+    @Test func orderedJSONKeepsKeyOrderAndDropsNil() throws {
+        let text = try orderedJSON([("type", "stats"), ("id", "c\"1"), ("data", nil as String?), ("pid", 7)])
+        #expect(text == #"{"type":"stats","id":"c\"1","pid":7}"#)
+    }
+
+    @Test func processJSONWithoutUserGetsOne() throws {
+        let user = User(uid: 0, gid: 0)
+        let out = try ExecVerb.withDefaultUser(Array(#"  {"args":["x"],"cwd":"/"}"#.utf8), user)
+        #expect(String(decoding: out, as: UTF8.self) == #"  {"user":{"gid":0,"uid":0},"args":["x"],"cwd":"/"}"#
+            || String(decoding: out, as: UTF8.self) == #"  {"user":{"uid":0,"gid":0},"args":["x"],"cwd":"/"}"#)
+        let has = Array(#"{"user":{"uid":5,"gid":5},"cwd":"/"}"#.utf8)
+        #expect(try ExecVerb.withDefaultUser(has, user) == has)
+        #expect(String(decoding: try ExecVerb.withDefaultUser(Array("{}".utf8), user), as: UTF8.self).hasSuffix("}}"))
+    }
+}
+
+@Suite struct RuncVerbHelpTests {
+    @Test func everyRuncVerbHasHelp() {
+        let runc = ["checkpoint", "create", "delete", "events", "exec", "features", "kill", "list", "pause", "ps",
+                    "restore", "resume", "run", "spec", "start", "state", "update"]
+        let known = Set(CLI.verbs.map { $0.name } + CLI.unsupported.map(\.name))
+        #expect(runc.filter { !known.contains($0) } == [])
+        let text = CLI.unsupportedHelp(CLI.unsupported[0])
+        #expect(text.contains("USAGE:") && text.contains("Not supported"))
+        #expect(CLI.help().contains("checkpoint"))
     }
 }

@@ -47,9 +47,11 @@ struct Harness {
         guard r.code == 0 else { throw HarnessError("copy rootfs: \(r.err)") }
     }
 
-    /// A spec like `brig spec` makes, without a terminal, running `args`.
+    /// A spec like `brig spec` makes, without a terminal, running `args`, with a cgroup namespace
+    /// (which the tests were written with; runc's default spec has none).
     static func spec(_ args: [String]) -> Spec {
         var s = DefaultSpec.make()
+        s.linux?.namespaces?.append(Namespace(type: "cgroup"))
         s.process?.terminal = false
         s.process?.args = args
         s.mounts?.append(Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]))

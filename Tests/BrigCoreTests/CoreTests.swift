@@ -89,6 +89,21 @@ import Testing
         #expect(try Files.readString(dir + "/args") == "zero bar\n")
     }
 
+    @Test func stdioOnlyAndInheritedEnvironment() throws {
+        var t = Array("/tmp/brig-hook-XXXXXX".utf8CString)
+        let dir = String(cString: mkdtemp(&t)!); defer { Files.removeAll(dir) }
+        let leaked = open("/dev/null", O_RDONLY)  // no O_CLOEXEC: must still not reach the hook
+        defer { close(leaked) }
+        setenv("BRIG_HOOK_TEST_MARK", "inherited", 1)
+        defer { unsetenv("BRIG_HOOK_TEST_MARK") }
+        let hook = Hook(path: "/bin/sh", args: ["sh", "-c", "ls /proc/self/fd | tr '\\n' ' ' > \(dir)/fds; echo $BRIG_HOOK_TEST_MARK > \(dir)/env"])
+        try HookRunner.run([hook], kind: "test", state: state)
+        #expect(try Files.readString(dir + "/fds") == "0 1 2 3 ")  // ls holds 3
+        #expect(try Files.readString(dir + "/env") == "inherited\n")
+        try HookRunner.run([hook], kind: "test", state: state, defaultEnv: ["BRIG_HOOK_TEST_MARK=given"])
+        #expect(try Files.readString(dir + "/env") == "given\n")
+    }
+
     @Test func reportsFailureWithOutput() {
         do {
             try HookRunner.run([Hook(path: "/bin/sh", args: ["sh", "-c", "echo nope; exit 2"])], kind: "poststart", state: state)

@@ -15,6 +15,14 @@ import Testing
         #expect(MountOptions.parse(["bind", "ro"]).readonly)
         #expect(!MountOptions.parse(["bind"]).recursive)
     }
+
+    @Test func recursiveAttributes() {
+        let o = MountOptions.parse(["rbind", "rro", "rnosuid", "rnoexec", "rexec"])
+        #expect(o.recursiveSet == 0x1 | 0x2)  // MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID
+        #expect(o.recursiveClear == 0x8)      // MOUNT_ATTR_NOEXEC, cleared by the later rexec
+        #expect(o.data.isEmpty && o.flags == 0)
+        #expect(MountOptions.parse(["rro", "rrw"]).recursiveSet == 0)
+    }
 }
 
 @Suite struct ProcStatTests {

@@ -13,7 +13,7 @@ import Testing
         let p = try plan(DefaultSpec.make())
         #expect(p.rootfs == "/bundles/b/rootfs")
         #expect(p.readonlyRoot)
-        #expect(Set(p.newNamespaces) == ["pid", "network", "ipc", "uts", "mount", "cgroup"])
+        #expect(Set(p.newNamespaces) == ["pid", "network", "ipc", "uts", "mount"])
         #expect(p.joinNamespaces.isEmpty)
         #expect(p.rootPropagation == UInt(BRIG_MS_SLAVE | BRIG_MS_REC))
         #expect(p.devices.map(\.path) == ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"])

@@ -40,6 +40,8 @@ import Testing
          "linux.seccomp.listenerPath", "syscalls[0] uses SCMP_ACT_NOTIFY"),
         ("{\(allow), \"listenerPath\": \"/a.sock\", \"syscalls\": [{\"names\": [\"read\", \"write\"], \"action\": \"SCMP_ACT_NOTIFY\"}]}",
          "linux.seccomp.syscalls[0].names[1]", "write syscall"),
+        ("{\(allow), \"listenerPath\": \"/a.sock\", \"syscalls\": [{\"names\": [\"sendmsg\"], \"action\": \"SCMP_ACT_NOTIFY\"}]}",
+         "linux.seccomp.syscalls[0].names[0]", "sendmsg syscall"),
     ]
 
     @Test(arguments: cases)

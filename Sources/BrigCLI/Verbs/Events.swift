@@ -13,7 +13,10 @@ enum EventsVerb: Verb {
         FlagSpec(["interval"], value: "DURATION", "stats collection interval (default: 5s)"),
     ]
 
-    struct Event<T: Encodable>: Encodable { var type: String; var id: String; var data: T? }
+    /// runc's event line: `{"type":…,"id":…,"data":…}`, in that order.
+    static func event(_ type: String, _ id: String, _ data: CgroupStats?) throws(RuntimeError) -> String {
+        try orderedJSON([("type", type), ("id", id), ("data", data)]) + "\n"
+    }
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let id = try requireID(args)
@@ -27,7 +30,7 @@ enum EventsVerb: Verb {
             do { return try cgroups.stats() } catch { throw RuntimeError.wrap(error, "events \(id)") }
         }
         if args.has("stats") {
-            ctx.output(try ctx.json(Event(type: "stats", id: id, data: try stats()), pretty: false) + "\n")
+            ctx.output(try event("stats", id, try stats()))
             return 0
         }
         let text = args.value("interval") ?? "5s"
@@ -46,10 +49,10 @@ enum EventsVerb: Verb {
             let now = (try? cgroups.oomKillCount()) ?? ooms
             if now > ooms {
                 ooms = now
-                ctx.output(try ctx.json(Event<CgroupStats>(type: "oom", id: id, data: nil), pretty: false) + "\n")
+                ctx.output(try event("oom", id, nil))
             }
             if next <= 0 {
-                ctx.output(try ctx.json(Event(type: "stats", id: id, data: try stats()), pretty: false) + "\n")
+                ctx.output(try event("stats", id, try stats()))
                 next = interval
             }
             var ts = timespec(tv_sec: Int(step), tv_nsec: Int((step - Double(Int(step))) * 1e9))

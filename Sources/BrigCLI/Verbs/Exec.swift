@@ -33,12 +33,20 @@ enum ExecVerb: Verb {
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         // Flags stop at the container id: what follows is the command, flags and all.
         let id = try requireID(args)
+        // runc: exec failing before the process runs exits 255 (the process's own status is 0-255).
+        do { return try execute(id, args, ctx) } catch {
+            ctx.error(error.description)
+            return 255
+        }
+    }
+
+    static func execute(_ id: String, _ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let command = Array(args.positionals.dropFirst())
         let (record, status) = try ctx.load(id)
         if status == .stopped { throw RuntimeError(.invalidState, "cannot exec in a stopped container") }
         if status == .paused && !args.has("ignore-paused") { throw RuntimeError(.invalidState, "cannot exec in a paused container") }
         let (_, spec) = try Bundle.load(record.bundle)
-        let process = try buildProcess(args, command: command, base: spec.process ?? Process())
+        let process = try buildProcess(args, command: command, base: spec.process ?? Process(), warn: ctx.warn)
         let detach = args.has("detach")
         if process.terminal == true && detach && args.value("console-socket") == nil {
             throw RuntimeError(.usage, "cannot allocate tty if brig will detach without setting console socket")
@@ -76,10 +84,12 @@ enum ExecVerb: Verb {
 
     /// runc's rules: --process replaces the container's process; otherwise start from it and
     /// apply the flags.
-    static func buildProcess(_ args: ParsedArgs, command: [String], base: Process) throws(RuntimeError) -> Process {
+    static func buildProcess(_ args: ParsedArgs, command: [String], base: Process,
+                             warn: (String) -> Void = { _ in }) throws(RuntimeError) -> Process {
         if let path = args.value("process") {
             do {
-                let data = try Files.read(path)
+                // runc 1.1.5 runs such a process as 0:0 (Go's zero value), not as the container's user.
+                let data = try withDefaultUser(try Files.read(path), User())
                 let p = try JSONDecoder().decode(Process.self, from: Data(data))
                 try Validation.validateProcess(p, field: "process")
                 return p
@@ -106,7 +116,8 @@ enum ExecVerb: Verb {
         if args.has("no-new-privs") { p.noNewPrivileges = true }
         for cap in args.values("cap") {
             let name = cap.uppercased().hasPrefix("CAP_") ? cap.uppercased() : "CAP_" + cap.uppercased()
-            guard Tables.capabilityNumber(name) != nil else { throw RuntimeError(.usage, "--cap: unknown capability \"\(cap)\"") }
+            // runc warns about a capability it does not know and runs without it.
+            guard Tables.capabilityNumber(name) != nil else { warn("--cap: ignoring unknown capability \"\(cap)\""); continue }
             var c = p.capabilities ?? Capabilities()
             c.bounding = (c.bounding ?? []) + [name]; c.effective = (c.effective ?? []) + [name]
             c.permitted = (c.permitted ?? []) + [name]; c.ambient = (c.ambient ?? []) + [name]
@@ -114,6 +125,20 @@ enum ExecVerb: Verb {
         }
         do { try Validation.validateProcess(p, field: "process") } catch { throw RuntimeError(.config, "\(error)") }
         return p
+    }
+}
+
+extension ExecVerb {
+    /// A process.json without `user` is accepted (runc): returns the file's JSON with `"user"`
+    /// added when the top-level object lacks it.
+    static func withDefaultUser(_ data: [UInt8], _ user: User) throws -> [UInt8] {
+        struct UserOnly: Decodable { var user: User? }
+        guard (try? JSONDecoder().decode(UserOnly.self, from: Data(data)))?.user == nil,
+              let open = data.firstIndex(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }),
+              data[open] == UInt8(ascii: "{") else { return data }
+        let empty = data[(open + 1)...].first(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }) == UInt8(ascii: "}")
+        let encoded = Array(try JSONEncoder().encode(user))
+        return Array(data[...open]) + Array("\"user\":".utf8) + encoded + (empty ? [] : [UInt8(ascii: ",")]) + Array(data[(open + 1)...])
     }
 }
 

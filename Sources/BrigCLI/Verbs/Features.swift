@@ -39,7 +39,7 @@ enum FeaturesVerb: Verb {
         "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "iversion",
         "lazytime", "loud", "mand", "noatime", "nodev", "nodiratime", "noexec", "noiversion",
         "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow", "private",
-        "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+        "rbind", "relatime", "remount", "ro", "rprivate", "rro", "rshared", "rslave", "runbindable", "rw",
         "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
     ]
 

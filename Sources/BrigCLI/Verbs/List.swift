@@ -29,13 +29,22 @@ enum ListVerb: Verb {
         if args.has("quiet") {
             ctx.output(states.map { $0.id + "\n" }.joined())
         } else if format == "json" {
-            ctx.output(try ctx.json(states, pretty: false) + "\n")
+            var entries: [String] = []
+            for s in states { entries.append(try entry(s)) }
+            ctx.output("[" + entries.joined(separator: ",") + "]\n")
         } else {
             let rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]] +
                 states.map { [$0.id, "\($0.pid)", $0.status.rawValue, $0.bundle, $0.created, $0.owner.isEmpty ? "root" : $0.owner] }
             ctx.output(table(rows))
         }
         return 0
+    }
+
+    /// runc's `list --format json` entry, keys in its order.
+    static func entry(_ s: ContainerState) throws(RuntimeError) -> String {
+        try orderedJSON([("ociVersion", s.ociVersion), ("id", s.id), ("pid", s.pid), ("status", s.status.rawValue),
+                         ("bundle", s.bundle), ("rootfs", s.rootfs), ("created", s.created),
+                         ("annotations", s.annotations), ("owner", s.owner.isEmpty ? "root" : s.owner)])
     }
 
     static func table(_ rows: [[String]]) -> String {

@@ -13,11 +13,11 @@ enum PsVerb: Verb {
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let id = try requireID(args)
         let (record, status) = try ctx.load(id)
-        if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
-        let pids = try ctx.backend(for: record).pids(record)
+        // runc: a stopped container has no processes (exit 0; `null` in JSON).
+        let pids = status == .stopped ? ((try? ctx.backend(for: record).pids(record)) ?? []) : try ctx.backend(for: record).pids(record)
         let format = args.value("format") ?? "table"
         if format == "json" {
-            ctx.output(try ctx.json(pids, pretty: false) + "\n")
+            ctx.output((pids.isEmpty ? "null" : try ctx.json(pids, pretty: false)) + "\n")
             return 0
         }
         guard format == "table" else { throw RuntimeError(.usage, "invalid format option \"\(format)\"") }

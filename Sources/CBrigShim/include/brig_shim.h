@@ -112,3 +112,12 @@ int brig_exe_detached_ro(const char *path);
 int brig_exe_memfd(const char *path);
 /// renameat2(RENAME_NOREPLACE): EEXIST when `to` exists (a directory too, even empty).
 int brig_rename_noreplace(const char *from, const char *to);
+
+/// mount_setattr(path, AT_RECURSIVE) setting `set` and clearing `clr` (MOUNT_ATTR_* bits): runc's
+/// recursive mount options (`rro`, `rnosuid`, ...). Returns 0 or -1 with errno.
+int brig_mount_setattr_recursive(const char *path, uint64_t set, uint64_t clr);
+/// faccessat(AT_EACCESS) through faccessat2: effective ids and capabilities, as execve sees them.
+int brig_eaccess(const char *path, int mode);
+#include <spawn.h>
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): close every fd >= `from` in the child.
+int brig_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
