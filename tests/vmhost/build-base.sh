@@ -77,7 +77,7 @@ cp -a "/lib/modules/$kver" "$root/usr/lib/modules/"
 
 size=$(du -sm "$root" | cut -f1)
 rm -f "$cache/base.ext4.tmp"
-mke2fs -q -t ext4 -L vmhost -E root_owner=0:0 -d "$root" "$cache/base.ext4.tmp" "$((size + 1024))M"
+mke2fs -q -t ext4 -L vmhost -E root_owner=0:0 -d "$root" "$cache/base.ext4.tmp" "$((size + 1024))M" >&2
 mv "$cache/base.ext4.tmp" "$cache/base.ext4"
 
 # The initramfs: busybox, the virtio modules, /init.
