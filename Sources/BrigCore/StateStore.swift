@@ -65,7 +65,9 @@ public struct StateStore: Sendable {
     @discardableResult public func sweepStaging(_ id: String) -> Int {
         let prefix = ".new-" + id + "."
         var removed = 0
-        for name in (try? Files.list(root)) ?? [] where name.hasPrefix(prefix) && Int32(name.dropFirst(prefix.count)) != nil {
+        for name in (try? Files.list(root)) ?? [] where name.hasPrefix(prefix) {
+            // Only a dead brig's: a live one may be between its mkdir and its flock.
+            guard let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0, errno == ESRCH else { continue }
             let path = root + "/" + name
             let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if fd < 0 { continue }

@@ -72,14 +72,21 @@ import Testing
     @Test func staleStagingDirectoriesAreSweptLiveOnesKept() throws {
         let root = tempRoot(); defer { Files.removeAll(root) }
         let store = StateStore(root: root)
-        try Files.mkdirAll(root + "/.new-c.111")
-        try Files.mkdirAll(root + "/.new-c.222")
+        // A dead brig's staging directory goes; a live brig's stays even before it has locked it
+        // (it may be between its mkdir and its flock), and so does a locked one.
+        let child = fork()
+        if child == 0 { _exit(0) }
+        var status: Int32 = 0
+        waitpid(child, &status, 0)
+        try Files.mkdirAll(root + "/.new-c.\(child)")
+        try Files.mkdirAll(root + "/.new-c.\(getpid())")
         try Files.mkdirAll(root + "/.new-cc.333")
-        let busy = open(root + "/.new-c.222", O_RDONLY | O_DIRECTORY)
+        let busy = open(root + "/.new-c.\(getpid())", O_RDONLY | O_DIRECTORY)
         defer { close(busy) }
-        #expect(flock(busy, LOCK_EX) == 0)
         #expect(store.sweepStaging("c") == 1)
-        #expect(try Files.list(root).sorted() == [".new-c.222", ".new-cc.333"])
+        #expect(try Files.list(root).sorted() == [".new-c.\(getpid())", ".new-cc.333"])
+        #expect(flock(busy, LOCK_EX) == 0)
+        #expect(store.sweepStaging("c") == 0)
     }
 
     @Test func removeTakesStateJSONLast() throws {
