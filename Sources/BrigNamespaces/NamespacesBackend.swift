@@ -96,9 +96,10 @@ public struct NamespacesBackend: Backend {
                 cleanup.pids.removeAll { $0 == initPid }
                 try moveNetDevices(spec.linux?.netDevices ?? [:], into: pid)
             case .runtimeHooks:
-                do {
+                do throws(RuntimeError) {
                     try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
                     try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state(.creating))
+                    do { try o.runtimeHooks?(state(.creating)) } catch { throw RuntimeError.wrap(error) }
                 } catch {
                     try? channel.send(.error(error.description))
                     throw error
