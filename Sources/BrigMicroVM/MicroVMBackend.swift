@@ -176,7 +176,7 @@ public struct MicroVMBackend: Backend {
             if let runtimeHooks {
                 do { try runtimeHooks(pid, guestPid) } catch {
                     hookError = error
-                    answer = "error " + error.message.split(separator: "\n").joined(separator: " ")
+                    answer = "error " + Monitor.oneLine(error.message)
                 }
             } else { answer = "error no runtime hooks to run" }
             try? Files.writeAll(fd: mine, Array((answer + "\n").utf8))

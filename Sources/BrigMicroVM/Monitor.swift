@@ -40,8 +40,14 @@ public enum Monitor {
     /// One line to the creator on fd 3 (then closed): `ok <guest pid>` or `error <message>`.
     static func report(_ line: String) {
         guard fcntl(MonitorConfig.syncFD, F_GETFD) >= 0 else { return }
-        try? Files.writeAll(fd: MonitorConfig.syncFD, Array((line.split(separator: "\n").joined(separator: " ") + "\n").utf8))
+        try? Files.writeAll(fd: MonitorConfig.syncFD, Array((oneLine(line) + "\n").utf8))
         close(MonitorConfig.syncFD)
+    }
+
+    /// The text with every CR and LF byte a space (a guest console's lines end in CRLF, which
+    /// Swift's Character-wise split does not see as "\n").
+    static func oneLine(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 == 10 || $0 == 13 ? 32 : $0 }, as: UTF8.self)
     }
 
     /// Asks the creator (fd 3 is a stream socket) to run the host's prestart/createRuntime hooks

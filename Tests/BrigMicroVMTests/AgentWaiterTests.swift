@@ -194,3 +194,13 @@ import Testing
         #expect { try notADirectory.connectOnce(timeout: 1) } throws: { ($0 as? ConnectFailure)?.retryable == false }
     }
 }
+
+@Suite struct MonitorReportTests {
+    /// A guest console's CRLF lines must not cut the one-line report short (Swift's split on
+    /// "\n" does not split "\r\n", a single Character).
+    @Test func consoleLinesBecomeOneLine() {
+        #expect(Monitor.oneLine("error x; guest console: [1] PCI\r\n[2] Kernel panic\r\n[3] end\n") ==
+                "error x; guest console: [1] PCI  [2] Kernel panic  [3] end ")
+        #expect(!Monitor.oneLine("a\r\nb\rc\nd").utf8.contains { $0 == 10 || $0 == 13 })
+    }
+}
