@@ -84,24 +84,22 @@ PY
   [ ! -f "$work/qemu.console" ] || grep -q "powering off" "$work/qemu.console" ||
     { echo "QEMU did not reach the agent's power-off:" >&2; tail -5 "$work/qemu.console" >&2; }
   # QEMU's RSS for the same boot, from a single run (brig's from the VMM with a container above).
-  qrss=""
+  # peak_rss CMD…: runs CMD in the background and prints its peak RSS (VmHWM, KiB).
+  peak_rss() {
+    "$@" & p=$!; peak=0
+    while kill -0 $p 2>/dev/null; do
+      r=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$p/status 2>/dev/null || true); [ -n "$r" ] && peak=$r; sleep 0.05
+    done
+    wait $p || true
+    echo "$peak"
+  }
+  qrss="" brss=""
   if command -v qemu-system-x86_64 >/dev/null; then
-    sh -c "exec qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none -serial null -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel $kernel -initrd $initrd -append '$cmdline' -no-reboot" &
-    qp=$!; peak=0
-    while kill -0 $qp 2>/dev/null; do
-      r=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$qp/status 2>/dev/null || true); [ -n "$r" ] && peak=$r; sleep 0.05
-    done
-    wait $qp || true
-    qrss=$peak
-    "$brig" vm boot --kernel "$kernel" --initrd "$initrd" --mem 256M --cmdline "$cmdline" --serial-out /dev/null &
-    bp=$!; peak=0
-    while kill -0 $bp 2>/dev/null; do
-      r=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$bp/status 2>/dev/null || true); [ -n "$r" ] && peak=$r; sleep 0.05
-    done
-    wait $bp || true
-    brss=$peak
+    qrss=$(peak_rss qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none \
+             -serial null -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel "$kernel" -initrd "$initrd" -append "$cmdline" -no-reboot)
+    brss=$(peak_rss "$brig" vm boot --kernel "$kernel" --initrd "$initrd" --mem 256M --cmdline "$cmdline" --serial-out /dev/null)
   fi
-  python3 - "$work" "$qrss" "${brss:-}" <<'PY'
+  python3 - "$work" "$qrss" "$brss" <<'PY'
 import json, statistics, sys
 w, qrss, brss = sys.argv[1], sys.argv[2], sys.argv[3]
 def med(f):

@@ -19,7 +19,7 @@ vmlinux=$(PVM_HOST=0 sh "$repo/scripts/build-guest-kernel.sh" --cached 2>/dev/nu
 agent=$repo/.build/release/brig-agent
 [ -x "$agent" ] || { echo "microvm-guest: $agent missing (swift build -c release --product brig-agent)" >&2; exit 2; }
 mkdir -p "$out"
-cp "$vmlinux" "$out/vmlinux"
+cp "$vmlinux" "$out/vmlinux.tmp" && mv "$out/vmlinux.tmp" "$out/vmlinux"
 cp "$(dirname "$vmlinux")/kernelrelease" "$out/kernelrelease"
 sh "$repo/scripts/make-agent-initramfs.sh" "$out/agent.initrd.tmp" --agent "$agent" --no-modules
 mv "$out/agent.initrd.tmp" "$out/agent.initrd"
@@ -34,5 +34,6 @@ chmod 0755 "$stage/slow-init"
 (cd "$stage" && find bin slow-init | sort | cpio --quiet -o -H newc -R 0:0) > "$stage/extra.cpio"
 # The kernel looks for a cpio header only at 4-byte-aligned offsets: pad the gzip'd part with zeros.
 size=$(wc -c < "$out/agent.initrd")
-{ cat "$out/agent.initrd"; head -c $(( (512 - size % 512) % 512 )) /dev/zero; cat "$stage/extra.cpio"; } > "$out/slow.initrd"
+{ cat "$out/agent.initrd"; head -c $(( (512 - size % 512) % 512 )) /dev/zero; cat "$stage/extra.cpio"; } > "$out/slow.initrd.tmp"
+mv "$out/slow.initrd.tmp" "$out/slow.initrd"   # (files are replaced whole: a concurrent --copy never sees half of one)
 echo "${out#"$repo"/}"
