@@ -61,7 +61,7 @@ let package = Package(
 // The microvm backend (issue 8): a VM per container, brig-agent inside, reached over vsock.
 package.targets += [
     .target(name: "BrigMicroVM", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
-    .testTarget(name: "BrigMicroVMTests", dependencies: ["BrigMicroVM", "BrigCore", "BrigOCI", "BrigLinux"]),
+    .testTarget(name: "BrigMicroVMTests", dependencies: ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux"]),
 ]
 
 // Seccomp: libseccomp (linked statically in release via Debian's libseccomp.a), the filter library,

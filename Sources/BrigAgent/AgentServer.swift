@@ -12,8 +12,9 @@ import Glibc
 /// subreaper (or PID 1) and reports exit statuses.
 ///
 /// State root layout: `state/` (a `StateStore`), `bundles/<id>/config.json`, `rootfs/<id>` (mount
-/// point of a `.block` rootfs).
-public final class AgentServer {
+/// point of a `.block` rootfs). Unchecked Sendable: only the loop's thread ever touches it (the
+/// create hook callback runs on that thread, inside the create).
+public final class AgentServer: @unchecked Sendable {
     public let stateRoot: String
     let store: StateStore
     let backend: NamespacesBackend

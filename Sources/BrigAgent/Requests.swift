@@ -14,7 +14,7 @@ extension AgentServer {
         do {
             switch request {
             case .create(let c):
-                r.pid = try create(c, connection: connection)
+                r.pid = try create(c, connection: connection, requestID: requestID)
             case .start(let id):
                 let (record, status) = try load(id)
                 guard Lifecycle.canStart(status) else { throw Lifecycle.forbidden("start", id: id, status: status) }
@@ -106,7 +106,7 @@ extension AgentServer {
 
     func bundle(_ id: String) -> String { stateRoot + "/bundles/" + id }
 
-    func create(_ c: AgentCreate, connection: Int32) throws -> Int32 {
+    func create(_ c: AgentCreate, connection: Int32, requestID: UInt32) throws -> Int32 {
         try StateStore.validate(id: c.id)
         guard containers[c.id] == nil else { throw RuntimeError(.exists, "container \(c.id) already exists") }
         var spec = c.spec
@@ -147,6 +147,9 @@ extension AgentServer {
         try Files.writeAtomically(dir + "/config.json", Array(try JSONEncoder().encode(spec)), mode: 0o600)
 
         var options = CreateOptions(id: c.id, bundle: dir, spec: spec)
+        if c.hostHooks == true {
+            options.runtimeHooks = { [self] state in try awaitHostHooks(connection: connection, requestID: requestID, pid: state.pid) }
+        }
         let io = try StdioSet(terminal: c.terminal)
         defer { io.closeChildEnds() }
         if c.terminal { options.consoleFD = io.consoleChild } else { options.stdio = io.childStdio }
@@ -173,6 +176,33 @@ extension AgentServer {
         containers[c.id] = Container(initPid: record.pid, blockMount: blockMount)
         done = true
         return record.pid
+    }
+
+    /// The host runs prestart/createRuntime now: tell it on the create's channel and wait for its
+    /// answer on that connection. Nothing else may arrive there meanwhile (the creating client
+    /// is waiting for this create); other connections wait, as for the rest of a create.
+    func awaitHostHooks(connection fd: Int32, requestID: UInt32, pid: Int32) throws {
+        guard let c = connections[fd] else { throw RuntimeError(.system, "the host hung up during create") }
+        send(fd, Frame(.hooks, channel: requestID, try AgentCoding.encode(AgentHooksDue(pid: pid))))
+        while true {
+            if connections[fd] == nil { throw RuntimeError(.system, "the host hung up during create") }
+            if let f = try c.stream.buffered() {
+                guard f.kind == .hooksDone, f.channel == requestID else {
+                    throw AgentError(.protocolError, "expected the host's hooksDone for request \(requestID), got \(f.kind)")
+                }
+                if let e = try AgentCoding.decode(AgentHooksDone.self, f.payload).error { throw RuntimeError(.hook, e) }
+                return
+            }
+            var p = pollfd(fd: fd, events: Int16(POLLIN | (c.outbox.isEmpty ? 0 : POLLOUT)), revents: 0)
+            if poll(&p, 1, -1) < 0 {
+                if errno == EINTR { continue }
+                throw RuntimeError.wrap(SystemError.last("poll"))
+            }
+            if p.revents & Int16(POLLOUT) != 0 { flush(fd) }
+            if p.revents & ~Int16(POLLOUT) != 0, connections[fd] != nil {
+                guard try c.stream.fill() else { drop(fd); throw RuntimeError(.system, "the host hung up during create") }
+            }
+        }
     }
 
     func exec(id: String, execID: String, process: Process, terminal: Bool, connection: Int32) throws -> Int32 {

@@ -23,14 +23,25 @@ public final class AgentClient: @unchecked Sendable {
     private var pending: [Frame] = []
     private var attachedChannel: UInt32?
 
+    /// The connection (owned by the client).
+    public var fd: Int32 { stream.fd }
+
     /// The channel (guest pid) of the process attached to this connection, if any.
     public var attached: UInt32? { lock(); defer { unlock() }; return attachedChannel }
 
-    /// Takes ownership of `fd` (closed on deinit) and does the version handshake.
-    public init(fd: Int32) throws(AgentError) {
+    /// Takes ownership of `fd` (closed on deinit) and does the version handshake. With
+    /// `helloTimeout`, an agent that has not begun its hello within that many seconds is a
+    /// connection error (the fd may be a socket the guest has not really accepted yet).
+    public init(fd: Int32, helloTimeout: Double? = nil) throws(AgentError) {
         stream = FrameStream(fd: fd)
         pthread_mutex_init(mutex, nil); pthread_mutex_init(sendMutex, nil); pthread_cond_init(changed, nil)
         try stream.send(Frame(.hello, try AgentCoding.encode(AgentHello())))
+        if let helloTimeout {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var r: Int32
+            repeat { r = poll(&p, 1, Int32(max(0, min(helloTimeout, 3600)) * 1000)) } while r < 0 && errno == EINTR
+            guard r > 0 else { throw AgentError(.connection, "no hello from the agent within \(helloTimeout) s") }
+        }
         let reply = try stream.receive()
         guard reply.kind == .hello else {
             throw AgentError(.protocolError, "agent answered the handshake with a \(reply.kind) frame")
@@ -80,8 +91,10 @@ public final class AgentClient: @unchecked Sendable {
         lock(); mailbox[f.channel] = f; pthread_cond_broadcast(changed); unlock()
     }
 
-    /// Sends one request and waits for its response; stream frames met meanwhile are kept for `relay`.
-    public func call(_ request: AgentRequest) throws(AgentError) -> AgentResponse {
+    /// Sends one request and waits for its response; stream frames met meanwhile are kept for
+    /// `relay`. `onHooks` answers the agent's `hooks` frame for this request (create with
+    /// `hostHooks`): it runs the host's hooks and returns nil, or the failure to report.
+    public func call(_ request: AgentRequest, onHooks: ((AgentHooksDue) -> String?)? = nil) throws(AgentError) -> AgentResponse {
         lock()
         let id = nextID
         nextID = nextID == UInt32.max ? 1 : nextID + 1
@@ -90,20 +103,24 @@ public final class AgentClient: @unchecked Sendable {
         let frame: Frame
         if let f = becomeReader(orTake: id) { frame = f } else {
             defer { leaveReader() }
-            frame = try readUntilResponse(id)
+            frame = try readUntilResponse(id, onHooks: onHooks)
         }
         let r = try AgentCoding.decode(AgentResponse.self, frame.payload)
         if let code = r.error { throw AgentError(code, r.message ?? "agent error") }
         return r
     }
 
-    private func readUntilResponse(_ id: UInt32) throws(AgentError) -> Frame {
+    private func readUntilResponse(_ id: UInt32, onHooks: ((AgentHooksDue) -> String?)?) throws(AgentError) -> Frame {
         while true {
             let f = try stream.receive()
             switch f.kind {
             case .response:
                 if f.channel == id { return f }
                 try post(f)
+            case .hooks:
+                guard f.channel == id, let onHooks else { throw AgentError(.protocolError, "unexpected hooks frame from agent") }
+                let failure = onHooks(try AgentCoding.decode(AgentHooksDue.self, f.payload))
+                try send(Frame(.hooksDone, channel: id, try AgentCoding.encode(AgentHooksDone(error: failure))))
             case .stdout, .stderr, .exit: lock(); pending.append(f); unlock()
             default: throw AgentError(.protocolError, "unexpected \(f.kind) frame from agent")
             }
@@ -116,8 +133,9 @@ public final class AgentClient: @unchecked Sendable {
     }
 
     /// Creates the container; returns the guest pid of its parked init. Its stdio is attached here.
-    public func create(_ r: AgentCreate) throws(AgentError) -> Int32 {
-        let p = try pid(try call(.create(r)), "create")
+    /// With `r.hostHooks`, `onHooks` runs the host's hooks when the agent asks (see `call`).
+    public func create(_ r: AgentCreate, onHooks: ((AgentHooksDue) -> String?)? = nil) throws(AgentError) -> Int32 {
+        let p = try pid(try call(.create(r), onHooks: onHooks), "create")
         lock(); attachedChannel = UInt32(p); unlock()
         return p
     }

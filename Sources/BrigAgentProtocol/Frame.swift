@@ -18,6 +18,11 @@ public enum AgentProtocol {
 
 public enum FrameKind: UInt8, Sendable {
     case hello = 1, request, response, stdin, stdout, stderr, closeStdin, exit
+    /// agent → host during a `create` with `hostHooks`: the container's namespaces exist, run
+    /// prestart/createRuntime now (channel: the create's request id; payload `AgentHooksDue`).
+    case hooks
+    /// host → agent: the hooks ran (payload `AgentHooksDone`, with the failure if one failed).
+    case hooksDone
 }
 
 public struct Frame: Equatable, Sendable {

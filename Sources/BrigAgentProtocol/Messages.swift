@@ -68,9 +68,25 @@ public struct AgentCreate: Codable, Equatable, Sendable {
     public var rootfs: AgentRootfs
     /// Give the container a pty (its output comes back as stdout frames).
     public var terminal: Bool
-    public init(id: String, spec: Spec, rootfs: AgentRootfs, terminal: Bool = false) {
-        self.id = id; self.spec = spec; self.rootfs = rootfs; self.terminal = terminal
+    /// The host runs prestart/createRuntime hooks: once the container's namespaces exist (before
+    /// its createContainer hooks), the agent sends a `hooks` frame on the request's channel and
+    /// waits for `hooksDone` (runtime.md's order, with those hooks in the host's namespaces).
+    public var hostHooks: Bool?
+    public init(id: String, spec: Spec, rootfs: AgentRootfs, terminal: Bool = false, hostHooks: Bool? = nil) {
+        self.id = id; self.spec = spec; self.rootfs = rootfs; self.terminal = terminal; self.hostHooks = hostHooks
     }
+}
+
+/// The `hooks` frame: the container's init (guest pid) waits in its new namespaces.
+public struct AgentHooksDue: Codable, Equatable, Sendable {
+    public var pid: Int32
+    public init(pid: Int32) { self.pid = pid }
+}
+
+/// The `hooksDone` frame: nil `error` lets the container go on; otherwise create fails with it.
+public struct AgentHooksDone: Codable, Equatable, Sendable {
+    public var error: String?
+    public init(error: String? = nil) { self.error = error }
 }
 
 public struct AgentState: Codable, Equatable, Sendable {

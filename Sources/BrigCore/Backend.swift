@@ -21,6 +21,10 @@ public struct CreateOptions: Sendable {
     public var consoleFD: Int32? = nil
     /// The container's fds 0, 1, 2 when they are not the caller's own (brig-agent's pipes).
     public var stdio: [Int32]? = nil
+    /// Runs after the config's prestart/createRuntime hooks, at their point of the lifecycle
+    /// (namespaces created, before createContainer): brig-agent asks its host to run the hooks
+    /// there. A throw fails the create like a failing hook.
+    public var runtimeHooks: (@Sendable (ContainerState) throws -> Void)? = nil
     public init(id: String, bundle: String, spec: Spec) { self.id = id; self.bundle = bundle; self.spec = spec }
 }
 

@@ -4,9 +4,9 @@ import Glibc
 /// Unix sockets: the parent↔init sync channel (SOCK_SEQPACKET, one message per send) and
 /// path sockets (console socket, start socket), all O_CLOEXEC.
 public enum UnixSocket {
-    public static func pair() throws(SystemError) -> (Int32, Int32) {
+    public static func pair(type: Int32 = Int32(SOCK_SEQPACKET.rawValue)) throws(SystemError) -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
-        try sys("socketpair") { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
+        try sys("socketpair") { socketpair(AF_UNIX, type | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
         return (fds[0], fds[1])
     }
 

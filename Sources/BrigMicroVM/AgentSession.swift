@@ -6,23 +6,29 @@ import BrigOCI
 struct AgentSession {
     let client: AgentClient
 
-    init(fd: Int32) throws(RuntimeError) {
-        guard fd >= 0 else { throw RuntimeError(.system, "no connection to the agent") }
-        do { client = try AgentClient(fd: fd) } catch { throw Self.map(error) }
+    /// Takes `fd` (closed with the session, or on a failed handshake).
+    init(fd: Int32, helloTimeout: Double? = nil) throws(AgentError) {
+        guard fd >= 0 else { throw AgentError(.connection, "no connection to the agent") }
+        client = try AgentClient(fd: fd, helloTimeout: helloTimeout)
     }
 
-    /// Creates the container or starts the exec'd process the monitor stands for.
-    func begin(_ c: MonitorConfig) throws(RuntimeError) -> Int32 {
+    /// Creates the container or starts the exec'd process the monitor stands for. `hostHooks`
+    /// runs the config's prestart/createRuntime hooks on the host when the agent says the
+    /// container's namespaces exist (before its createContainer hooks); nil or a failure message.
+    func begin(_ c: MonitorConfig, hostHooks: @escaping (Int32) -> String?) throws(RuntimeError) -> Int32 {
         do {
             switch c.role {
             case .container(var spec, let rootfs):
                 // prestart, createRuntime, poststart and poststop run on the host (brig runs
                 // them, as Kata does); createContainer/startContainer stay with the guest runtime.
+                let runtimeHooks = !(spec.hooks?.prestart ?? []).isEmpty || !(spec.hooks?.createRuntime ?? []).isEmpty
                 spec.hooks?.prestart = nil; spec.hooks?.createRuntime = nil
                 spec.hooks?.poststart = nil; spec.hooks?.poststop = nil
                 let source: AgentRootfs = c.mode == .kvm
                     ? .block(device: MonitorConfig.guestRootDevice, fstype: "ext4") : .path(rootfs)
-                return try client.create(AgentCreate(id: c.id, spec: spec, rootfs: source, terminal: c.terminal))
+                return try client.create(AgentCreate(id: c.id, spec: spec, rootfs: source, terminal: c.terminal,
+                                                     hostHooks: runtimeHooks ? true : nil),
+                                         onHooks: { hostHooks($0.pid) })
             case let .exec(process, execID):
                 return try client.exec(id: c.id, execID: execID, process: process)
             }

@@ -12,44 +12,71 @@ public enum AgentEndpoint: Codable, Sendable, Equatable {
 
     public static let agentPort: UInt32 = 1024
 
-    /// One connection to the agent, retried until `timeout` seconds while it is coming up.
-    public func connect(timeout: Double = 0) throws(RuntimeError) -> Int32 {
-        let deadline = monotonicSeconds() + timeout
-        var delay: useconds_t = 500
-        while true {
-            do { return try connectOnce() } catch {
-                if monotonicSeconds() >= deadline { throw error }
-                usleep(delay)
-                delay = min(delay * 2, 20_000)
-            }
-        }
+    /// One connection to an agent that is up (start, kill, exec…): retried for `timeout` seconds,
+    /// the handshake included. Boot uses `AgentWaiter` with the container's deadline.
+    func session(timeout: Double) throws(RuntimeError) -> AgentSession {
+        var w = AgentWaiter(timeout: timeout, connect: { (t: Double) throws(ConnectFailure) -> Int32 in try connectOnce(timeout: t) })
+        return try w.session()
     }
 
-    func connectOnce() throws(RuntimeError) -> Int32 {
+    /// One attempt. A failure that waiting can cure (nothing listens yet, the VMM's socket is not
+    /// there yet, the guest reset the connection or did not answer in `timeout` seconds) is
+    /// `retryable`; anything else is not.
+    func connectOnce(timeout: Double) throws(ConnectFailure) -> Int32 {
         switch self {
         case let .unix(path):
-            do { return try UnixSocket.connect(path) } catch { throw RuntimeError(.system, "connecting to the agent at \(path): \(error)") }
+            do { return try UnixSocket.connect(path) } catch {
+                throw ConnectFailure("connecting to the agent at \(path): \(error)", retryable: Self.notListeningYet(error.errno))
+            }
         case let .vsock(uds, port):
             let fd: Int32
-            do { fd = try UnixSocket.connect(uds) } catch { throw RuntimeError(.system, "connecting to the VM's vsock socket \(uds): \(error)") }
+            do { fd = try UnixSocket.connect(uds) } catch {
+                throw ConnectFailure("connecting to the VM's vsock socket \(uds): \(error)", retryable: Self.notListeningYet(error.errno))
+            }
+            let what = "vsock CONNECT \(port) via \(uds)"
             do {
                 try Files.writeAll(fd: fd, Array("CONNECT \(port)\n".utf8))
-                let line = try Self.readLine(fd, max: 64)
-                guard line.hasPrefix("OK ") else { throw RuntimeError(.system, "vsock CONNECT \(port): unexpected reply \"\(line)\"") }
-                return fd
             } catch {
                 close(fd)
-                throw RuntimeError.wrap(error, "vsock CONNECT \(port) via \(uds)")
+                throw ConnectFailure("\(what): \(error)", retryable: error.errno == EPIPE || error.errno == ECONNRESET)
+            }
+            // The VMM answers once the guest accepted or refused; a guest whose vsock driver is
+            // not up yet has not even seen the request.
+            guard Self.readable(fd, within: timeout) else {
+                close(fd)
+                throw ConnectFailure("\(what): no answer from the guest within \(Self.seconds(timeout))", retryable: true)
+            }
+            switch Files.readLine(fd: fd, max: 64) {
+            case let (line, .newline) where line.hasPrefix("OK "):
+                return fd
+            case let (line, .newline):
+                close(fd)
+                throw ConnectFailure("\(what): unexpected reply \"\(line)\"", retryable: false)
+            case (_, .limit):
+                close(fd)
+                throw ConnectFailure("\(what): reply line too long", retryable: false)
+            case (_, .eof):
+                close(fd)
+                throw ConnectFailure("\(what): the VMM closed the connection (no guest listener)", retryable: true)
             }
         }
     }
 
-    /// Reads the VMM's one-line reply (nothing past it is consumed).
-    static func readLine(_ fd: Int32, max: Int) throws(RuntimeError) -> String {
-        switch Files.readLine(fd: fd, max: max) {
-        case let (text, .newline): return text
-        case (_, .limit): throw RuntimeError(.system, "reply line too long")
-        case (_, .eof): throw RuntimeError(.system, "the VMM closed the connection (no guest listener)")
+    /// The socket file is not there yet, or nobody accepts on it yet.
+    static func notListeningYet(_ e: Int32) -> Bool { e == ENOENT || e == ECONNREFUSED || e == EAGAIN }
+
+    static func readable(_ fd: Int32, within seconds: Double) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let deadline = monotonicSeconds() + seconds
+        while true {
+            let ms = Int32(max(0, min(Double(Int32.max), (deadline - monotonicSeconds()) * 1000)))
+            let r = poll(&p, 1, ms)
+            if r > 0 { return true }
+            if r == 0 || errno != EINTR { return false }
         }
+    }
+
+    static func seconds(_ s: Double) -> String {
+        s == s.rounded() ? "\(Int(s)) s" : "\((s * 10).rounded() / 10) s"
     }
 }

@@ -34,7 +34,9 @@ public struct MicroVMBackend: Backend {
             return (String(e[..<eq]), String(e[e.index(after: eq)...]))
         }, uniquingKeysWith: { a, _ in a })
         return MicroVMBackend(executable: exe, mode: mode, agentExecutable: Env.get("BRIG_AGENT") ?? "/\(dir)/brig-agent",
-                              defaults: .fromEnvironment(env, hostCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))), debug: debug)
+                              defaults: .fromEnvironment(env, hostCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
+                                                         nested: MicroVMDefaults.hostIsVirtual(cpuinfo: (try? Files.readString("/proc/cpuinfo")) ?? "")),
+                              debug: debug)
     }
 
     static func selfExecutable() -> String {
@@ -100,25 +102,35 @@ public struct MicroVMBackend: Backend {
                                    plan: plan, diskImage: disk, agentExecutable: agentExecutable)
         if !config.terminal { config.consoleSocket = nil; config.consoleOnFD4 = false }
         do { try Files.write(info.pendingStart, "", flags: O_WRONLY | O_CREAT | O_TRUNC) } catch { throw RuntimeError.wrap(error) }
-        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD)
-        debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
-        guard let stat = ProcStat.read(pid: pid) else {
-            throw RuntimeError(.system, "the VM monitor exited during create")
-        }
         let created = Timestamp.now()
-        var record = ContainerRecord(id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: pid,
-                                     pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
-                                     hooks: spec.hooks, cgroup: .init(mode: .unified, paths: [:]), systemdCgroup: false)
-        record.backendState = ["mode": mode.rawValue, "dir": info.stateDir, "guestPid": "\(guestPid)"]
-        do {
-            try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: record.state(.creating))
-            try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: record.state(.creating))
-            if let pidFile = o.pidFile { try Files.writeAtomically(Files.absolute(pidFile), Array("\(pid)".utf8)) }
+        func record(monitor pid: pid_t, guestPid: Int32) throws(RuntimeError) -> ContainerRecord {
+            guard let stat = ProcStat.read(pid: pid), stat.state != "Z" else {
+                throw RuntimeError(.system, "the VM monitor exited during create")
+            }
+            var record = ContainerRecord(id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: pid,
+                                         pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
+                                         hooks: spec.hooks, cgroup: .init(mode: .unified, paths: [:]), systemdCgroup: false)
+            record.backendState = ["mode": mode.rawValue, "dir": info.stateDir, "guestPid": "\(guestPid)"]
+            return record
+        }
+        // prestart/createRuntime run here, in the host's namespaces, when the agent reports the
+        // container's namespaces created — before its createContainer hooks run in the guest.
+        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD) { (pid, guestPid) throws(RuntimeError) in
+            let state = try record(monitor: pid, guestPid: guestPid).state(.creating)
+            try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state)
+            try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state)
+        }
+        debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
+        do throws(RuntimeError) {
+            let r = try record(monitor: pid, guestPid: guestPid)
+            if let pidFile = o.pidFile {
+                do { try Files.writeAtomically(Files.absolute(pidFile), Array("\(pid)".utf8)) } catch { throw RuntimeError.wrap(error) }
+            }
+            return r
         } catch {
             stopMonitor(id: o.id, pid: pid, info: info)
-            throw RuntimeError.wrap(error)
+            throw error
         }
-        return record
     }
 
     /// What the VM boundary cannot offer, refused up front with the field named.
@@ -139,27 +151,48 @@ public struct MicroVMBackend: Backend {
     }
 
     /// Spawns `brig vm-monitor`, waits for its `ok <guest pid>` (or its error), returns its pid.
-    func spawnMonitor(_ config: MonitorConfig, name: String, consoleFD: Int32?) throws(RuntimeError) -> (pid_t, Int32) {
+    /// Fd 3 is a stream socket: before that report, the monitor may ask `hooks <guest pid>`, and
+    /// `runtimeHooks` runs then (its failure goes back as `error <message>` and fails the create).
+    func spawnMonitor(_ config: MonitorConfig, name: String, consoleFD: Int32?,
+                      runtimeHooks: ((pid_t, Int32) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> (pid_t, Int32) {
         let path = config.stateDir + "/" + name
         do {
             let enc = JSONEncoder()
             try Files.writeAtomically(path, Array(try enc.encode(config)), mode: 0o600)
         } catch { throw RuntimeError.wrap(error, "writing \(path)") }
-        let (r, w): (Int32, Int32)
-        do { (r, w) = try Files.pipe() } catch { throw RuntimeError.wrap(error) }
-        defer { close(r) }
+        let (mine, theirs): (Int32, Int32)
+        do { (mine, theirs) = try UnixSocket.pair(type: Int32(SOCK_STREAM.rawValue)) } catch { throw RuntimeError.wrap(error) }
+        defer { close(mine) }
         var o = Spawn.Options(path: executable, args: [executable, "vm-monitor", path], env: Env.all())
-        o.fds = [(w, MonitorConfig.syncFD)]
+        o.fds = [(theirs, MonitorConfig.syncFD)]
         if let c = consoleFD { o.fds.append((c, MonitorConfig.consoleFD)) }
         let pid: pid_t
-        do { pid = try Spawn.spawn(o) } catch { close(w); throw RuntimeError.wrap(error, "starting the VM monitor") }
-        close(w)
-        let reply = Files.readLine(fd: r, max: 1 << 16).text
-        if reply.hasPrefix("ok "), let guestPid = Int32(reply.dropFirst(3)) { return (pid, guestPid) }
+        do { pid = try Spawn.spawn(o) } catch { close(theirs); throw RuntimeError.wrap(error, "starting the VM monitor") }
+        close(theirs)
+        var hookError: RuntimeError?
+        var reply = Files.readLine(fd: mine, max: 1 << 16)
+        while reply.end == .newline, reply.text.hasPrefix("hooks "), let guestPid = Int32(reply.text.dropFirst(6)) {
+            var answer = "ok"
+            if let runtimeHooks {
+                do { try runtimeHooks(pid, guestPid) } catch {
+                    hookError = error
+                    answer = "error " + Monitor.oneLine(error.message)
+                }
+            } else { answer = "error no runtime hooks to run" }
+            try? Files.writeAll(fd: mine, Array((answer + "\n").utf8))
+            reply = Files.readLine(fd: mine, max: 1 << 16)
+        }
+        if reply.end == .newline, reply.text.hasPrefix("ok "), let guestPid = Int32(reply.text.dropFirst(3)) { return (pid, guestPid) }
         Glibc.kill(pid, SIGKILL)
         _ = try? Spawn.wait(pid)
-        let message = reply.hasPrefix("error ") ? String(reply.dropFirst(6)) : "the VM monitor exited without reporting"
-        throw Self.guestError(message)
+        if let hookError { throw hookError }
+        if reply.end == .newline, reply.text.hasPrefix("error ") { throw Self.guestError(String(reply.text.dropFirst(6))) }
+        // Killed, or crashed, before it could say why: what the guest printed is the clue.
+        var message = "the VM monitor exited without reporting"
+        if let console = try? Files.read(config.stateDir + "/console.log"), !console.isEmpty {
+            message += "; guest console: " + String(decoding: console.suffix(1000), as: UTF8.self)
+        }
+        throw RuntimeError(.system, message)
     }
 
     /// Guest errors keep their kind: config errors name the field, as on the host.
@@ -174,7 +207,7 @@ public struct MicroVMBackend: Backend {
 
     public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         let info = Info(record)
-        let session = try AgentSession(fd: try info.endpoint.connect(timeout: 2))
+        let session = try info.endpoint.session(timeout: 2)
         try session.start(id: record.id)
         unlink(info.pendingStart)
     }
@@ -209,7 +242,7 @@ public struct MicroVMBackend: Backend {
         let frozen = ProcStat.read(pid: record.pid).map { $0.state == "T" } ?? false
         do throws(RuntimeError) {
             if frozen { throw RuntimeError(.invalidState, "paused") }
-            let session = try AgentSession(fd: try info.endpoint.connect(timeout: 1))
+            let session = try info.endpoint.session(timeout: 1)
             try session.kill(id: record.id, execID: nil, signal: signal, all: all)
         } catch {
             // A paused VM (or a dead agent) cannot be asked; SIGKILL still ends it, VM and all.
@@ -237,7 +270,7 @@ public struct MicroVMBackend: Backend {
 
     public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
         let info = Info(record)
-        let session = try AgentSession(fd: try info.endpoint.connect(timeout: 1))
+        let session = try info.endpoint.session(timeout: 1)
         return try session.ps(id: record.id)
     }
 
@@ -247,7 +280,7 @@ public struct MicroVMBackend: Backend {
 
     /// Kills the monitor (the VM with it) and, for the host agent, the agent and its containers.
     func stopMonitor(id: String, pid: pid_t, startTime: UInt64? = nil, info: Info) {
-        if info.mode == .hostAgent, let session = try? AgentSession(fd: (try? info.endpoint.connect()) ?? -1) {
+        if info.mode == .hostAgent, let session = try? info.endpoint.session(timeout: 0) {
             try? session.delete(id: id, force: true)
         }
         if let s = ProcStat.read(pid: pid), startTime == nil || s.startTime == startTime {

@@ -5,6 +5,7 @@ import BrigVMM
 import CBrigShim
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 /// `brig vm-monitor FILE`: the host process behind one guest process (see MonitorConfig).
 /// Exits with the guest process's exit status (code, or 128+signal).
@@ -39,9 +40,36 @@ public enum Monitor {
     /// One line to the creator on fd 3 (then closed): `ok <guest pid>` or `error <message>`.
     static func report(_ line: String) {
         guard fcntl(MonitorConfig.syncFD, F_GETFD) >= 0 else { return }
-        try? Files.writeAll(fd: MonitorConfig.syncFD, Array((line.split(separator: "\n").joined(separator: " ") + "\n").utf8))
+        try? Files.writeAll(fd: MonitorConfig.syncFD, Array((oneLine(line) + "\n").utf8))
         close(MonitorConfig.syncFD)
     }
+
+    /// The text with every CR and LF byte a space (a guest console's lines end in CRLF, which
+    /// Swift's Character-wise split does not see as "\n").
+    static func oneLine(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 == 10 || $0 == 13 ? 32 : $0 }, as: UTF8.self)
+    }
+
+    /// Asks the creator (fd 3 is a stream socket) to run the host's prestart/createRuntime hooks
+    /// now: `hooks <guest pid>`, answered `ok` or `error <message>`. Returns nil or the failure.
+    static func askForHooks(guestPid: Int32) -> String? {
+        do { try Files.writeAll(fd: MonitorConfig.syncFD, Array("hooks \(guestPid)\n".utf8)) } catch {
+            return "asking brig to run the runtime hooks: \(error)"
+        }
+        let reply = Files.readLine(fd: MonitorConfig.syncFD, max: 1 << 16)
+        if reply.end == .newline && reply.text == "ok" { return nil }
+        if reply.end == .newline && reply.text.hasPrefix("error ") { return String(reply.text.dropFirst(6)) }
+        return "brig went away while the runtime hooks ran"
+    }
+}
+
+/// What the VM thread and the boot (main) thread agree on: once the boot reported success the VM
+/// thread reports the VM's end itself; before that, it leaves the report to the boot, which
+/// adds the console (and wakes the boot from a read on the agent connection).
+struct BootPhase {
+    var stopped: StopReason?
+    var reported = false
+    var agentFD: Int32 = -1
 }
 
 final class MonitorRun: @unchecked Sendable {
@@ -50,19 +78,53 @@ final class MonitorRun: @unchecked Sendable {
     var machine: VirtualMachine?
     var agentPid: pid_t = 0
     var slave: Int32 = -1
+    let phase = Mutex(BootPhase())
 
     init(config: MonitorConfig, signals: sigset_t) { self.config = config; self.signals = signals }
+
+    /// Why the agent cannot come up any more: the VM stopped, or the host agent exited.
+    func gone() -> String? {
+        if let r = phase.withLock({ $0.stopped }) { return "the VM stopped (\(r))" }
+        if agentPid > 0 {
+            var status: Int32 = 0
+            if waitpid(agentPid, &status, WNOHANG) == agentPid {
+                agentPid = 0
+                return "brig-agent exited (\(Spawn.decode(status)))"
+            }
+        }
+        return nil
+    }
+
+    /// The wait for the agent's hello: the container's deadline while the VM boots, a short one
+    /// for an exec (its agent is up).
+    func waiter() -> AgentWaiter {
+        let endpoint = config.endpoint
+        let booting: Bool
+        if case .container = config.role { booting = true } else { booting = false }
+        var w = AgentWaiter(timeout: booting ? config.plan?.agentTimeout ?? MicroVMDefaults.agentTimeout : 10,
+                            connect: { (t: Double) throws(ConnectFailure) -> Int32 in try endpoint.connectOnce(timeout: t) })
+        if booting {
+            w.gone = { [self] in gone() }
+            w.hint = "; a slow (e.g. nested) host needs more: set \(MicroVMDefaults.timeoutVariable) or the annotation \(MicroVMDefaults.timeoutAnnotation) (seconds)"
+        }
+        return w
+    }
 
     func run() -> Int32 {
         let t0 = monotonicSeconds()
         let client: AgentSession
         do {
             try bringUpAgent()
-            let timeout = config.mode == .kvm ? Double(Env.get("BRIG_VM_AGENT_TIMEOUT") ?? "") ?? 20 : 10
-            let fd = try config.endpoint.connect(timeout: timeout)
-            client = try AgentSession(fd: fd)
+            var w = waiter()
+            client = try w.session()
             timing("agent-ready-ms", monotonicSeconds() - t0)
-            let guestPid = try client.begin(config)
+            record("agent-attempts", w.attempts)
+            // A VM that stops from now on wakes us from the agent connection.
+            let fd = client.client.fd
+            if let r = phase.withLock({ p -> StopReason? in p.agentFD = fd; return p.stopped }) {
+                throw RuntimeError(.system, "the VM stopped (\(r))")
+            }
+            let guestPid = try client.begin(config, hostHooks: { Monitor.askForHooks(guestPid: $0) })
             if config.terminal {
                 try setUpTerminal()
                 // As with runc, a terminal process does not keep the caller's stdio: an engine
@@ -70,9 +132,16 @@ final class MonitorRun: @unchecked Sendable {
                 let null = open("/dev/null", O_RDWR | O_CLOEXEC)
                 if null >= 0 { for fd: Int32 in 0...2 { dup2(null, fd) }; close(null) }
             }
+            if let r = phase.withLock({ p -> StopReason? in
+                if p.stopped == nil { p.reported = true; p.agentFD = -1 }
+                return p.stopped
+            }) { throw RuntimeError(.system, "the VM stopped (\(r))") }
             Monitor.report("ok \(guestPid)")
         } catch {
-            let e = RuntimeError.wrap(error)
+            var e = RuntimeError.wrap(error)
+            if let r = phase.withLock({ $0.stopped }), !e.message.contains("the VM stopped") {
+                e = RuntimeError(.system, "the VM stopped (\(r)): \(e.message)")
+            }
             let message = diagnose(e)
             teardown()
             Monitor.report("error [\(AgentSession.kindName(e.kind))] \(message)")
@@ -130,6 +199,13 @@ final class MonitorRun: @unchecked Sendable {
             }
             Threads.detach { [self] in
                 let reason = machine.run()
+                // Still booting: the boot reports it (with the console) once its wait or read ends.
+                let booting = phase.withLock { p -> Bool in
+                    p.stopped = reason
+                    if !p.reported && p.agentFD >= 0 { shutdown(p.agentFD, Int32(SHUT_RDWR)) }
+                    return !p.reported
+                }
+                if booting { return }
                 // The guest went away. If the container's exit was relayed, the main thread is
                 // already exiting; otherwise the container died with its VM.
                 usleep(200_000)
@@ -173,7 +249,7 @@ final class MonitorRun: @unchecked Sendable {
             while true {
                 var sig: Int32 = 0
                 guard sigwait(&set, &sig) == 0 else { continue }
-                guard let fd = try? config.endpoint.connect(), let c = try? AgentSession(fd: fd) else { continue }
+                guard let c = try? config.endpoint.session(timeout: 0) else { continue }
                 if sig == SIGWINCH {
                     var rows: UInt16 = 0, cols: UInt16 = 0
                     if slave >= 0, brig_get_winsize(slave, &rows, &cols) == 0 {
@@ -190,7 +266,7 @@ final class MonitorRun: @unchecked Sendable {
         if let machine { machine.requestStop(.powerOff(status: 0)) }
         if agentPid > 0 {
             // The host agent's container lives in host cgroups: delete it (a guest's die with the VM).
-            if let fd = try? config.endpoint.connect(), let c = try? AgentSession(fd: fd) {
+            if let c = try? config.endpoint.session(timeout: 0) {
                 try? c.delete(id: config.id, force: true)
             }
             kill(agentPid, SIGTERM)
@@ -202,7 +278,7 @@ final class MonitorRun: @unchecked Sendable {
 
     func consoleTail() -> String {
         let bytes = (try? Files.read(config.stateDir + "/console.log")) ?? []
-        let tail = String(decoding: bytes.suffix(600), as: UTF8.self)
+        let tail = String(decoding: bytes.suffix(1000), as: UTF8.self)
         return tail.isEmpty ? "(empty)" : tail
     }
 
@@ -214,7 +290,10 @@ final class MonitorRun: @unchecked Sendable {
         return e.message
     }
 
-    func timing(_ key: String, _ seconds: Double) {
-        _ = try? Files.write(config.stateDir + "/timing", "\(key)=\(Int(seconds * 1000))\n", flags: O_WRONLY | O_CREAT | O_APPEND)
+    func timing(_ key: String, _ seconds: Double) { record(key, Int(seconds * 1000)) }
+
+    /// One `key=value` line in the state dir's `timing` file (benchmarks/microvm.sh reads it).
+    func record(_ key: String, _ value: Int) {
+        _ = try? Files.write(config.stateDir + "/timing", "\(key)=\(value)\n", flags: O_WRONLY | O_CREAT | O_APPEND)
     }
 }

@@ -8,16 +8,51 @@ public struct MicroVMDefaults: Sendable, Equatable {
     public var initrd: String
     /// Host cores, the upper bound for vCPUs.
     public var hostCPUs: Int
+    /// Seconds from starting the VM until its agent must have answered, unless the container's
+    /// annotation or `BRIG_VM_AGENT_TIMEOUT` (`agentTimeoutSetting`, checked by the plan) says.
+    public var agentTimeout: Double
+    public var agentTimeoutSetting: String?
     public static let kernelPath = "/usr/lib/brig/vmlinuz"
     public static let initrdPath = "/usr/lib/brig/brig-agent.initrd"
+    /// A guest boots in well under a second on hardware; when brig itself runs in a VM the guest
+    /// is nested (every exit goes through two hypervisors, or is emulated) and takes tens of seconds.
+    public static let agentTimeout: Double = 30
+    public static let nestedAgentTimeout: Double = 180
+    public static let timeoutVariable = "BRIG_VM_AGENT_TIMEOUT"
+    public static let timeoutAnnotation = "run.oci.brig.agent-timeout"
 
-    public init(kernel: String = kernelPath, initrd: String = initrdPath, hostCPUs: Int = 1) {
+    public init(kernel: String = kernelPath, initrd: String = initrdPath, hostCPUs: Int = 1,
+                agentTimeout: Double = agentTimeout, agentTimeoutSetting: String? = nil) {
         self.kernel = kernel; self.initrd = initrd; self.hostCPUs = hostCPUs
+        self.agentTimeout = agentTimeout; self.agentTimeoutSetting = agentTimeoutSetting
     }
 
-    /// The defaults, with `BRIG_VM_KERNEL` / `BRIG_VM_INITRD` from the environment applied.
-    public static func fromEnvironment(_ env: [String: String], hostCPUs: Int) -> MicroVMDefaults {
-        MicroVMDefaults(kernel: env["BRIG_VM_KERNEL"] ?? kernelPath, initrd: env["BRIG_VM_INITRD"] ?? initrdPath, hostCPUs: hostCPUs)
+    /// The defaults, with `BRIG_VM_KERNEL` / `BRIG_VM_INITRD` / `BRIG_VM_AGENT_TIMEOUT` from the
+    /// environment applied. `nested`: this host is itself a VM (the `hypervisor` CPU flag).
+    public static func fromEnvironment(_ env: [String: String], hostCPUs: Int, nested: Bool) -> MicroVMDefaults {
+        MicroVMDefaults(kernel: env["BRIG_VM_KERNEL"] ?? kernelPath, initrd: env["BRIG_VM_INITRD"] ?? initrdPath, hostCPUs: hostCPUs,
+                        agentTimeout: nested ? nestedAgentTimeout : agentTimeout, agentTimeoutSetting: env[timeoutVariable])
+    }
+
+    /// The agent timeout for a container: its annotation, else the environment, else the default.
+    func agentTimeout(annotations: [String: String]?) throws(RuntimeError) -> Double {
+        let key = Self.timeoutAnnotation
+        if let v = annotations?[key] { return try Self.seconds(v, what: "annotations[\"\(key)\"]") }
+        if let v = agentTimeoutSetting { return try Self.seconds(v, what: Self.timeoutVariable) }
+        return agentTimeout
+    }
+
+    /// A timeout in seconds: positive, at most an hour.
+    static func seconds(_ text: String, what: String) throws(RuntimeError) -> Double {
+        guard let v = Double(text), v.isFinite, v > 0, v <= 3600 else {
+            throw RuntimeError(.config, "\(what): \"\(text)\" is not a number of seconds between 0 and 3600")
+        }
+        return v
+    }
+
+    /// Whether this host is a VM itself (its guests are nested).
+    public static func hostIsVirtual(cpuinfo: String) -> Bool {
+        cpuinfo.split(separator: "\n").contains { $0.hasPrefix("flags") && $0.split(separator: " ").contains("hypervisor") }
     }
 }
 
@@ -37,6 +72,8 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
     public var cpus: Int
     public var rootDisk: RootDisk
     public var readOnlyRoot: Bool
+    /// Seconds the monitor waits for the guest agent's hello (annotation, environment, default).
+    public var agentTimeout: Double
 
     /// Guest RAM beyond the container's memory limit: the kernel, the agent, page cache.
     public static let overheadBytes: UInt64 = 128 << 20
@@ -84,8 +121,9 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
             }
         }
         let cpus = min(max(1, try vcpus(spec.linux?.resources?.cpu)), max(1, defaults.hostCPUs))
+        let timeout = try defaults.agentTimeout(annotations: spec.annotations)
         return MicroVMPlan(kernel: kernel, initrd: initrd, kernelParameters: parameters, memoryBytes: memory,
-                           cpus: cpus, rootDisk: root, readOnlyRoot: spec.root?.readonly ?? false)
+                           cpus: cpus, rootDisk: root, readOnlyRoot: spec.root?.readonly ?? false, agentTimeout: timeout)
     }
 
     /// vCPUs for a CPU resource: ceil(quota/period), else the size of the cpuset, else 1.

@@ -153,9 +153,10 @@ public struct NamespacesBackend: Backend {
                 try moveNetDevices(spec.linux?.netDevices ?? [:], into: pid)
             case .runtimeHooks:
                 debug("create \(o.id): init stage 2: mounts done; running prestart/createRuntime hooks")
-                do {
+                do throws(RuntimeError) {
                     try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
                     try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state(.creating))
+                    do { try o.runtimeHooks?(state(.creating)) } catch { throw RuntimeError.wrap(error) }
                 } catch {
                     try? channel.send(.error(error.description))
                     throw error

@@ -87,6 +87,77 @@ struct MicroVMHostAgentTests {
         h.assertMicroVMClean("m5")
     }
 
+    /// runtime.md's order under microvm: prestart and createRuntime (on the host, with the host
+    /// state: pid = the monitor) before createContainer (in the container's namespaces inside
+    /// the agent), startContainer before the process, poststart after start, poststop last.
+    @Test func hooksRunInRuntimeSpecOrder() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        let log = h.dir + "/hooks.log"
+        let script = """
+            #!/bin/sh
+            state=$(cat)
+            status=$(echo "$state" | sed 's/.*"status" *: *"\\([a-z]*\\)".*/\\1/')
+            pid=$(echo "$state" | sed 's/.*"pid" *: *\\([0-9]*\\).*/\\1/')
+            echo "$1 $status $pid" >> "$2"
+
+            """
+        try Files.write(h.dir + "/hook.sh", script, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        chmod(h.dir + "/hook.sh", 0o755)
+        // startContainer runs after pivot_root: its script and log live in the rootfs.
+        try Files.write(h.bundle + "/rootfs/hook.sh", script, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        chmod(h.bundle + "/rootfs/hook.sh", 0o755)
+        var s = Harness.spec(["/bin/sh", "-c", "echo process >> /hooks.log; exec sleep 1000"])
+        s.root?.readonly = false
+        var hooks = Hooks()
+        func hook(_ kind: String) -> [Hook] { [Hook(path: h.dir + "/hook.sh", args: ["hook.sh", kind, log], env: ["PATH=/bin:/usr/bin"], timeout: 10)] }
+        hooks.prestart = hook("prestart")
+        hooks.createRuntime = hook("createRuntime")
+        hooks.createContainer = hook("createContainer")
+        hooks.startContainer = [Hook(path: "/hook.sh", args: ["hook.sh", "startContainer", "/hooks.log"], env: ["PATH=/bin"], timeout: 10)]
+        hooks.poststart = hook("poststart")
+        hooks.poststop = hook("poststop")
+        s.hooks = hooks
+        try h.write(s)
+        func lines(_ path: String) -> [String] { ((try? Files.readString(path)) ?? "").split(separator: "\n").map(String.init) }
+        func kinds(_ path: String) -> [String] { lines(path).map { $0.split(separator: " ").prefix(2).joined(separator: " ") } }
+
+        let c = h.microvm(["create", "--bundle", h.bundle, "m7"])
+        #expect(c.code == 0, "\(c.err)")
+        #expect(kinds(log) == ["prestart creating", "createRuntime creating", "createContainer creating"])
+        // The host's hooks see the host's state (the monitor's pid), as `brig state` reports it.
+        let pid = try h.stateJSON("m7")["pid"] as? Int ?? -1
+        #expect(lines(log).prefix(2).allSatisfy { $0.hasSuffix(" \(pid)") }, "\(lines(log)) vs \(pid)")
+        let st = h.microvm(["start", "m7"])
+        #expect(st.code == 0, "\(st.err)")
+        var inside: [String] = []
+        for _ in 0..<100 { inside = lines(h.bundle + "/rootfs/hooks.log"); if inside.count >= 2 { break }; usleep(50_000) }
+        #expect(inside.first?.hasPrefix("startContainer created") == true && inside.dropFirst().first == "process", "\(inside)")
+        #expect(kinds(log).last == "poststart running")
+        #expect(h.microvm(["delete", "--force", "m7"]).code == 0)
+        #expect(kinds(log) == ["prestart creating", "createRuntime creating", "createContainer creating",
+                               "poststart running", "poststop stopped"])
+        h.assertMicroVMClean("m7")
+    }
+
+    /// A failing prestart hook fails create before the container's createContainer hooks run,
+    /// with the hook's message, and leaves nothing.
+    @Test func failingPrestartHookStopsCreateBeforeCreateContainer() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        var s = Harness.spec(["/bin/true"])
+        var hooks = Hooks()
+        hooks.prestart = [Hook(path: "/bin/sh", args: ["sh", "-c", "echo boom >&2; exit 3"])]
+        hooks.createContainer = [Hook(path: "/bin/sh", args: ["sh", "-c", "touch \(h.dir)/createContainer-ran"])]
+        s.hooks = hooks
+        try h.write(s)
+        let r = h.microvm(["create", "--bundle", h.bundle, "m8"])
+        #expect(r.code != 0)
+        #expect(r.err.contains("prestart hook #0 (/bin/sh) failed: exit status 3: boom"), "\(r.err)")
+        #expect(!Files.exists(h.dir + "/createContainer-ran"))
+        h.assertMicroVMClean("m8")
+    }
+
     @Test func annotationSelectsTheBackend() throws {
         let h = try Harness()
         defer { h.cleanup() }

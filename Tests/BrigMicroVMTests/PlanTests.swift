@@ -93,6 +93,29 @@ import Testing
         #expect(throws: RuntimeError.self) { try cpus { $0.cpus = "3-1" } }
     }
 
+    /// The agent's deadline: annotation, else BRIG_VM_AGENT_TIMEOUT, else the default (longer
+    /// on a host that is itself a VM); bad values name where they came from.
+    @Test func agentTimeoutFromAnnotationEnvironmentOrDefault() throws {
+        let key = MicroVMDefaults.timeoutAnnotation
+        let bare = MicroVMDefaults.fromEnvironment([:], hostCPUs: 2, nested: false)
+        let nested = MicroVMDefaults.fromEnvironment([:], hostCPUs: 2, nested: true)
+        let env = MicroVMDefaults.fromEnvironment([MicroVMDefaults.timeoutVariable: "45"], hostCPUs: 2, nested: true)
+        #expect(try MicroVMPlan.make(spec: spec(), bundle: "/b", defaults: bare).agentTimeout == MicroVMDefaults.agentTimeout)
+        #expect(try MicroVMPlan.make(spec: spec(), bundle: "/b", defaults: nested).agentTimeout == MicroVMDefaults.nestedAgentTimeout)
+        #expect(MicroVMDefaults.nestedAgentTimeout > MicroVMDefaults.agentTimeout)
+        #expect(try MicroVMPlan.make(spec: spec(), bundle: "/b", defaults: env).agentTimeout == 45)
+        #expect(try MicroVMPlan.make(spec: spec { $0.annotations = [key: "7.5"] }, bundle: "/b", defaults: env).agentTimeout == 7.5)
+        #expect { try MicroVMPlan.make(spec: spec { $0.annotations = [key: "soon"] }, bundle: "/b", defaults: env) } throws: {
+            ($0 as? RuntimeError)?.message.contains("annotations[\"\(key)\"]: \"soon\"") == true
+        }
+        let bad = MicroVMDefaults.fromEnvironment([MicroVMDefaults.timeoutVariable: "-1"], hostCPUs: 2, nested: false)
+        #expect { try MicroVMPlan.make(spec: spec(), bundle: "/b", defaults: bad) } throws: {
+            ($0 as? RuntimeError)?.message.contains("BRIG_VM_AGENT_TIMEOUT: \"-1\"") == true
+        }
+        #expect(MicroVMDefaults.hostIsVirtual(cpuinfo: "processor\t: 0\nflags\t\t: fpu vme hypervisor lahf_lm\n"))
+        #expect(!MicroVMDefaults.hostIsVirtual(cpuinfo: "flags\t\t: fpu vme svm\n"))
+    }
+
     @Test func refusalsNameTheField() {
         func message(_ edit: @escaping (inout Spec) -> Void) -> String {
             do { _ = try MicroVMPlan.make(spec: spec(edit), bundle: "/b", defaults: defaults); return "" } catch { return error.message }

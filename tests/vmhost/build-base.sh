@@ -14,9 +14,12 @@ force=0; [ "${1:-}" = --force ] && force=1
 
 # What the guest runs: busybox for the init, python3 for conformance/run, the peer runtimes,
 # iproute2 for networking, util-linux (setpriv, unshare), e2fsprogs (microvm root images),
-# kmod, procps. Extra packages: VMHOST_PACKAGES="…" (they must be installed on this machine).
+# kmod, procps, and for benchmarks/microvm.sh hyperfine and QEMU (brig's VMM vs QEMU microvm
+# under the guest's KVM; ~140 MB more). Extra packages: VMHOST_PACKAGES="…" (they must be
+# installed on this machine).
 pkgs="busybox-static dash bash coreutils util-linux mount e2fsprogs iproute2 kmod procps findutils
-      grep sed gzip tar python3-minimal libpython3.11-stdlib runc crun libseccomp2 ${VMHOST_PACKAGES:-}"
+      grep sed gzip tar python3-minimal libpython3.11-stdlib runc crun libseccomp2
+      qemu-system-x86 hyperfine ${VMHOST_PACKAGES:-}"
 kver=$(ls /boot | sed -n 's/^vmlinuz-\(.*-cloud-amd64\)$/\1/p' | sort -V | tail -1)
 [ -n "$kver" ] || { echo "vmhost: no /boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)" >&2; exit 1; }
 for p in $pkgs; do
