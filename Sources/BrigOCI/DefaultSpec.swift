@@ -13,7 +13,9 @@ public enum DefaultSpec {
         "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
     ]
 
-    public static func make(rootless: Bool = false, uid: UInt32 = 0, gid: UInt32 = 0) -> Spec {
+    /// `runc spec`'s default. `cgroupNamespace`: add a cgroup namespace, as runc does on a pure
+    /// cgroup v2 host (its Example spec), so the container sees its own cgroup as the root there.
+    public static func make(rootless: Bool = false, uid: UInt32 = 0, gid: UInt32 = 0, cgroupNamespace: Bool = false) -> Spec {
         var process = Process(
             terminal: true, user: User(uid: 0, gid: 0), args: ["sh"],
             env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
@@ -55,10 +57,10 @@ public enum DefaultSpec {
             var resources = Resources()
             resources.devices = [Resources.DeviceCgroupRule(allow: false, access: "rwm")]
             linux.resources = resources
-            // runc 1.1's namespaces: no cgroup namespace (bundles made with `runc spec` that add one
-            // would otherwise get `duplicate namespace "cgroup"`).
+            // runc 1.1's namespaces: a cgroup namespace only on a unified host (below).
             linux.namespaces = ["pid", "network", "ipc", "uts", "mount"].map { Namespace(type: $0) }
         }
+        if cgroupNamespace { linux.namespaces?.append(Namespace(type: "cgroup")) }
         return Spec(process: process, root: Root(path: "rootfs", readonly: true), hostname: "brig",
                     mounts: mounts, linux: linux)
     }

@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -16,7 +17,8 @@ enum SpecVerb: Verb {
         let bundle = Bundle.absolute(args.value("bundle") ?? ".")
         let path = bundle + "/config.json"
         if Files.exists(path) { throw RuntimeError(.exists, "File \(path) exists. Remove it first") }
-        let spec = DefaultSpec.make(rootless: args.has("rootless"), uid: getuid(), gid: getgid())
+        let unified = (try? CgroupLayout.current().mode) == .unified
+        let spec = DefaultSpec.make(rootless: args.has("rootless"), uid: getuid(), gid: getgid(), cgroupNamespace: unified)
         let text = try ctx.json(spec) + "\n"
         do { try Files.writeAtomically(path, Array(text.utf8), mode: 0o666 & ~0o022) } catch { throw RuntimeError.wrap(error) }
         return 0
