@@ -12,17 +12,9 @@ n=${2:-1000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/brig-churn-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/bundle"
-cp -a "$here/.cache/rootfs" "$work/bundle/rootfs"
+REPO=$here; . "$here/tests/lib/containers.sh"
+sleep_bundle "$work/bundle" "$rt"
 cd "$work/bundle"
-"$rt" spec >/dev/null 2>&1
-python3 - config.json <<'PY'
-import json, sys
-p = sys.argv[1]; c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sleep", "1000"]
-json.dump(c, open(p, "w"), indent=1)
-PY
 root=$work/state
 prefix=churn-$$
 snapshot() {

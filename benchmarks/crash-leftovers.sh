@@ -18,17 +18,9 @@ if [ -z "${CRASH_LEFTOVERS_INNER:-}" ]; then
 fi
 work=$(mktemp -d /tmp/brig-crash-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/bundle"
-cp -a "$here/.cache/rootfs" "$work/bundle/rootfs"
+REPO=$here; . "$here/tests/lib/containers.sh"
+sleep_bundle "$work/bundle" "$rt"
 cd "$work/bundle"
-"$rt" spec >/dev/null 2>&1 || runc spec
-python3 - config.json <<'PY'
-import json, sys
-p = sys.argv[1]; c = json.load(open(p))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sleep", "1000"]
-json.dump(c, open(p, "w"), indent=1)
-PY
 root=$work/state
 rounds_left=0 cg_total=0 dirs_left=0 procs_left=0
 i=0
@@ -43,11 +35,7 @@ while [ $i -lt "$rounds" ]; do
     wait $pid 2>/dev/null || true
     "$rt" --root "$root" delete --force "$id" >/dev/null 2>&1 || true
     cg=$(find /sys/fs/cgroup -maxdepth 6 -type d -name "$id" 2>/dev/null | wc -l)
-    procs=0
-    for f in $(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null); do
-        state=$(sed 's/.*) //' "${f%/cgroup}/stat" 2>/dev/null | cut -d' ' -f1)
-        [ -n "$state" ] && [ "$state" != Z ] && procs=$((procs + 1))
-    done
+    procs=$(live_procs "$id")
     dir=0; [ -e "$root/$id" ] && dir=1
     if [ "$cg" -gt 0 ] || [ "$dir" = 1 ] || [ "$procs" -gt 0 ]; then
         rounds_left=$((rounds_left + 1))

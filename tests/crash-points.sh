@@ -14,11 +14,8 @@ points=("$@")
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/brig-crashpoints-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/bundle"
-cp -a "$here/.cache/rootfs" "$work/bundle/rootfs"
-(cd "$work/bundle" && "$brig" spec)
-sed -i 's/"terminal" *: *true/"terminal": false/; s/^\( *\)"sh"$/\1"sleep", "1000"/' "$work/bundle/config.json"
-grep -q '"sleep", "1000"' "$work/bundle/config.json" || { echo "could not edit config.json" >&2; exit 1; }
+REPO=$here; . "$here/tests/lib/containers.sh"
+sleep_bundle "$work/bundle" "$brig" || { echo "could not make the bundle" >&2; exit 1; }
 B() { "$brig" --root "$work/state" "$@"; }
 crash() { env BRIG_TEST_MODE=crash BRIG_TEST_KILL_AT="$point" "$brig" --root "$work/state" "$@" >/dev/null 2>&1; echo $?; }
 failed=0
@@ -34,11 +31,7 @@ for point in "${points[@]}"; do
     B delete --force "$id" >/dev/null 2>&1; drc=$?
     sleep 0.2
     cg=$(find /sys/fs/cgroup -maxdepth 8 -type d -name "$id" 2>/dev/null | wc -l)
-    procs=0
-    for f in $(grep -ls "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null); do
-        s=$(sed 's/.*) //' "${f%/cgroup}/stat" 2>/dev/null | cut -d' ' -f1)
-        [ -n "$s" ] && [ "$s" != Z ] && procs=$((procs + 1))
-    done
+    procs=$(live_procs "$id")
     entries=$(ls -A "$work/state" 2>/dev/null | grep -c -- "$id")
     verdict=ok
     if [ "$rc" != 137 ] || [ "$drc" != 0 ] || [ "$cg" != 0 ] || [ "$procs" != 0 ] || [ "$entries" != 0 ]; then verdict=FAIL; failed=1; fi
