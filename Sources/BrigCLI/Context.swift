@@ -14,8 +14,11 @@ public final class Context {
     public var logJSON = false
     public var debugEnabled = false
     public var systemdCgroup = false
-    /// `--rootless true|false|auto` (auto: true when not root).
-    public var rootless = false
+    /// `--rootless true|false`; nil is auto.
+    var rootlessFlag: Bool?
+    /// Rootless mode: `--rootless`, or (auto) not root or in a user namespace. Derived when asked
+    /// (create, and the default --root), so other calls do not read /proc/self/uid_map.
+    public var rootless: Bool { rootlessFlag ?? (geteuid() != 0 || Proc.inUserNamespace) }
     /// `--backend` (or BRIG_BACKEND): the backend for containers whose config does not choose.
     public var defaultBackend: String?
     var logFD: Int32 = -1
@@ -45,13 +48,13 @@ public final class Context {
         debugEnabled = p.has("debug")
         systemdCgroup = p.has("systemd-cgroup")
         switch p.value("rootless") ?? "auto" {
-        case "true": rootless = true
-        case "false": rootless = false
-        case "auto": rootless = geteuid() != 0 || Proc.inUserNamespace
+        case "true": rootlessFlag = true
+        case "false": rootlessFlag = false
+        case "auto": rootlessFlag = nil
         case let v: throw RuntimeError(.usage, "--rootless: invalid value \"\(v)\" (true, false or auto)")
         }
         // As runc: a rootless runtime keeps its state under $XDG_RUNTIME_DIR by default.
-        if p.value("root") == nil, rootless, let xdg = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !xdg.isEmpty {
+        if p.value("root") == nil, let xdg = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !xdg.isEmpty, rootless {
             root = xdg + "/brig"
         }
         defaultBackend = p.value("backend") ?? getenv("BRIG_BACKEND").map { String(cString: $0) }
