@@ -1,9 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// brig: an OCI runtime in Swift. Targets are leaf-first; see DEVELOPERS.md for the map.
-// The `brig` binary is linked fully static in release builds (~0.8 ms start); debug builds
-// link dynamically so that `swift test` stays quick to link.
+// brig: an OCI runtime in Swift. One target per concern, grouped by layer and listed leaf-first;
+// the folders under Sources/ are the layers (`path:`), Tests/ mirrors them. DEVELOPERS.md's map
+// is generated from this file (scripts/devmap).
+//
+// The executables are linked fully static in release builds (~0.8 ms start); debug builds link
+// dynamically so that `swift test` stays quick to link.
 let staticRelease: [LinkerSetting] = [
     .unsafeFlags([
         "-static-executable",
@@ -13,6 +16,20 @@ let staticRelease: [LinkerSetting] = [
     ], .when(configuration: .release)),
 ]
 
+/// A library target at Sources/<path>.
+func lib(_ name: String, _ path: String, _ deps: [Target.Dependency] = []) -> Target {
+    .target(name: name, dependencies: deps, path: "Sources/" + path)
+}
+/// A test target at Tests/<path>.
+func test(_ name: String, _ path: String, _ deps: [Target.Dependency]) -> Target {
+    .testTarget(name: name, dependencies: deps, path: "Tests/" + path)
+}
+/// An executable at Sources/Executables/<name>.
+func exe(_ name: String, _ deps: [Target.Dependency], static linked: Bool = false) -> Target {
+    .executableTarget(name: name, dependencies: deps, path: "Sources/Executables/" + name,
+                      linkerSettings: linked ? staticRelease : [])
+}
+
 let package = Package(
     name: "brig",
     products: [
@@ -20,74 +37,75 @@ let package = Package(
         .executable(name: "brig-agent", targets: ["brig-agent"]),
     ],
     targets: [
-        // Leaves
-        .target(name: "CBrigShim"),
-        .target(name: "BrigOCI"),
-        // Linux primitives (the only place errno becomes an error)
-        .target(name: "BrigLinux", dependencies: ["CBrigShim"]),
-        .target(name: "CBrigCgroupShim"),
-        .target(name: "BrigCgroups", dependencies: ["BrigOCI", "BrigLinux", "CBrigCgroupShim"]),
-        // Core: state store, lifecycle, Backend protocol, hooks
-        .target(name: "BrigCore", dependencies: ["BrigOCI", "BrigLinux", "BrigCgroups"]),
-        // Namespaces backend
-        .target(name: "BrigNamespaces", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
-        // CLI: one file per verb
-        .target(name: "BrigCLI", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM", "BrigMicroVM"]),
-        .executableTarget(name: "brig", dependencies: ["BrigCLI"], linkerSettings: staticRelease),
+        // C: shims over syscalls Swift cannot call directly, and system libraries.
+        lib("CBrigShim", "C/CBrigShim"),
+        lib("CBrigCgroupShim", "C/CBrigCgroupShim"),
+        lib("CBrigSeccompShim", "C/CBrigSeccompShim"),
+        lib("CBrigKVM", "C/CBrigKVM"),
+        lib("CBrigAgentInit", "C/CBrigAgentInit"),
+        .systemLibrary(name: "CSeccomp", path: "Sources/C/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
 
-        .testTarget(name: "BrigOCITests", dependencies: ["BrigOCI"]),
-        .testTarget(name: "BrigLinuxTests", dependencies: ["BrigLinux"]),
-        .testTarget(name: "BrigCgroupsTests", dependencies: ["BrigCgroups"]),
-        .testTarget(name: "BrigCoreTests", dependencies: ["BrigCore", "BrigCgroups"]),
-        .testTarget(name: "BrigNamespacesTests", dependencies: ["BrigNamespaces"]),
-        .testTarget(name: "BrigCLITests", dependencies: ["BrigCLI", "BrigCgroups", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),
+        // OCI: the runtime-spec types, decoding errors naming the field, validation (a leaf).
+        lib("BrigOCI", "OCI"),
 
-        // VMM (issue 7), leaf-first: KVM shim, guest memory, loader, devices, KVM layer, VMM.
-        .target(name: "CBrigKVM"),
-        .target(name: "BrigGuestMemory"),
-        .target(name: "BrigBoot", dependencies: ["BrigGuestMemory"]),
-        .target(name: "BrigDevices", dependencies: ["BrigGuestMemory"]),
-        .target(name: "BrigKVM", dependencies: ["CBrigKVM"]),
-        .target(name: "BrigVMM", dependencies: ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM", "BrigLinux", "BrigOCI", "BrigSeccomp", "CBrigSeccompShim", "CBrigShim"]),
-        .executableTarget(name: "brig-vmm", dependencies: ["BrigVMM"]),
-        .testTarget(name: "BrigGuestMemoryTests", dependencies: ["BrigGuestMemory"]),
-        .testTarget(name: "BrigBootTests", dependencies: ["BrigBoot", "BrigGuestMemory"]),
-        .testTarget(name: "BrigDevicesTests", dependencies: ["BrigDevices", "BrigGuestMemory"]),
-        .testTarget(name: "BrigVMMTests", dependencies: ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory", "BrigLinux"]),
+        // Platform: Linux primitives (the only place errno becomes an error), cgroups, seccomp.
+        lib("BrigLinux", "Platform/Linux", ["CBrigShim"]),
+        lib("BrigCgroups", "Platform/Cgroups", ["BrigOCI", "BrigLinux", "CBrigCgroupShim"]),
+        lib("BrigSeccomp", "Platform/Seccomp", ["BrigOCI", "BrigLinux", "CSeccomp", "CBrigSeccompShim"]),
+
+        // Runtime: the core (state store, lifecycle, Backend protocol, hooks).
+        lib("BrigCore", "Runtime/Core", ["BrigOCI", "BrigLinux", "BrigCgroups"]),
+
+        // Backends behind BrigCore's Backend protocol.
+        lib("BrigNamespaces", "Backends/Namespaces",
+            ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
+        lib("BrigMicroVM", "Backends/MicroVM",
+            ["BrigCore", "BrigOCI", "BrigLinux", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
+
+        // VMM, leaf-first: guest memory, loader, devices (which never see KVM), KVM, the machine.
+        lib("BrigGuestMemory", "VMM/GuestMemory"),
+        lib("BrigBoot", "VMM/Boot", ["BrigGuestMemory"]),
+        lib("BrigDevices", "VMM/Devices", ["BrigGuestMemory"]),
+        lib("BrigKVM", "VMM/KVM", ["CBrigKVM"]),
+        lib("BrigVMM", "VMM/Machine",
+            ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM", "BrigLinux", "BrigOCI",
+             "BrigSeccomp", "CBrigSeccompShim", "CBrigShim"]),
+
+        // Agent: the wire protocol + host client, the server (containers run with
+        // NamespacesBackend), and the guest's PID 1 bring-up (/proc before the Swift runtime).
+        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
+        lib("BrigAgent", "Agent/Server",
+            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
+        lib("BrigAgentGuest", "Agent/Guest", ["BrigLinux", "CBrigAgentInit"]),
+
+        // CLI: one file per verb.
+        lib("BrigCLI", "CLI",
+            ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM",
+             "BrigMicroVM"]),
+
+        // Executables.
+        exe("brig", ["BrigCLI"], static: true),
+        exe("brig-agent", ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], static: true),
+        exe("brig-vmm", ["BrigVMM"]),
+        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "CBrigSeccompShim"], static: true),
+
+        // Tests mirror Sources/.
+        test("BrigLinuxTests", "Platform/Linux", ["BrigLinux"]),
+        test("BrigCgroupsTests", "Platform/Cgroups", ["BrigCgroups"]),
+        test("BrigSeccompTests", "Platform/Seccomp", ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
+        test("BrigOCITests", "OCI", ["BrigOCI"]),
+        test("BrigCoreTests", "Runtime/Core", ["BrigCore", "BrigCgroups"]),
+        test("BrigNamespacesTests", "Backends/Namespaces", ["BrigNamespaces"]),
+        test("BrigMicroVMTests", "Backends/MicroVM", ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux"]),
+        test("BrigGuestMemoryTests", "VMM/GuestMemory", ["BrigGuestMemory"]),
+        test("BrigBootTests", "VMM/Boot", ["BrigBoot", "BrigGuestMemory"]),
+        test("BrigDevicesTests", "VMM/Devices", ["BrigDevices", "BrigGuestMemory"]),
+        test("BrigVMMTests", "VMM/Machine", ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory", "BrigLinux"]),
+        test("BrigAgentTests", "Agent/Server", ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
+        test("BrigAgentGuestTests", "Agent/Guest", ["BrigAgentGuest", "BrigAgentProtocol", "BrigOCI", "BrigLinux"]),
+        test("BrigCLITests", "CLI",
+             ["BrigCLI", "BrigCgroups", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),
     ],
     swiftLanguageModes: [.v5]
 )
-
-// The microvm backend (issue 8): a VM per container, brig-agent inside, reached over vsock.
-package.targets += [
-    .target(name: "BrigMicroVM", dependencies: ["BrigCore", "BrigOCI", "BrigLinux", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
-    .testTarget(name: "BrigMicroVMTests", dependencies: ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux"]),
-]
-
-// Seccomp: libseccomp (linked statically in release via Debian's libseccomp.a), the filter library,
-// and a probe executable that the kernel tests spawn to load a profile and try one syscall.
-package.targets += [
-    .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-    .target(name: "CBrigSeccompShim"),
-    .target(name: "BrigSeccomp", dependencies: ["BrigOCI", "BrigLinux", "CSeccomp", "CBrigSeccompShim"]),
-    .executableTarget(name: "brig-seccomp-probe", dependencies: ["BrigSeccomp", "BrigOCI", "CBrigSeccompShim"],
-                      linkerSettings: staticRelease),
-    .testTarget(name: "BrigSeccompTests", dependencies: ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
-]
-
-// brig-agent: PID 1 of a microvm guest. The protocol + host client, the server (containers run
-// with NamespacesBackend), and its executable (linked static in release, like brig).
-package.targets += [
-    .target(name: "BrigAgentProtocol", dependencies: ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
-    .target(name: "BrigAgent", dependencies: ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
-    .executableTarget(name: "brig-agent", dependencies: ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], linkerSettings: staticRelease),
-    .testTarget(name: "BrigAgentTests", dependencies: ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
-]
-
-// brig-agent as a guest's PID 1: /proc before the Swift runtime (C constructor), bring-up,
-// transports (vsock, serial). The QEMU test boots a real kernel with it (docs/agent-guest.md).
-package.targets += [
-    .target(name: "CBrigAgentInit"),
-    .target(name: "BrigAgentGuest", dependencies: ["BrigLinux", "CBrigAgentInit"]),
-    .testTarget(name: "BrigAgentGuestTests", dependencies: ["BrigAgentGuest", "BrigAgentProtocol", "BrigOCI", "BrigLinux"]),
-]

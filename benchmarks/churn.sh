@@ -12,7 +12,7 @@ n=${2:-1000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/brig-churn-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-REPO=$here; . "$here/tests/lib/containers.sh"
+REPO=$here; . "$here/e2e/lib/containers.sh"
 sleep_bundle "$work/bundle" "$rt"
 cd "$work/bundle"
 root=$work/state

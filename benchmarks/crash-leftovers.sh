@@ -18,7 +18,7 @@ if [ -z "${CRASH_LEFTOVERS_INNER:-}" ]; then
 fi
 work=$(mktemp -d /tmp/brig-crash-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-REPO=$here; . "$here/tests/lib/containers.sh"
+REPO=$here; . "$here/e2e/lib/containers.sh"
 sleep_bundle "$work/bundle" "$rt"
 cd "$work/bundle"
 root=$work/state

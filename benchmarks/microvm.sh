@@ -10,7 +10,7 @@
 # space cannot run) it says so and measures only the host-agent transport (no VM: protocol + agent
 # overhead), clearly labelled.
 #   benchmarks/microvm.sh [RUNS]             # here (builds the release binaries)
-#   benchmarks/microvm.sh --vmhost [RUNS]    # inside the VM test host (tests/vmhost/run with
+#   benchmarks/microvm.sh --vmhost [RUNS]    # inside the VM test host (e2e/vmhost/run with
 #                                            # kvm_amd: nested SVM under QEMU TCG; everything is
 #                                            # emulated there, only the ratios mean anything)
 # Inside, BRIG / BRIG_AGENT name prebuilt binaries (no swift build) and BRIG_VM_KERNEL /
@@ -21,8 +21,8 @@ if [ "${1:-}" = --vmhost ]; then
   shift
   swift build -c release --product brig >/dev/null
   swift build -c release --product brig-agent >/dev/null
-  guest=$(sh tests/vmhost/microvm-guest.sh)
-  exec sh tests/vmhost/run --modules kvm_amd --copy "$guest" --copy .build/release/brig-agent -- \
+  guest=$(sh e2e/vmhost/microvm-guest.sh)
+  exec sh e2e/vmhost/run --modules kvm_amd --copy "$guest" --copy .build/release/brig-agent -- \
     "BRIG=/work/repo/.build/release/brig BRIG_AGENT=/work/repo/.build/release/brig-agent" \
     "BRIG_VM_KERNEL=/work/repo/$guest/vmlinux BRIG_VM_INITRD=/work/repo/$guest/agent.initrd" \
     "sh benchmarks/microvm.sh ${1:-5}"

@@ -15,7 +15,7 @@ if [ -z "${BRIG_VMM:-}" ]; then
     (cd "$ROOT" && swift build -c release --scratch-path .build-vmm --product brig-vmm >/dev/null)
     BRIG_VMM="$ROOT/.build-vmm/release/brig-vmm"
 fi
-sh "$ROOT/Tests/guests/build.sh" "$WORK/guest.elf"
+sh "$ROOT/Tests/VMM/Guests/build.sh" "$WORK/guest.elf"
 python3 -c "import sys; open(sys.argv[1],'wb').write(b'BRIGDISK'+bytes((1<<20)-8))" "$WORK/disk.img"
 cp "$WORK/disk.img" "$WORK/disk-qemu.img"
 
@@ -57,7 +57,7 @@ for name in ("brig", "qemu"):
     except (SystemExit, FileNotFoundError) as e:
         print(f"{name}: not measured: {e}"); continue
     res[name] = [statistics.median(s[i] for s in samples) for i in range(3)]
-print(f"runs per VMM: {runs} (medians); guest: Tests/guests/blk-guest.c (serial + virtio-blk rw + power-off)")
+print(f"runs per VMM: {runs} (medians); guest: Tests/VMM/Guests/blk-guest.c (serial + virtio-blk rw + power-off)")
 print(f"{'':6} {'first serial byte ms':>22} {'power-off/exit ms':>18} {'max RSS KiB':>12}")
 for name, (a, b, c) in res.items():
     print(f"{name:6} {a:22.1f} {b:18.1f} {c:12.0f}")

@@ -5,7 +5,7 @@ set -eu
 # busybox-static: test rootfs; libseccomp-dev: seccomp; linux-source-6.1 and its build tools:
 # the guest kernel for the VMM's Linux boot test; runc, crun, hyperfine: benchmarks;
 # qemu-system-x86, linux-image-cloud-amd64, cpio: brig-agent's real-guest test (docs/agent-guest.md).
-# python3-grpcio, python3-protobuf, protobuf-compiler: the CRI client of tests/engines/cri.sh.
+# python3-grpcio, python3-protobuf, protobuf-compiler: the CRI client of e2e/engines/cri.sh.
 pkgs="busybox-static libseccomp-dev e2fsprogs gcc file iproute2 runc crun hyperfine expect
       linux-source-6.1 flex bison bc libelf-dev libssl-dev make xz-utils podman conmon containerd
       qemu-system-x86 linux-image-cloud-amd64 cpio python3-grpcio python3-protobuf protobuf-compiler"

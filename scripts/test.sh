@@ -7,6 +7,8 @@ set -eu
 cd "$(dirname "$0")/.."
 [ -x .cache/rootfs/bin/busybox ] || ./scripts/make-rootfs.sh .cache/rootfs
 swift build --build-tests
+# DEVELOPERS.md's map of the tree is generated from Package.swift: fail if it is stale.
+scripts/devmap --check
 # The QEMU guest test boots the static brig-agent as a guest's PID 1 (docs/agent-guest.md).
 swift build -c release --product brig-agent
 # brig's guest kernel (.cache/kernel/, cached): LinuxBootTests would build it inside `swift test`;
@@ -17,24 +19,24 @@ if [ -f /usr/src/linux-source-6.1.tar.xz ]; then
 fi
 brig="$(pwd)/.build/debug/brig"
 if [ "$(id -u)" = 0 ]; then
-  tests/engines/podman.sh "$brig"
-  tests/engines/containerd.sh "$brig"
-  tests/engines/cri.sh "$brig"
+  e2e/engines/podman.sh "$brig"
+  e2e/engines/containerd.sh "$brig"
+  e2e/engines/cri.sh "$brig"
   # containerd again, with the microvm backend (host-agent transport: no VM on this host).
-  BRIG="$brig" tests/engines/containerd.sh "$(pwd)/tests/engines/brig-microvm"
+  BRIG="$brig" e2e/engines/containerd.sh "$(pwd)/e2e/engines/brig-microvm"
   # Fails if a case brig passes in conformance/RESULTS.md regresses, or features drift.
   conformance/ci.sh "$brig"
-  # Pure cgroup v2, in the VM test host (tests/vmhost: QEMU TCG, Debian's cloud kernel), in the
+  # Pure cgroup v2, in the VM test host (e2e/vmhost: QEMU TCG, Debian's cloud kernel), in the
   # layouts users run: root in the root cgroup, in a systemd service's cgroup, and rootless in a
   # delegated subtree. runc runs the suite first; brig must pass every case runc passes there and
   # every case its "brig v2 LAYOUT" column of conformance/RESULTS.md records. ~4-6 min a layout.
   swift build -c release --product brig
-  tests/vmhost/conformance.sh
+  e2e/vmhost/conformance.sh
   # Bad cgroup v2 placements on a real cgroup2 fs: each a clear error, nothing left (~1 min).
-  tests/vmhost/run --layout root --timeout 900 -- 'sh tests/vmhost/cgroup-v2-errors.sh'
+  e2e/vmhost/run --layout root --timeout 900 -- 'sh e2e/vmhost/cgroup-v2-errors.sh'
   # The microvm backend end to end under KVM (kvm_amd inside the VM test host, which emulates
   # SVM): brig's VMM, brig's guest kernel, brig-agent, the container, through the CLI (~6 min).
-  tests/vmhost/microvm-e2e.sh --timeout 1500
+  e2e/vmhost/microvm-e2e.sh --timeout 1500
 else
   echo "test.sh: not root: engine, conformance and integration tests are skipped (run as root)"
 fi

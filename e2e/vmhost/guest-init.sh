@@ -1,0 +1,62 @@
+#!/bin/sh
+# PID 1 of the VM test host after switch_root (e2e/vmhost/run wrote /work/.vmhost/).
+# Sets up a pure cgroup v2 host in the layout asked for, runs /work/.vmhost/cmd in /work/repo
+# with its output on the second serial port, writes "vmhost-status N" on the third, powers off.
+#   /work/.vmhost/env: LAYOUT=root|service|rootless, MODULES="kvm_amd veth …"
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb LANG=C.UTF-8
+LAYOUT=root MODULES=""
+. /work/.vmhost/env
+out=/dev/ttyS1
+say() { echo "vmhost: $*" > /dev/ttyS0; }
+finish() {
+  echo "vmhost-status $1" > /dev/ttyS2
+  sync; poweroff -f; reboot -f; echo o > /proc/sysrq-trigger
+}
+stty -F "$out" raw -echo 2>/dev/null
+stty -F /dev/ttyS2 raw -echo 2>/dev/null
+mkdir -p /dev/pts /dev/shm /dev/mqueue
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts && ln -sf pts/ptmx /dev/ptmx
+mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm
+mount -t mqueue mqueue /dev/mqueue
+mount -t tmpfs -o mode=0755,nosuid,nodev run /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmp /tmp
+mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup || { say "no cgroup2"; finish 125; }
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin; ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
+hostname vmhost
+ip link set lo up 2>/dev/null
+for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
+
+cg=/sys/fs/cgroup
+ctrls=$(cat $cg/cgroup.controllers)
+enable() { for c in $ctrls; do echo "+$c" > "$1/cgroup.subtree_control" 2>/dev/null; done; }
+enable $cg
+case "$LAYOUT" in
+  root) ;;   # the caller in the root cgroup
+  service)   # systemd's layout for a service (containerd.service, a podman unit): the caller in
+             # /system.slice/brig-test.service, controllers enabled down to /system.slice
+    mkdir -p $cg/system.slice/brig-test.service
+    enable $cg/system.slice
+    echo $$ > $cg/system.slice/brig-test.service/cgroup.procs ;;
+  rootless)  # systemd's delegation to a user: user@1000.service owned by the user, who runs in
+             # its app.slice; runs the command as uid 1000
+    u=$cg/user.slice/user-1000.slice/user@1000.service
+    mkdir -p $u/app.slice/brig-test.scope
+    enable $cg/user.slice; enable $cg/user.slice/user-1000.slice; enable $u; enable $u/app.slice
+    chown -R 1000:1000 $u
+    echo $$ > $u/app.slice/brig-test.scope/cgroup.procs
+    mkdir -p /run/user/1000 && chown 1000:1000 /run/user/1000 && chmod 0700 /run/user/1000 ;;
+  *) say "unknown layout $LAYOUT"; finish 125 ;;
+esac
+say "layout $LAYOUT: $(cat /proc/self/cgroup)"
+cd /work/repo || finish 125
+if [ "$LAYOUT" = rootless ]; then
+  chown -R 1000:1000 /work/repo /work/out 2>/dev/null
+  HOME=/home/rootless USER=rootless LOGNAME=rootless XDG_RUNTIME_DIR=/run/user/1000 \
+    setpriv --reuid=1000 --regid=1000 --init-groups --inh-caps=-all -- sh /work/.vmhost/cmd > "$out" 2>&1 < /dev/null
+else
+  sh /work/.vmhost/cmd > "$out" 2>&1 < /dev/null
+fi
+finish $?
