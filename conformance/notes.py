@@ -1,0 +1,64 @@
+"""notes.toml: why a case does not pass in a column of RESULTS.md, and the rule that keeps the
+notes true (a note on a cell that passes fails the run)."""
+import fnmatch
+import os
+import tomllib
+
+from .core import HERE
+
+NOTES_FILE = os.path.join(HERE, "notes.toml")
+NO_NOTE = "(no note)"
+
+
+class NotesError(Exception):
+    pass
+
+
+def _is_pattern(selector):
+    return any(ch in selector for ch in "*?[|")
+
+
+def selector_matches(selector, column):
+    """A selector is an exact column label or fnmatch patterns separated by "|"."""
+    if not _is_pattern(selector):
+        return selector == column
+    return any(fnmatch.fnmatchcase(column, p.strip()) for p in selector.split("|"))
+
+
+class Notes:
+    def __init__(self, table, source="notes.toml"):
+        """table: {case: {selector: note}}."""
+        self.source = source
+        for case_name, notes in table.items():
+            if not isinstance(notes, dict) or not all(isinstance(v, str) and v.strip() for v in notes.values()):
+                raise NotesError(f"{source} [{case_name}]: each entry must be \"COLUMN\" = \"why\"")
+        self.table = table
+
+    @classmethod
+    def load(cls, path=NOTES_FILE):
+        try:
+            with open(path, "rb") as f:
+                table = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise NotesError(f"{path}: {e}")
+        return cls(table, os.path.basename(path))
+
+    def lookup(self, column, case_name):
+        """-> (selector, note) for one cell, or None. An exact label wins, then a pattern, then "*";
+        two patterns matching one cell are an error (the file must say which note is meant)."""
+        notes = self.table.get(case_name, {})
+        if column in notes:
+            return column, notes[column]
+        patterns = [s for s in notes if s != "*" and _is_pattern(s) and selector_matches(s, column)]
+        if len(patterns) > 1:
+            raise NotesError(f"{self.source} [{case_name}]: {' and '.join(map(repr, patterns))} both match column "
+                             f"{column!r}; give that column its own entry")
+        if patterns:
+            return patterns[0], notes[patterns[0]]
+        if "*" in notes:
+            return "*", notes["*"]
+        return None
+
+    def note(self, column, case_name):
+        found = self.lookup(column, case_name)
+        return found[1] if found else NO_NOTE
