@@ -8,8 +8,9 @@ Layout, one concern a module (stdlib only: the VM test host's guest has just Deb
   context.py   probe and rootfs (cached), base config, bundles, Ctx (one case: create/probe/cleanup)
   runner.py    one case (timeout, cleanup, leaks), a suite as TAP, --unshare-unified, --self-test
   results.py   RESULTS.md (measured or json: columns), --baseline, --at-least
-  notes.py     notes.toml: why a cell does not pass
+  notes.py     notes.toml: why a cell does not pass; a note on a passing cell fails the run
   features.py  --check-features
   cli.py       the command line
   cases/       the cases, one module per area (cases/__init__.py: the order, how to add a case)
+  tests/       unit tests of the package itself: python3 -m unittest discover -s conformance/tests -t .
 """

@@ -62,3 +62,17 @@ class Notes:
     def note(self, column, case_name):
         found = self.lookup(column, case_name)
         return found[1] if found else NO_NOTE
+
+    def problems(self, columns, case_names):
+        """columns: {label: {case: (status, reason)}}, results measured for those columns.
+        -> messages for notes that are not true: on a case that does not exist, or on a cell that
+        passes (the runtime has caught up: remove the note, or narrow its selector)."""
+        out = [f"{self.source} [{n}]: no case is named {n!r}" for n in self.table if n not in case_names]
+        for label, res in columns.items():
+            for n in case_names:
+                st = res.get(n, ("-", ""))[0]
+                found = self.lookup(label, n) if st == "pass" else None
+                if found:
+                    out.append(f"{self.source} [{n}] {found[0]!r}: {n} passes in column {label!r}, "
+                               f"so this note is stale; remove it (or narrow its column selector)")
+        return out

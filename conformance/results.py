@@ -119,14 +119,17 @@ def render(specs, unshared, columns, cases, notes, host, date):
 
 
 def write_results(specs, unshared, outpath, cases, notes=None):
-    """--results: measure (or load) every column, write RESULTS.md."""
+    """--results: measure (or load) every column, write RESULTS.md; 1 if a note is stale."""
     notes = notes or Notes.load()
     columns = [measure_column(spec, unshared) for spec in specs]
     text = render(specs, unshared, columns, cases, notes, machine(), time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))
     with open(outpath, "w") as f:
         f.write(text)
     print(f"wrote {outpath}", file=sys.stderr)
-    return 0
+    problems = notes.problems({label: res for label, _, _, res in columns}, [fn.case_name for fn in cases])
+    for p in problems:
+        print(f"# STALE NOTE: {p}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def read_results(path):
@@ -156,9 +159,9 @@ def at_least(res, other_path):
     return worse
 
 
-def against_baseline(res, column, results_file):
-    """--baseline COLUMN: False if a case that passes in RESULTS.md's COLUMN fails now. Prints
-    what it found."""
+def against_baseline(res, column, results_file, case_names, notes=None):
+    """--baseline COLUMN: False if a case that passes in RESULTS.md's COLUMN fails now, or if a note
+    on COLUMN in notes.toml is stale against this run. Prints what it found."""
     ok = True
     name = os.path.basename(results_file)
     base = read_results(results_file).get(column)
@@ -174,4 +177,7 @@ def against_baseline(res, column, results_file):
             ok = False
         else:
             print(f"# no regressions against the {column} column of {name}")
+    for p in (notes or Notes.load()).problems({column: res}, case_names):
+        print(f"# STALE NOTE: {p}")
+        ok = False
     return ok
