@@ -1,6 +1,5 @@
 """conformance/run's command line."""
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -9,7 +8,7 @@ import tempfile
 from .cases import CASES
 from .core import HERE, settings
 from .features import check_features
-from .results import against_baseline, at_least, write_results
+from .results import against_baseline, at_least, write_json, write_results
 from .runner import reexec_unshared, run_suite, select_cases, self_test
 from .runtime import Runtime
 
@@ -66,8 +65,7 @@ def main(description):
         if not a.root:
             shutil.rmtree(root, ignore_errors=True)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        write_json(res, a.json)
     worse = at_least(res, a.at_least) if a.at_least else []
     if a.baseline:
         if not against_baseline(res, a.baseline, a.results_file, [fn.case_name for fn in CASES]):

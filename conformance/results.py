@@ -39,6 +39,12 @@ def microvm_env(brig_path):
             "BRIG_AGENT": os.environ.get("BRIG_AGENT") or os.path.join(os.path.dirname(os.path.abspath(brig_path)), "brig-agent")}
 
 
+def write_json(res, path):
+    """--json FILE: {case: [status, reason]}, what LABEL=json:FILE and --at-least read."""
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1)
+
+
 def load_json(path):
     """A --json file -> {case: (status, reason)}."""
     with open(path) as f:
