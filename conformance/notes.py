@@ -27,12 +27,24 @@ def selector_matches(selector, column):
 
 class Notes:
     def __init__(self, table, source="notes.toml"):
-        """table: {case: {selector: note}}."""
+        """table: {case: {selector: note}}; a note is a string, or {note = "why", racy = true} for a
+        failure that depends on timing (verified by repeated runs), which a pass does not make stale."""
         self.source = source
+        self.table = {}
+        self.racy = set()
         for case_name, notes in table.items():
-            if not isinstance(notes, dict) or not all(isinstance(v, str) and v.strip() for v in notes.values()):
+            if not isinstance(notes, dict):
                 raise NotesError(f"{source} [{case_name}]: each entry must be \"COLUMN\" = \"why\"")
-        self.table = table
+            self.table[case_name] = {}
+            for selector, v in notes.items():
+                if isinstance(v, dict) and set(v) <= {"note", "racy"} and isinstance(v.get("racy", False), bool):
+                    if v.get("racy"):
+                        self.racy.add((case_name, selector))
+                    v = v.get("note")
+                if not isinstance(v, str) or not v.strip():
+                    raise NotesError(f"{source} [{case_name}] {selector!r}: must be \"why\" or "
+                                     f"{{ note = \"why\", racy = true }}")
+                self.table[case_name][selector] = v
 
     @classmethod
     def load(cls, path=NOTES_FILE):
@@ -66,13 +78,13 @@ class Notes:
     def problems(self, columns, case_names):
         """columns: {label: {case: (status, reason)}}, results measured for those columns.
         -> messages for notes that are not true: on a case that does not exist, or on a cell that
-        passes (the runtime has caught up: remove the note, or narrow its selector)."""
+        passes (the runtime has caught up: remove the note, or narrow its selector) unless racy."""
         out = [f"{self.source} [{n}]: no case is named {n!r}" for n in self.table if n not in case_names]
         for label, res in columns.items():
             for n in case_names:
                 st = res.get(n, ("-", ""))[0]
                 found = self.lookup(label, n) if st == "pass" else None
-                if found:
+                if found and (n, found[0]) not in self.racy:
                     out.append(f"{self.source} [{n}] {found[0]!r}: {n} passes in column {label!r}, "
                                f"so this note is stale; remove it (or narrow its column selector)")
         return out

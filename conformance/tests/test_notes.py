@@ -73,6 +73,23 @@ class StaleNoteTests(unittest.TestCase):
         self.assertEqual(got, ["notes.toml [ambiguous]: no case is named 'ambiguous'"])
 
 
+class RacyNoteTests(unittest.TestCase):
+    TABLE = {"hooks-ignoring-stdin": {"crun*": {"racy": True, "note": "killed by SIGPIPE, by timing."},
+                                      "runc": "not racy."}}
+
+    def test_a_racy_note_explains_a_failure_and_a_pass_does_not_make_it_stale(self):
+        notes = Notes(self.TABLE)
+        self.assertEqual(notes.note("crun (unshared)", "hooks-ignoring-stdin"), "killed by SIGPIPE, by timing.")
+        passing = {"hooks-ignoring-stdin": ("pass", "")}
+        self.assertEqual(notes.problems({"crun (unshared)": passing}, ["hooks-ignoring-stdin"]), [])
+        self.assertEqual(len(notes.problems({"runc": passing}, ["hooks-ignoring-stdin"])), 1)
+
+    def test_a_table_entry_needs_a_note_and_only_known_keys(self):
+        for bad in ({"racy": True}, {"note": "x", "racy": "yes"}, {"note": "x", "flaky": True}):
+            with self.assertRaises(NotesError, msg=bad):
+                Notes({"c": {"runc": bad}})
+
+
 class NotesFileTests(unittest.TestCase):
     def test_the_file_loads_and_names_only_existing_cases(self):
         notes = Notes.load()
