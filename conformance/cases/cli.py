@@ -36,9 +36,10 @@ def t_runc_spec(c):
 
 @case("ps-stopped", spec="runc CLI: ps of a stopped container succeeds with no processes")
 def t_ps_stopped(c):
-    cid, _, _ = c.create(c.config(["/probe", "end"]))
+    cid, _, out = c.create(c.config(["/probe", "end"]))
     c.rt.ok("start", cid)
     c.wait_stopped(cid)
+    eq(c.read(out), "end=1\n", "the container's output (it ran, then stopped)")
     p = c.rt.call("ps", cid)
     eq(p.returncode, M(c, 0, 1), f"ps exit status ({p.err.strip()[:200]})")
 
