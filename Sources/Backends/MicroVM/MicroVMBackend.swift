@@ -117,8 +117,7 @@ public struct MicroVMBackend: Backend {
         // container's namespaces created — before its createContainer hooks run in the guest.
         let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD) { (pid, guestPid) throws(RuntimeError) in
             let state = try record(monitor: pid, guestPid: guestPid).state(.creating)
-            try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state)
-            try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state)
+            try HookRunner.runCreateRuntime(spec.hooks, state: state)
         }
         debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
         do throws(RuntimeError) {
@@ -273,6 +272,12 @@ public struct MicroVMBackend: Backend {
         let session = try info.endpoint.session(timeout: 1)
         return try session.ps(id: record.id)
     }
+
+    /// Guest pids: the host's ps(1) cannot describe them.
+    public var reportsHostPids: Bool { false }
+
+    /// Why `update` and `events` are refused.
+    public var unsupportedReason: String? { "its cgroups live inside the guest" }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         stopMonitor(id: record.id, pid: record.pid, startTime: record.pidStartTime, info: Info(record))

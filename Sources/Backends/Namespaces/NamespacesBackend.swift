@@ -154,8 +154,7 @@ public struct NamespacesBackend: Backend {
             case .runtimeHooks:
                 debug("create \(o.id): init stage 2: mounts done; running prestart/createRuntime hooks")
                 do throws(RuntimeError) {
-                    try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
-                    try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state(.creating))
+                    try HookRunner.runCreateRuntime(spec.hooks, state: state(.creating))
                     do { try o.runtimeHooks?(state(.creating)) } catch { throw RuntimeError.wrap(error) }
                 } catch {
                     try? channel.send(.error(error.description))
@@ -336,6 +335,32 @@ public struct NamespacesBackend: Backend {
 
     public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
         do { return try record.cgroupManager.pids() } catch { throw RuntimeError.wrap(error, "ps \(record.id)") }
+    }
+
+    /// As runc: with its own pid namespace, killing init kills the container; otherwise every
+    /// process of its cgroup gets the signal (a joined pod cgroup's others are not ours).
+    public func terminate(_ record: ContainerRecord) throws(RuntimeError) {
+        try kill(record, signal: SIGKILL, all: !NamespacesBackend.isPidNamespaceInit(record.pid))
+    }
+
+    /// True when `pid` is pid 1 of its own pid namespace (NSpid's last entry).
+    static func isPidNamespaceInit(_ pid: Int32) -> Bool {
+        guard let status = try? Files.readString("/proc/\(pid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return false }
+        let ids = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst()
+        return ids.count > 1 && ids.last == "1"
+    }
+
+    public func update(_ record: ContainerRecord, resources: Resources) throws(RuntimeError) {
+        do { try record.cgroupManager.update(resources) } catch { throw RuntimeError.wrap(error, "update \(record.id)") }
+    }
+
+    public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats {
+        do { return try record.cgroupManager.stats() } catch { throw RuntimeError.wrap(error, "events \(record.id)") }
+    }
+
+    public func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64 {
+        do { return try record.cgroupManager.oomKillCount() } catch { throw RuntimeError.wrap(error, "events \(record.id)") }
     }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
