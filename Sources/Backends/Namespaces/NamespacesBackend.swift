@@ -65,10 +65,10 @@ public struct NamespacesBackend: Backend {
         // Everything the container will hold is recorded in state.json before it is acquired,
         // so `delete` can remove what a brig killed at any later point left (see CrashPoint).
         let created_ = Timestamp.now()
+        let handle = NamespacesHandle(cgroup: CgroupRecord(NamespacesBackend.prospective(cgroups.state)), systemdCgroup: o.systemdCgroup)
         var record = ContainerRecord(
-            id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
-            owner: "", annotations: spec.annotations, hooks: spec.hooks, cgroup: NamespacesBackend.prospective(cgroups.state),
-            systemdCgroup: o.systemdCgroup)
+            id: o.id, handle: .namespaces(handle), bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
+            owner: "", annotations: spec.annotations, hooks: spec.hooks)
         record.incomplete = true
         try store.save(record, durable: false)
         CrashPoint.reached("create.recorded")
@@ -341,6 +341,20 @@ public struct NamespacesBackend: Backend {
     /// process of its cgroup gets the signal (a joined pod cgroup's others are not ours).
     public func terminate(_ record: ContainerRecord) throws(RuntimeError) {
         try kill(record, signal: SIGKILL, all: !NamespacesBackend.isPidNamespaceInit(record.pid))
+    }
+
+    /// With state.json unreadable, what can still be found: the container's cgroup at the
+    /// default place for its id (`linux.cgroupsPath` unset) on every hierarchy — its processes
+    /// are killed and the directories removed, as for any record. Returns warnings.
+    public func reclaimUnrecorded(id: String, store: StateStore) -> [String] {
+        guard let manager = try? makeCgroupManager(cgroupsPath: nil, containerID: id, systemd: false) else { return [] }
+        var record = ContainerRecord.placeholder(id: id)
+        record.cgroup = manager.state
+        record.cgroup.created = record.cgroup.paths.values.filter { Files.isDirectory($0) }.sorted()
+        guard !record.cgroup.created.isEmpty else { return [] }
+        var out = ["removing cgroup \(record.cgroup.created.joined(separator: ", ")) and its processes"]
+        do { try destroy(record, store: store) } catch { out.append("\(error)") }
+        return out
     }
 
     /// True when `pid` is pid 1 of its own pid namespace (NSpid's last entry).

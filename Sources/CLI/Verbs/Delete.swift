@@ -1,4 +1,3 @@
-import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -27,8 +26,7 @@ enum DeleteVerb: Verb {
                 throw RuntimeError(.invalidState, "container \(id): \(why); `brig delete --force \(id)` removes it and what it holds")
             }
             ctx.warn("container \(id): \(why): removing its directory and the cgroup at its default path")
-            for line in reapDefaultCgroup(id, ctx) { ctx.warn(line) }
-            if let e = store.remove(id) { throw RuntimeError.wrap(e) }
+            for line in try ctx.containers.removeCorrupt(id) { ctx.warn(line) }
             return 0
         }
         try delete(id, ctx, force: force)
@@ -37,20 +35,6 @@ enum DeleteVerb: Verb {
 
     static func delete(_ id: String, _ ctx: Context, force: Bool) throws(RuntimeError) {
         try ctx.load(id).delete(force: force)
-    }
-
-    /// With state.json unreadable, what can still be found: the container's cgroup at the
-    /// default place for its id (`linux.cgroupsPath` unset) on every hierarchy — its processes
-    /// are killed and the directories removed, as for any record. Returns warnings.
-    static func reapDefaultCgroup(_ id: String, _ ctx: Context) -> [String] {
-        guard let manager = try? makeCgroupManager(cgroupsPath: nil, containerID: id, systemd: false) else { return [] }
-        var record = ContainerRecord.placeholder(id: id)
-        record.cgroup = manager.state
-        record.cgroup.created = record.cgroup.paths.values.filter { Files.isDirectory($0) }.sorted()
-        guard !record.cgroup.created.isEmpty else { return [] }
-        var out = ["removing cgroup \(record.cgroup.created.joined(separator: ", ")) and its processes"]
-        do { try ctx.backend(.namespaces).destroy(record, store: ctx.store) } catch { out.append("\(error)") }
-        return out
     }
 
 }

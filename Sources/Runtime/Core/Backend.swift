@@ -67,6 +67,8 @@ public protocol Backend {
     func update(_ record: ContainerRecord, resources: Resources) throws(RuntimeError)
     func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats
     func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64
+    func reclaimUnrecorded(id: String, store: StateStore) -> [String]
+    func featureAnnotations() -> [String: String]
 }
 
 /// What only some backends can do. Each default refuses with `unsupported`, naming the backend;
@@ -90,4 +92,9 @@ extension Backend {
     public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { throw unsupported("events") }
     /// How many times the OOM killer killed a process of the container (`events`).
     public func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64 { throw unsupported("events") }
+    /// With state.json unreadable (`delete --force` of a corrupt record): releases what can
+    /// still be found from the id alone. Returns warnings saying what was removed or failed.
+    public func reclaimUnrecorded(id: String, store: StateStore) -> [String] { [] }
+    /// `brig features` annotations (`run.oci.brig.<backend>.…`): what this backend supports.
+    public func featureAnnotations() -> [String: String] { [:] }
 }

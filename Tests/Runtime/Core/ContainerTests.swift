@@ -1,4 +1,3 @@
-import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -61,9 +60,8 @@ struct FakeBackend: Backend {
 
 @Suite struct ContainerTests {
     static func record(_ id: String, hooks: Hooks? = nil) -> ContainerRecord {
-        ContainerRecord(id: id, backend: "namespaces", bundle: "/b", rootfs: "/b/rootfs", pid: 42, pidStartTime: 7,
-                        created: "t", owner: "", annotations: nil, hooks: hooks, cgroup: CgroupState(mode: .legacy, paths: [:]),
-                        systemdCgroup: false)
+        ContainerRecord(id: id, handle: .namespaces(NamespacesHandle()), bundle: "/b", rootfs: "/b/rootfs", pid: 42,
+                        pidStartTime: 7, created: "t", owner: "", annotations: nil, hooks: hooks)
     }
 
     let dir: String

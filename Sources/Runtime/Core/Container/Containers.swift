@@ -22,7 +22,7 @@ public struct Containers {
 
     /// The backend that runs `record`.
     public func backend(for record: ContainerRecord) -> any Backend {
-        backends(BackendKind(rawValue: record.backend) ?? .namespaces)
+        backends(record.handle.kind)
     }
 
     /// Loads a container and derives its status from live facts.

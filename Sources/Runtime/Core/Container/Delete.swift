@@ -2,6 +2,18 @@ import BrigLinux
 import BrigOCI
 import Glibc
 
+extension Containers {
+    /// `delete --force` of a container whose state.json is unreadable: each backend releases
+    /// what it can find from the id (the namespaces backend: the cgroup at its default path),
+    /// then the directory goes. Returns warnings.
+    public func removeCorrupt(_ id: String) throws(RuntimeError) -> [String] {
+        var out: [String] = []
+        for kind in BackendKind.allCases { out += backends(kind).reclaimUnrecorded(id: id, store: store) }
+        if let e = store.remove(id) { throw RuntimeError.wrap(e) }
+        return out
+    }
+}
+
 extension Container {
     /// Kills what still runs (with `force`, or a created container), releases what the
     /// container holds, runs the poststop hooks and removes its state directory.
