@@ -55,7 +55,7 @@ let package = Package(
         lib("BrigSeccomp", "Platform/Seccomp", ["BrigOCI", "BrigLinux", "CSeccomp", "CBrigSeccompShim"]),
 
         // Runtime: the core (state store, lifecycle, Backend protocol, hooks).
-        lib("BrigCore", "Runtime/Core", ["BrigOCI", "BrigLinux", "BrigCgroups"]),
+        lib("BrigCore", "Runtime/Core", ["BrigOCI", "BrigLinux"]),
 
         // Backends behind BrigCore's Backend protocol.
         lib("BrigNamespaces", "Backends/Namespaces",
@@ -74,9 +74,9 @@ let package = Package(
 
         // Agent: the wire protocol + host client, the server (containers run with
         // NamespacesBackend), and the guest's PID 1 bring-up (/proc before the Swift runtime).
-        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigOCI", "BrigLinux", "BrigCore", "BrigCgroups"]),
+        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigOCI", "BrigLinux"]),
         lib("BrigAgent", "Agent/Server",
-            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "CBrigShim"]),
+            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "CBrigShim"]),
         lib("BrigAgentGuest", "Agent/Guest", ["BrigLinux", "CBrigAgentInit"]),
 
         // CLI: one file per verb.
@@ -95,14 +95,14 @@ let package = Package(
         test("BrigCgroupsTests", "Platform/Cgroups", ["BrigCgroups"]),
         test("BrigSeccompTests", "Platform/Seccomp", ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
         test("BrigOCITests", "OCI", ["BrigOCI"]),
-        test("BrigCoreTests", "Runtime/Core", ["BrigCore", "BrigCgroups"]),
-        test("BrigNamespacesTests", "Backends/Namespaces", ["BrigNamespaces"]),
+        test("BrigCoreTests", "Runtime/Core", ["BrigCore", "BrigOCI", "BrigLinux"]),
+        test("BrigNamespacesTests", "Backends/Namespaces", ["BrigNamespaces", "BrigCore", "BrigCgroups"]),
         test("BrigMicroVMTests", "Backends/MicroVM", ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux"]),
         test("BrigGuestMemoryTests", "VMM/GuestMemory", ["BrigGuestMemory"]),
         test("BrigBootTests", "VMM/Boot", ["BrigBoot", "BrigGuestMemory"]),
         test("BrigDevicesTests", "VMM/Devices", ["BrigDevices", "BrigGuestMemory"]),
         test("BrigVMMTests", "VMM/Machine", ["BrigVMM", "BrigKVM", "BrigBoot", "BrigDevices", "BrigGuestMemory", "BrigLinux"]),
-        test("BrigAgentTests", "Agent/Server", ["BrigAgentProtocol", "BrigAgent", "BrigOCI", "BrigLinux", "CBrigShim"]),
+        test("BrigAgentTests", "Agent/Server", ["BrigAgentProtocol", "BrigAgent", "BrigCore", "BrigOCI", "BrigLinux", "CBrigShim"]),
         test("BrigAgentGuestTests", "Agent/Guest", ["BrigAgentGuest", "BrigAgentProtocol", "BrigOCI", "BrigLinux"]),
         test("BrigCLITests", "CLI",
              ["BrigCLI", "BrigCgroups", "BrigLinux", "BrigNamespaces", "BrigOCI", "CBrigSeccompShim", "CBrigShim"]),

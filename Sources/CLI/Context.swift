@@ -65,14 +65,14 @@ public final class Context {
 
     public var store: StateStore { StateStore(root: root) }
 
-    /// The backend that runs `record`.
-    public func backend(for record: ContainerRecord) -> any Backend {
-        backend(record.backend == BackendKind.microvm.rawValue ? .microvm : .namespaces)
+    /// The containers under `--root`, run by this process's backends.
+    public var containers: Containers {
+        Containers(store: store, warn: { [weak self] in self?.warn($0) }, backends: { [self] in backend($0) })
     }
 
     /// The backend a new container with `spec` gets (see BackendSelection).
-    func backend(forNew spec: Spec) throws(RuntimeError) -> any Backend {
-        backend(try BackendSelection.select(spec: spec, flag: defaultBackend))
+    func selectBackend(_ spec: Spec) throws(RuntimeError) -> BackendKind {
+        try BackendSelection.select(spec: spec, flag: defaultBackend)
     }
 
     func backend(_ kind: BackendKind) -> any Backend {
@@ -129,15 +129,8 @@ public final class Context {
 
     // MARK: helpers shared by verbs
 
-    /// Loads a container and derives its status from live facts.
-    /// A record whose create did not finish is `creating` while its creator holds the lock and
-    /// `stopped` once that brig is gone (it was killed): `delete` then removes what it recorded.
-    func load(_ id: String) throws(RuntimeError) -> (ContainerRecord, ContainerStatus) {
-        let record = try store.load(id)
-        if record.incomplete == true { return (record, store.isLockedElsewhere(id) ? .creating : .stopped) }
-        let status = Lifecycle.status(backend(for: record).facts(record, store: store))
-        return (record, status)
-    }
+    /// Loads a container and derives its status (Containers.load).
+    func load(_ id: String) throws(RuntimeError) -> Container { try containers.load(id) }
 
     func output(_ text: String) {
         _ = text.withCString { Glibc.write(1, $0, strlen($0)) }

@@ -141,6 +141,30 @@ struct LifecycleTests {
         _ = h.brig(["delete", "--force", id])
     }
 
+    /// A container created by a brig that wrote the previous state.json format (backend name,
+    /// top-level cgroup, no handle) is still seen running and deleted with everything it holds.
+    @Test func containerFromThePreviousStateFormatIsDeletable() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        try h.write(Harness.spec(["sleep", "1000"]))
+        let id = Harness.uniqueID("upgrade")
+        #expect(h.brig(["run", "-d", "--bundle", h.bundle, id]).code == 0)
+        let path = h.root + "/" + id + "/state.json"
+        var obj = try JSONDecoder().decode([String: AnyJSON].self, from: Data(try Files.read(path)))
+        guard case .object(let handle)? = obj.removeValue(forKey: "handle"), case .object(let ns)? = handle["namespaces"],
+              let cgroup = ns["cgroup"], let systemd = ns["systemdCgroup"] else {
+            Issue.record("state.json has no namespaces handle: \(obj.keys.sorted())")
+            _ = h.brig(["delete", "--force", id])
+            return
+        }
+        obj["backend"] = .string("namespaces")
+        obj["cgroup"] = cgroup
+        obj["systemdCgroup"] = systemd
+        try Files.writeAtomically(path, Array(try JSONEncoder().encode(obj)))
+        #expect(try state(h, id).status == .running)
+        #expect(h.brig(["delete", "--force", id]).code == 0)
+        h.assertClean(id)
+    }
+
     @Test func listShowsContainers() throws {
         let h = try Harness(); defer { h.cleanup() }
         try h.write(Harness.spec(["sleep", "1000"]))

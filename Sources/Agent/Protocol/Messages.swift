@@ -1,9 +1,8 @@
-import BrigCgroups
-import BrigCore
 import BrigOCI
 
-/// What every agent call throws. `code` mirrors `RuntimeError.Kind` (so the host CLI can print the
-/// guest's message and exit like runc) plus the transport's own failures.
+/// What every agent call throws. `code` mirrors BrigCore's `RuntimeError.Kind` (so the host CLI can
+/// print the guest's message and exit like runc; the mapping is in BrigAgent and BrigMicroVM, the
+/// two ends) plus the transport's own failures.
 public struct AgentError: Error, CustomStringConvertible, Equatable, Sendable {
     public enum Code: String, Codable, Sendable {
         case notFound, exists, invalidState, config, system, hook, usage, unsupported, internalError
@@ -18,39 +17,6 @@ public struct AgentError: Error, CustomStringConvertible, Equatable, Sendable {
     public var message: String
     public init(_ code: Code, _ message: String) { self.code = code; self.message = message }
     public var description: String { message }
-
-    public init(_ e: RuntimeError) {
-        let code: Code
-        switch e.kind {
-        case .notFound: code = .notFound
-        case .exists: code = .exists
-        case .invalidState: code = .invalidState
-        case .config: code = .config
-        case .system: code = .system
-        case .hook: code = .hook
-        case .usage: code = .usage
-        case .unsupported: code = .unsupported
-        case .internalError: code = .internalError
-        }
-        self.init(code, e.message)
-    }
-
-    /// The runtime error kind the host CLI reports (transport failures are system errors).
-    public var kind: RuntimeError.Kind {
-        switch code {
-        case .notFound: return .notFound
-        case .exists: return .exists
-        case .invalidState: return .invalidState
-        case .config: return .config
-        case .system, .connection: return .system
-        case .hook: return .hook
-        case .usage: return .usage
-        case .unsupported: return .unsupported
-        case .internalError, .protocolError, .versionMismatch: return .internalError
-        }
-    }
-
-    public var runtimeError: RuntimeError { RuntimeError(kind, message) }
 }
 
 /// Where the container's root filesystem comes from inside the guest.
@@ -102,7 +68,7 @@ public struct AgentState: Codable, Equatable, Sendable {
     }
 }
 
-/// The guest cgroup's counters (BrigCgroups' stats, as `runc events --stats` reports them).
+/// The guest cgroup's counters (as `runc events --stats` reports them).
 public struct AgentStats: Codable, Equatable, Sendable {
     public var cgroup: CgroupStats
     public init(cgroup: CgroupStats) { self.cgroup = cgroup }

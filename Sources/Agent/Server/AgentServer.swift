@@ -18,6 +18,12 @@ public final class AgentServer: @unchecked Sendable {
     public let stateRoot: String
     let store: StateStore
     let backend: NamespacesBackend
+    /// The agent's containers; it reaps its children itself (the loop's SIGCHLD).
+    var runtime: Containers {
+        var c = Containers(store: store) { [backend] _ in backend }
+        c.reapsChildren = false
+        return c
+    }
     /// Requests a connection may have in flight is 1 (synchronous); frames are bounded by the protocol.
     var connections: [Int32: Connection] = [:]
     /// Tracked processes by guest pid: container inits and exec'd processes.

@@ -16,21 +16,17 @@ extension AgentServer {
             case .create(let c):
                 r.pid = try create(c, connection: connection, requestID: requestID)
             case .start(let id):
-                let (record, status) = try load(id)
-                guard Lifecycle.canStart(status) else { throw Lifecycle.forbidden("start", id: id, status: status) }
-                try backend.start(record, store: store)
-                _ = HookRunner.runAll(record.hooks?.poststart ?? [], kind: "poststart", state: record.state(.running))
+                try load(id).start()
             case .exec(let id, let execID, let process, let terminal):
                 r.pid = try exec(id: id, execID: execID, process: process, terminal: terminal, connection: connection)
             case .kill(let id, let execID, let signal, let all):
                 guard signal >= 0 && signal < 65 else { throw RuntimeError(.usage, "invalid signal \(signal)") }  // 0: existence check
-                let (record, status) = try load(id)
+                let container = try load(id)
                 if let execID {
                     let pid = try liveExec(id, execID)
                     if Glibc.kill(pid, signal) != 0 { throw RuntimeError.wrap(SystemError.last("kill \(pid)")) }
                 } else {
-                    guard Lifecycle.canKill(status) else { throw Lifecycle.forbidden("kill", id: id, status: status) }
-                    try backend.kill(record, signal: signal, all: all)
+                    try container.kill(signal: signal, all: all)
                 }
             case .wait(let id, let execID):
                 _ = try load(id)
@@ -48,7 +44,8 @@ extension AgentServer {
                 containers[id]!.waiters.append((connection, requestID, execID))
                 return nil
             case .state(let id):
-                let (record, status) = try load(id)
+                let container = try load(id)
+                let (record, status) = (container.record, container.status)
                 let c = containers[id]!
                 let wire: AgentState.Status
                 switch status {
@@ -60,8 +57,8 @@ extension AgentServer {
                 r.state = AgentState(id: id, status: wire, pid: wire == .stopped ? 0 : record.pid,
                                      exitStatus: wire == .stopped ? c.exitStatus : nil)
             case .ps(let id):
-                let (record, _) = try load(id)
-                r.pids = ((try? record.cgroupManager.pids()) ?? []).sorted()
+                let container = try load(id)
+                r.pids = ((try? container.pids()) ?? []).sorted()
             case .resize(let id, let execID, let rows, let cols):
                 _ = try load(id)
                 let pid = try execID.map { (e) throws(RuntimeError) in try liveExec(id, e) } ?? containers[id]!.initPid
@@ -70,8 +67,8 @@ extension AgentServer {
                 }
                 if brig_set_winsize(p.stdin, rows, cols) != 0 { throw RuntimeError.wrap(SystemError.last("resize terminal")) }
             case .stats(let id):
-                let (record, _) = try load(id)
-                do { r.stats = AgentStats(cgroup: try record.cgroupManager.stats()) } catch {
+                let container = try load(id)
+                do { r.stats = AgentStats(cgroup: try container.stats()) } catch {
                     throw RuntimeError.wrap(error, "stats of \(id)")
                 }
             case .delete(let id, let force):
@@ -87,13 +84,13 @@ extension AgentServer {
         return r
     }
 
-    func load(_ id: String) throws(RuntimeError) -> (ContainerRecord, ContainerStatus) {
+    /// One of this agent's containers (Containers.load).
+    func load(_ id: String) throws(RuntimeError) -> BrigCore.Container {
         try StateStore.validate(id: id)
         guard containers[id] != nil, Files.exists(store.directory(id)) else {
             throw RuntimeError(.notFound, "container \(id) does not exist")
         }
-        let record = try store.load(id)
-        return (record, Lifecycle.status(backend.facts(record, store: store)))
+        return try runtime.load(id)
     }
 
     func liveExec(_ id: String, _ execID: String) throws(RuntimeError) -> Int32 {
@@ -154,22 +151,15 @@ extension AgentServer {
         defer { io.closeChildEnds() }
         if c.terminal { options.consoleFD = io.consoleChild } else { options.stdio = io.childStdio }
 
-        let lock = try store.reserve(c.id)
-        defer { lock.unlock() }
+        // A create whose record cannot be saved destroys what it made (Containers.create).
         let record: ContainerRecord
-        do {
-            record = try backend.create(options, store: store)
-            try store.save(record)
-        } catch {
-            store.remove(c.id)
+        do { record = try runtime.create(options) { _ in .namespaces } } catch {
             io.closeAll()
             throw error
         }
         let tracked: Tracked
         do { tracked = try io.tracked(container: c.id, execID: nil, connection: connection) } catch {
-            try? backend.kill(record, signal: SIGKILL, all: true)
-            try? backend.destroy(record, store: store)
-            store.remove(c.id)
+            runtime.abandon(record)
             throw error
         }
         processes[record.pid] = tracked
@@ -206,9 +196,9 @@ extension AgentServer {
     }
 
     func exec(id: String, execID: String, process: Process, terminal: Bool, connection: Int32) throws -> Int32 {
-        let (record, status) = try load(id)
+        let container = try load(id)
         try StateStore.validate(id: execID)
-        guard Lifecycle.canExec(status) else { throw Lifecycle.forbidden("exec", id: id, status: status) }
+        try container.checkExec()
         if case .running? = containers[id]?.execs[execID] { throw RuntimeError(.exists, "exec \(execID) already runs in container \(id)") }
         var process = process
         process.terminal = terminal
@@ -219,7 +209,7 @@ extension AgentServer {
         defer { io.closeChildEnds() }
         if terminal { options.consoleFD = io.consoleChild } else { options.stdio = io.childStdio }
         let pid: Int32
-        do { pid = try backend.exec(options, record: record, spec: spec, store: store) } catch {
+        do { pid = try container.exec(options, spec: spec) } catch {
             io.closeAll()
             throw error
         }
@@ -232,19 +222,7 @@ extension AgentServer {
     }
 
     func delete(_ id: String, force: Bool) throws {
-        let (record, status) = try load(id)
-        if status != .stopped {
-            guard force || Lifecycle.canDelete(status) else { throw Lifecycle.forbidden("delete", id: id, status: status) }
-            try backend.kill(record, signal: SIGKILL, all: true)
-            if status == .paused {
-                for dir in record.cgroupPaths where Files.exists(dir + "/freezer.state") { try? Files.write(dir + "/freezer.state", "THAWED") }
-            }
-            var ts = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-            for _ in 0..<5000 where backend.facts(record, store: store).alive { nanosleep(&ts, nil) }
-        }
-        try backend.destroy(record, store: store)
-        _ = HookRunner.runAll(record.hooks?.poststop ?? [], kind: "poststop", state: record.state(.stopped))
-        store.remove(id)
+        try load(id).delete(force: force)
         let c = containers.removeValue(forKey: id)
         for w in c?.waiters ?? [] {
             send(w.connection, Frame(.response, channel: w.requestID,

@@ -57,7 +57,8 @@ public struct MicroVMBackend: Backend {
                                     : .unix(path: MonitorConfig.agentSocketPath(stateDir))
         }
         init(_ record: ContainerRecord) {
-            self.init(mode: MicroVMMode(rawValue: record.backendState?["mode"] ?? "") ?? .kvm, stateDir: record.backendState?["dir"] ?? "")
+            guard case .microvm(let h) = record.handle else { self.init(mode: .kvm, stateDir: ""); return }
+            self.init(mode: MicroVMMode(rawValue: h.mode) ?? .kvm, stateDir: h.stateDir)
         }
         var pendingStart: String { stateDir + "/start.pending" }
     }
@@ -107,18 +108,16 @@ public struct MicroVMBackend: Backend {
             guard let stat = ProcStat.read(pid: pid), stat.state != "Z" else {
                 throw RuntimeError(.system, "the VM monitor exited during create")
             }
-            var record = ContainerRecord(id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: pid,
-                                         pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
-                                         hooks: spec.hooks, cgroup: .init(mode: .unified, paths: [:]), systemdCgroup: false)
-            record.backendState = ["mode": mode.rawValue, "dir": info.stateDir, "guestPid": "\(guestPid)"]
-            return record
+            let handle = MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: guestPid)
+            return ContainerRecord(id: o.id, handle: .microvm(handle), bundle: o.bundle, rootfs: rootfs, pid: pid,
+                                   pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
+                                   hooks: spec.hooks)
         }
         // prestart/createRuntime run here, in the host's namespaces, when the agent reports the
         // container's namespaces created — before its createContainer hooks run in the guest.
         let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD) { (pid, guestPid) throws(RuntimeError) in
             let state = try record(monitor: pid, guestPid: guestPid).state(.creating)
-            try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state)
-            try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state)
+            try HookRunner.runCreateRuntime(spec.hooks, state: state)
         }
         debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
         do throws(RuntimeError) {
@@ -257,7 +256,7 @@ public struct MicroVMBackend: Backend {
     }
 
     public func pause(_ record: ContainerRecord) throws(RuntimeError) {
-        guard record.backendState?["mode"] != MicroVMMode.hostAgent.rawValue else {
+        guard Info(record).mode != .hostAgent else {
             throw RuntimeError(.unsupported, "pause: the host-agent transport has no VM whose vCPUs could be paused")
         }
         // Stopping the VMM process stops every vCPU thread: the whole guest is paused.
@@ -273,6 +272,17 @@ public struct MicroVMBackend: Backend {
         let session = try info.endpoint.session(timeout: 1)
         return try session.ps(id: record.id)
     }
+
+    public func featureAnnotations() -> [String: String] {
+        ["run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs",
+         "run.oci.brig.microvm.unsupported": "bind mounts of host paths,joining host namespaces by path,linux.netDevices,--preserve-fds,update,events --stats"]
+    }
+
+    /// Guest pids: the host's ps(1) cannot describe them.
+    public var reportsHostPids: Bool { false }
+
+    /// Why `update` and `events` are refused.
+    public var unsupportedReason: String? { "its cgroups live inside the guest" }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         stopMonitor(id: record.id, pid: record.pid, startTime: record.pidStartTime, info: Info(record))

@@ -65,10 +65,10 @@ public struct NamespacesBackend: Backend {
         // Everything the container will hold is recorded in state.json before it is acquired,
         // so `delete` can remove what a brig killed at any later point left (see CrashPoint).
         let created_ = Timestamp.now()
+        let handle = NamespacesHandle(cgroup: CgroupRecord(NamespacesBackend.prospective(cgroups.state)), systemdCgroup: o.systemdCgroup)
         var record = ContainerRecord(
-            id: o.id, backend: name, bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
-            owner: "", annotations: spec.annotations, hooks: spec.hooks, cgroup: NamespacesBackend.prospective(cgroups.state),
-            systemdCgroup: o.systemdCgroup)
+            id: o.id, handle: .namespaces(handle), bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
+            owner: "", annotations: spec.annotations, hooks: spec.hooks)
         record.incomplete = true
         try store.save(record, durable: false)
         CrashPoint.reached("create.recorded")
@@ -154,8 +154,7 @@ public struct NamespacesBackend: Backend {
             case .runtimeHooks:
                 debug("create \(o.id): init stage 2: mounts done; running prestart/createRuntime hooks")
                 do throws(RuntimeError) {
-                    try HookRunner.run(spec.hooks?.prestart ?? [], kind: "prestart", state: state(.creating))
-                    try HookRunner.run(spec.hooks?.createRuntime ?? [], kind: "createRuntime", state: state(.creating))
+                    try HookRunner.runCreateRuntime(spec.hooks, state: state(.creating))
                     do { try o.runtimeHooks?(state(.creating)) } catch { throw RuntimeError.wrap(error) }
                 } catch {
                     try? channel.send(.error(error.description))
@@ -336,6 +335,46 @@ public struct NamespacesBackend: Backend {
 
     public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
         do { return try record.cgroupManager.pids() } catch { throw RuntimeError.wrap(error, "ps \(record.id)") }
+    }
+
+    /// As runc: with its own pid namespace, killing init kills the container; otherwise every
+    /// process of its cgroup gets the signal (a joined pod cgroup's others are not ours).
+    public func terminate(_ record: ContainerRecord) throws(RuntimeError) {
+        try kill(record, signal: SIGKILL, all: !NamespacesBackend.isPidNamespaceInit(record.pid))
+    }
+
+    /// With state.json unreadable, what can still be found: the container's cgroup at the
+    /// default place for its id (`linux.cgroupsPath` unset) on every hierarchy — its processes
+    /// are killed and the directories removed, as for any record. Returns warnings.
+    public func reclaimUnrecorded(id: String, store: StateStore) -> [String] {
+        guard let manager = try? makeCgroupManager(cgroupsPath: nil, containerID: id, systemd: false) else { return [] }
+        var record = ContainerRecord.placeholder(id: id)
+        record.cgroup = manager.state
+        record.cgroup.created = record.cgroup.paths.values.filter { Files.isDirectory($0) }.sorted()
+        guard !record.cgroup.created.isEmpty else { return [] }
+        var out = ["removing cgroup \(record.cgroup.created.joined(separator: ", ")) and its processes"]
+        do { try destroy(record, store: store) } catch { out.append("\(error)") }
+        return out
+    }
+
+    /// True when `pid` is pid 1 of its own pid namespace (NSpid's last entry).
+    static func isPidNamespaceInit(_ pid: Int32) -> Bool {
+        guard let status = try? Files.readString("/proc/\(pid)/status"),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return false }
+        let ids = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst()
+        return ids.count > 1 && ids.last == "1"
+    }
+
+    public func update(_ record: ContainerRecord, resources: Resources) throws(RuntimeError) {
+        do { try record.cgroupManager.update(resources) } catch { throw RuntimeError.wrap(error, "update \(record.id)") }
+    }
+
+    public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats {
+        do { return try record.cgroupManager.stats() } catch { throw RuntimeError.wrap(error, "events \(record.id)") }
+    }
+
+    public func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64 {
+        do { return try record.cgroupManager.oomKillCount() } catch { throw RuntimeError.wrap(error, "events \(record.id)") }
     }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {

@@ -46,27 +46,8 @@ enum CreateVerb: Verb {
             guard let v = Int(n), v >= 0, v < 4096 else { throw RuntimeError(.usage, "--preserve-fds: invalid value \"\(n)\"") }
             options.preserveFDs = v
         }
-        let store = ctx.store
-        let lock = try store.reserve(id)
-        defer { lock.unlock() }
-        CrashPoint.reached("create.reserved")
-        var made: (any Backend, ContainerRecord)? = nil
-        do {
-            let backend = try ctx.backend(forNew: spec)
-            let record = try backend.create(options, store: store)
-            made = (backend, record)
-            CrashPoint.reached("create.ready")
-            try store.save(record)
-            CrashPoint.reached("create.saved")
-            ctx.debug("created container \(id) with pid \(record.pid)")
-            return record
-        } catch {
-            // A container that was made but not saved (a full state root) is destroyed from the
-            // record in hand; then whatever state.json records (the backend's own undo may have
-            // been cut short) is released.
-            if let (backend, record) = made { try? backend.destroy(record, store: store) }
-            do { try store.abandon(id, backend: ctx.backend(for:)) } catch let e { ctx.warn("\(e)") }
-            throw error
-        }
+        let record = try ctx.containers.create(options, select: ctx.selectBackend)
+        ctx.debug("created container \(id) with pid \(record.pid)")
+        return record
     }
 }

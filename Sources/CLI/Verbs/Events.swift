@@ -1,4 +1,3 @@
-import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -20,17 +19,12 @@ enum EventsVerb: Verb {
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let id = try requireID(args)
-        let (record, status) = try ctx.load(id)
-        if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
-        if record.backend != "namespaces" {
-            throw RuntimeError(.unsupported, "events: not supported by the \(record.backend) backend (its cgroups live inside the guest)")
-        }
-        let cgroups = record.cgroupManager
-        func stats() throws(RuntimeError) -> CgroupStats {
-            do { return try cgroups.stats() } catch { throw RuntimeError.wrap(error, "events \(id)") }
-        }
+        let container = try ctx.load(id)
+        try container.checkNotStopped()
+        // The first stats: a backend without them refuses here, before anything is printed.
+        let first = try container.stats()
         if args.has("stats") {
-            ctx.output(try event("stats", id, try stats()))
+            ctx.output(try event("stats", id, first))
             return 0
         }
         let text = args.value("interval") ?? "5s"
@@ -39,20 +33,21 @@ enum EventsVerb: Verb {
         }
         // Stats every interval; an "oom" event whenever the OOM-kill count grows. Ends when the
         // container stops.
-        var ooms = (try? cgroups.oomKillCount()) ?? 0
+        var ooms = (try? container.oomKillCount()) ?? 0
         var next = 0.0
         let step = min(interval, 0.1)
+        var stats: CgroupStats? = first
         while true {
-            let (rec, st) = (try? ctx.load(id)) ?? (record, .stopped)
-            _ = rec
-            if st == .stopped { return 0 }
-            let now = (try? cgroups.oomKillCount()) ?? ooms
+            if (try? ctx.load(id))?.status ?? .stopped == .stopped { return 0 }
+            let now = (try? container.oomKillCount()) ?? ooms
             if now > ooms {
                 ooms = now
                 ctx.output(try event("oom", id, nil))
             }
             if next <= 0 {
-                ctx.output(try event("stats", id, try stats()))
+                let current: CgroupStats
+                if let s = stats.take() { current = s } else { current = try container.stats() }
+                ctx.output(try event("stats", id, current))
                 next = interval
             }
             var ts = timespec(tv_sec: Int(step), tv_nsec: Int((step - Double(Int(step))) * 1e9))

@@ -42,10 +42,10 @@ enum ExecVerb: Verb {
 
     static func execute(_ id: String, _ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let command = Array(args.positionals.dropFirst())
-        let (record, status) = try ctx.load(id)
-        if status == .stopped { throw RuntimeError(.invalidState, "cannot exec in a stopped container") }
-        if status == .paused && !args.has("ignore-paused") { throw RuntimeError(.invalidState, "cannot exec in a paused container") }
-        let (_, spec) = try Bundle.load(record.bundle)
+        let container = try ctx.load(id)
+        let ignorePaused = args.has("ignore-paused")
+        try container.checkExec(ignorePaused: ignorePaused)
+        let (_, spec) = try Bundle.load(container.record.bundle)
         let process = try buildProcess(args, command: command, base: spec.process ?? Process(), warn: ctx.warn)
         let detach = args.has("detach")
         if process.terminal == true && detach && args.value("console-socket") == nil {
@@ -59,7 +59,7 @@ enum ExecVerb: Verb {
             options.preserveFDs = v
         }
         if detach {
-            _ = try ctx.backend(for: record).exec(options, record: record, spec: spec, store: ctx.store)
+            _ = try container.exec(options, spec: spec, ignorePaused: ignorePaused)
             return 0
         }
         _ = brig_set_child_subreaper()
@@ -72,7 +72,7 @@ enum ExecVerb: Verb {
             }
             options.consoleFD = pair[1]
         }
-        let pid = try ctx.backend(for: record).exec(options, record: record, spec: spec, store: ctx.store)
+        let pid = try container.exec(options, spec: spec, ignorePaused: ignorePaused)
         var master: Int32 = -1
         if pair[0] >= 0 {
             close(pair[1])

@@ -1,5 +1,4 @@
 import BrigCore
-import BrigMicroVM
 import BrigOCI
 import BrigSeccomp
 
@@ -43,8 +42,16 @@ enum FeaturesVerb: Verb {
         "shared", "silent", "slave", "strictatime", "suid", "symfollow", "sync", "unbindable",
     ]
 
-    static func make() -> Features {
-        Features(
+    /// `backends` report their own annotations (what each supports).
+    static func make(backends: [any Backend]) -> Features {
+        var annotations = [
+            "org.opencontainers.runtime-spec.features.brig.version": CLI.version,
+            // Per backend: how a container picks one, and what each supports.
+            "run.oci.brig.backends": backends.map(\.name).joined(separator: ","),
+            "run.oci.brig.backend.selection": "config vm object > annotation \(BackendSelection.annotation) > --backend/BRIG_BACKEND > namespaces",
+        ]
+        for b in backends { annotations.merge(b.featureAnnotations()) { first, _ in first } }
+        return Features(
             ociVersionMin: "1.0.0",
             ociVersionMax: Spec.version,
             hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
@@ -58,18 +65,11 @@ enum FeaturesVerb: Verb {
                 selinux: Enabled(enabled: false),
                 intelRdt: Enabled(enabled: false),
                 mountExtensions: MountExtensions(idmap: Enabled(enabled: false))),
-            annotations: [
-                "org.opencontainers.runtime-spec.features.brig.version": CLI.version,
-                // Per backend: how a container picks one, and what the microvm backend refuses.
-                "run.oci.brig.backends": "namespaces,microvm",
-                "run.oci.brig.backend.selection": "config vm object > annotation \(BackendSelection.annotation) > --backend/BRIG_BACKEND > namespaces",
-                "run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs",
-                "run.oci.brig.microvm.unsupported": "bind mounts of host paths,joining host namespaces by path,linux.netDevices,--preserve-fds,update,events --stats",
-            ])
+            annotations: annotations)
     }
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
-        ctx.output(try ctx.json(make()) + "\n")
+        ctx.output(try ctx.json(make(backends: BackendKind.allCases.map(ctx.backend))) + "\n")
         return 0
     }
 }

@@ -13,13 +13,7 @@ enum KillVerb: Verb {
         guard let signal = Tables.signal(sigText) else { throw RuntimeError(.usage, "unknown signal \"\(sigText)\"") }
         let lock = try ctx.store.lock(id)
         defer { lock.unlock() }
-        let (record, status) = try ctx.load(id)
-        // With --all a stopped container is not an error (as in runc): its init is gone but processes
-        // it left in its cgroup get the signal. containerd's runc shim sends `kill --all ID KILL`
-        // after a container's init exits and fails StopContainer if that fails.
-        let all = args.has("all")
-        guard Lifecycle.canKill(status) || all else { throw Lifecycle.forbidden("kill", id: id, status: status) }
-        try ctx.backend(for: record).kill(record, signal: signal, all: all)
+        try ctx.load(id).kill(signal: signal, all: args.has("all"))
         return 0
     }
 }

@@ -16,8 +16,7 @@ enum ListVerb: Verb {
         var states: [ContainerState] = []
         for id in ctx.store.ids() {
             do {
-                let (record, status) = try ctx.load(id)
-                states.append(record.state(status))
+                states.append(try ctx.load(id).state)
             } catch {
                 // Shown (as stopped: nothing about it can be derived) and reported, never skipped:
                 // `brig delete --force ID` removes it.

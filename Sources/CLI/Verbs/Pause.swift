@@ -8,20 +8,15 @@ enum PauseVerb: Verb {
     static let flags: [FlagSpec] = []
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
-        try transition(args, ctx, op: "pause", allowed: Lifecycle.canPause) { (r: ContainerRecord) throws in try ctx.backend(for: r).pause(r) }
+        try locked(args, ctx) { (c: Container) throws(RuntimeError) in try c.pause() }
     }
 
-    /// Shared by pause and resume: lock, check the status allows `op`, act on the cgroup.
-    static func transition(_ args: ParsedArgs, _ ctx: Context, op: String, allowed: (ContainerStatus) -> Bool,
-                           _ act: (ContainerRecord) throws -> Void) throws(RuntimeError) -> Int32 {
+    /// Shared by pause and resume: lock, load, act.
+    static func locked(_ args: ParsedArgs, _ ctx: Context, _ act: (Container) throws(RuntimeError) -> Void) throws(RuntimeError) -> Int32 {
         let id = try requireID(args)
         let lock = try ctx.store.lock(id)
         defer { lock.unlock() }
-        let (record, status) = try ctx.load(id)
-        guard allowed(status) else {
-            throw RuntimeError(.invalidState, "cannot \(op) container \(id): it is \(status.rawValue)")
-        }
-        do { try act(record) } catch { throw RuntimeError.wrap(error, "\(op) \(id)") }
+        try act(try ctx.load(id))
         return 0
     }
 }
@@ -33,6 +28,6 @@ enum ResumeVerb: Verb {
     static let flags: [FlagSpec] = []
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
-        try PauseVerb.transition(args, ctx, op: "resume", allowed: Lifecycle.canResume) { (r: ContainerRecord) throws in try ctx.backend(for: r).resume(r) }
+        try PauseVerb.locked(args, ctx) { (c: Container) throws(RuntimeError) in try c.resume() }
     }
 }

@@ -12,16 +12,16 @@ enum PsVerb: Verb {
 
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let id = try requireID(args)
-        let (record, status) = try ctx.load(id)
+        let container = try ctx.load(id)
         // runc: a stopped container has no processes (exit 0; `null` in JSON).
-        let pids = status == .stopped ? ((try? ctx.backend(for: record).pids(record)) ?? []) : try ctx.backend(for: record).pids(record)
+        let pids = try container.pids()
         let format = args.value("format") ?? "table"
         if format == "json" {
             ctx.output((pids.isEmpty ? "null" : try ctx.json(pids, pretty: false)) + "\n")
             return 0
         }
         guard format == "table" else { throw RuntimeError(.usage, "invalid format option \"\(format)\"") }
-        if record.backend != "namespaces" {
+        if !container.backend.reportsHostPids {
             // Guest pids: the host's ps(1) cannot describe them.
             ctx.output("PID\n" + pids.map { "\($0)\n" }.joined())
             return 0

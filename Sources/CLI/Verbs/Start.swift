@@ -16,12 +16,6 @@ enum StartVerb: Verb {
     }
 
     static func start(_ id: String, _ ctx: Context) throws(RuntimeError) {
-        let (record, status) = try ctx.load(id)
-        guard Lifecycle.canStart(status) else { throw Lifecycle.forbidden("start", id: id, status: status) }
-        try ctx.backend(for: record).start(record, store: ctx.store)
-        // poststart failures are warnings; the container keeps running (runtime.md).
-        for failure in HookRunner.runAll(record.hooks?.poststart ?? [], kind: "poststart", state: record.state(.running)) {
-            ctx.warn(failure.description)
-        }
+        try ctx.load(id).start()
     }
 }

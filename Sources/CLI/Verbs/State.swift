@@ -10,8 +10,7 @@ enum StateVerb: Verb {
     static func run(_ args: ParsedArgs, _ ctx: Context) throws(RuntimeError) -> Int32 {
         let id = try requireID(args)
         try StateStore.validate(id: id)
-        let (record, status) = try ctx.load(id)
-        ctx.output(try ctx.json(record.state(status)) + "\n")
+        ctx.output(try ctx.json(try ctx.load(id).state) + "\n")
         return 0
     }
 }

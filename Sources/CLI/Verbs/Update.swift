@@ -33,13 +33,9 @@ enum UpdateVerb: Verb {
         let id = try requireID(args)
         let lock = try ctx.store.lock(id)
         defer { lock.unlock() }
-        let (record, status) = try ctx.load(id)
-        if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
-        if record.backend != "namespaces" {
-            throw RuntimeError(.unsupported, "update: not supported by the \(record.backend) backend (its cgroups live inside the guest)")
-        }
-        let r = try resources(args)
-        do { try record.cgroupManager.update(r) } catch { throw RuntimeError.wrap(error, "update \(id)") }
+        let container = try ctx.load(id)
+        try container.checkNotStopped()
+        try container.update(try resources(args))
         return 0
     }
 

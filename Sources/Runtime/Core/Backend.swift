@@ -1,4 +1,5 @@
 import BrigOCI
+import Glibc
 
 /// What a CLI verb asks of a backend. The namespaces backend implements it now; the microvm
 /// backend implements the same protocol.
@@ -58,4 +59,42 @@ public protocol Backend {
     func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32]
     /// Removes what the container left (cgroups, sockets); the caller removes the state dir.
     func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
+
+    // With defaults (below): a backend implements what it supports.
+    var unsupportedReason: String? { get }
+    func terminate(_ record: ContainerRecord) throws(RuntimeError)
+    var reportsHostPids: Bool { get }
+    func update(_ record: ContainerRecord, resources: Resources) throws(RuntimeError)
+    func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats
+    func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64
+    func reclaimUnrecorded(id: String, store: StateStore) -> [String]
+    func featureAnnotations() -> [String: String]
+}
+
+/// What only some backends can do. Each default refuses with `unsupported`, naming the backend;
+/// a backend that can, implements it.
+extension Backend {
+    /// SIGKILLs the container for `delete`: by default every process it has.
+    public func terminate(_ record: ContainerRecord) throws(RuntimeError) {
+        try kill(record, signal: SIGKILL, all: true)
+    }
+    /// Whether `pids` are host pids (`ps` can then describe them with the host's ps(1)).
+    public var reportsHostPids: Bool { true }
+    /// Said in the refusals below, in parentheses.
+    public var unsupportedReason: String? { nil }
+    /// The refusal of `operation`.
+    public func unsupported(_ operation: String) -> RuntimeError {
+        RuntimeError(.unsupported, "\(operation): not supported by the \(name) backend" + (unsupportedReason.map { " (\($0))" } ?? ""))
+    }
+    /// Changes the resource limits of a running container (`update`).
+    public func update(_ record: ContainerRecord, resources: Resources) throws(RuntimeError) { throw unsupported("update") }
+    /// The container's resource counters (`events --stats`).
+    public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { throw unsupported("events") }
+    /// How many times the OOM killer killed a process of the container (`events`).
+    public func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64 { throw unsupported("events") }
+    /// With state.json unreadable (`delete --force` of a corrupt record): releases what can
+    /// still be found from the id alone. Returns warnings saying what was removed or failed.
+    public func reclaimUnrecorded(id: String, store: StateStore) -> [String] { [] }
+    /// `brig features` annotations (`run.oci.brig.<backend>.…`): what this backend supports.
+    public func featureAnnotations() -> [String: String] { [:] }
 }

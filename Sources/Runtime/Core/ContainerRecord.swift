@@ -1,11 +1,11 @@
-import BrigCgroups
 import BrigOCI
 
 /// What brig keeps about a container in `<root>/<id>/state.json`. Status is not stored: it is
 /// derived from `pid` + `pidStartTime` and the start socket on every load.
-public struct ContainerRecord: Codable, Sendable, Equatable {
+public struct ContainerRecord: Sendable, Equatable {
     public var id: String
-    public var backend: String
+    /// The backend that runs the container, with what only it reads.
+    public var handle: BackendHandle
     public var bundle: String
     public var rootfs: String
     public var pid: Int32
@@ -14,11 +14,6 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var owner: String
     public var annotations: [String: String]?
     public var hooks: Hooks?
-    /// The container's cgroup on every hierarchy (rebuild its manager with `makeCgroupManager(state:)`).
-    public var cgroup: CgroupState
-    public var systemdCgroup: Bool
-    /// What only the record's backend reads (the microvm backend: its mode and agent endpoint).
-    public var backendState: [String: String]?
     /// True while `create` has not finished, or when the brig creating it was killed: the record
     /// then lists what was acquired so far (each thing recorded before it is acquired) and the
     /// status is `creating` while its creator holds the lock, `stopped` after.
@@ -27,25 +22,18 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     /// `brig init`), each with its start time so a reused pid is never signalled.
     public var helpers: [OwnedProcess]?
 
-    /// Leaf directories, one per hierarchy.
-    public var cgroupPaths: [String] { cgroup.paths.values.sorted() }
-    public var cgroupManager: any CgroupManager { makeCgroupManager(state: cgroup) }
-
-    public init(id: String, backend: String, bundle: String, rootfs: String, pid: Int32, pidStartTime: UInt64,
-                created: String, owner: String, annotations: [String: String]?, hooks: Hooks?,
-                cgroup: CgroupState, systemdCgroup: Bool) {
-        self.id = id; self.backend = backend; self.bundle = bundle; self.rootfs = rootfs; self.pid = pid
+    public init(id: String, handle: BackendHandle, bundle: String, rootfs: String, pid: Int32, pidStartTime: UInt64,
+                created: String, owner: String, annotations: [String: String]?, hooks: Hooks?) {
+        self.id = id; self.handle = handle; self.bundle = bundle; self.rootfs = rootfs; self.pid = pid
         self.pidStartTime = pidStartTime; self.created = created; self.owner = owner
-        self.annotations = annotations; self.hooks = hooks; self.cgroup = cgroup
-        self.systemdCgroup = systemdCgroup
+        self.annotations = annotations; self.hooks = hooks
     }
 
     /// A record for a state directory without (readable) state.json: a create killed before it
     /// recorded anything. Only the directory is known.
     public static func placeholder(id: String) -> ContainerRecord {
-        var r = ContainerRecord(id: id, backend: "namespaces", bundle: "", rootfs: "", pid: 0, pidStartTime: 0, created: "",
-                                owner: "", annotations: nil, hooks: nil, cgroup: CgroupState(mode: .legacy, paths: [:]),
-                                systemdCgroup: false)
+        var r = ContainerRecord(id: id, handle: .namespaces(NamespacesHandle()), bundle: "", rootfs: "", pid: 0,
+                                pidStartTime: 0, created: "", owner: "", annotations: nil, hooks: nil)
         r.incomplete = true
         return r
     }
@@ -61,4 +49,53 @@ public struct OwnedProcess: Codable, Sendable, Equatable {
     public var pid: Int32
     public var startTime: UInt64
     public init(pid: Int32, startTime: UInt64) { self.pid = pid; self.startTime = startTime }
+}
+
+// MARK: - state.json
+
+extension ContainerRecord: Codable {
+    enum CodingKeys: String, CodingKey {
+        case id, handle, bundle, rootfs, pid, pidStartTime, created, owner, annotations, hooks, incomplete, helpers
+    }
+    /// The format before `handle` (read, never written): the backend's name, the cgroup state
+    /// at the top level (a dummy one for microvm), and microvm's fields as strings.
+    enum LegacyKeys: String, CodingKey {
+        case backend, cgroup, systemdCgroup, backendState
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        bundle = try c.decode(String.self, forKey: .bundle)
+        rootfs = try c.decode(String.self, forKey: .rootfs)
+        pid = try c.decode(Int32.self, forKey: .pid)
+        pidStartTime = try c.decode(UInt64.self, forKey: .pidStartTime)
+        created = try c.decode(String.self, forKey: .created)
+        owner = try c.decode(String.self, forKey: .owner)
+        annotations = try c.decodeIfPresent([String: String].self, forKey: .annotations)
+        hooks = try c.decodeIfPresent(Hooks.self, forKey: .hooks)
+        incomplete = try c.decodeIfPresent(Bool.self, forKey: .incomplete)
+        helpers = try c.decodeIfPresent([OwnedProcess].self, forKey: .helpers)
+        if c.contains(.handle) {
+            handle = try c.decode(BackendHandle.self, forKey: .handle)
+        } else {
+            handle = try Self.legacyHandle(try decoder.container(keyedBy: LegacyKeys.self))
+        }
+    }
+
+    /// A record written by a brig before the typed handle (a container running across an
+    /// upgrade stays deletable).
+    static func legacyHandle(_ c: KeyedDecodingContainer<LegacyKeys>) throws -> BackendHandle {
+        let name = try c.decode(String.self, forKey: .backend)
+        switch BackendKind(rawValue: name) {
+        case .namespaces?:
+            return .namespaces(NamespacesHandle(cgroup: try c.decode(CgroupRecord.self, forKey: .cgroup),
+                                                systemdCgroup: try c.decodeIfPresent(Bool.self, forKey: .systemdCgroup) ?? false))
+        case .microvm?:
+            let s = try c.decodeIfPresent([String: String].self, forKey: .backendState) ?? [:]
+            return .microvm(MicroVMHandle(mode: s["mode"] ?? "kvm", stateDir: s["dir"] ?? "", guestPid: s["guestPid"].flatMap { Int32($0) } ?? 0))
+        case nil:
+            throw DecodingError.dataCorruptedError(forKey: .backend, in: c, debugDescription: "unknown backend \"\(name)\"")
+        }
+    }
 }

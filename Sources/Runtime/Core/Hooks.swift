@@ -6,6 +6,27 @@ import Glibc
 /// Runs OCI hooks: the container state JSON on stdin, path/args/env as given, a timeout, and the
 /// hook's output in the error when it fails.
 public enum HookRunner {
+    // runtime.md's order: prestart + createRuntime (runCreateRuntime, called by each backend
+    // when the namespaces exist), createContainer and startContainer (in the container's init),
+    // poststart (Container.start), poststop (Container.delete).
+
+    /// Where a failing hook is only a warning.
+    public enum Point: String, Sendable {
+        case poststart, poststop
+    }
+
+    /// prestart then createRuntime, stopping at the first failure (the create fails).
+    public static func runCreateRuntime(_ hooks: Hooks?, state: ContainerState) throws(RuntimeError) {
+        try run(hooks?.prestart ?? [], kind: "prestart", state: state)
+        try run(hooks?.createRuntime ?? [], kind: "createRuntime", state: state)
+    }
+
+    /// poststart or poststop: every hook runs; failures go to `warn`.
+    public static func run(_ point: Point, _ hooks: Hooks?, state: ContainerState, warn: (String) -> Void) {
+        let list = (point == .poststart ? hooks?.poststart : hooks?.poststop) ?? []
+        for failure in runAll(list, kind: point.rawValue, state: state) { warn(failure.description) }
+    }
+
     /// A hook without `env` gets `defaultEnv` (runc: the environment of the process running it;
     /// ours when nil).
     public static func run(_ hooks: [Hook], kind: String, state: ContainerState, defaultEnv: [String]? = nil) throws(RuntimeError) {

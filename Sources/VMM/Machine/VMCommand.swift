@@ -115,7 +115,7 @@ public enum VMCommand {
         return Options(config: c, serialOut: serialOut, timing: timing, seccomp: seccomp)
     }
 
-    static func err(_ s: String) { var m = s + "\n"; _ = m.withUTF8 { write(2, $0.baseAddress, $0.count) } }
+    static func err(_ s: String) { VMMLog.write(s) }
 
     static func now() -> Double { monotonicSeconds() }
 

@@ -186,7 +186,7 @@ public final class VirtualMachine: @unchecked Sendable {
             try kvm { () throws(KVMError) in
                 let cpuid = config.cpuid.apply(supported, cpuIndex: i, cpuCount: config.cpus)
                 if getenv("BRIG_VMM_DEBUG_CPUID") != nil {
-                    for e in cpuid where e.function == 1 || e.function == 7 { VMCommand.err("cpuid \(e)") }
+                    for e in cpuid where e.function == 1 || e.function == 7 { VMMLog.write("cpuid \(e)") }
                 }
                 try v.setCPUID(cpuid)
                 try Self.setupMSRs(v)
@@ -318,11 +318,11 @@ public final class VirtualMachine: @unchecked Sendable {
             })
         }
         var pfd = pollfd(fd: stopEvent, events: Int16(POLLIN), revents: 0)
-        let deadline = config.timeoutSeconds.map { VMCommand.now() + $0 }
+        let deadline = config.timeoutSeconds.map { monotonicSeconds() + $0 }
         while !stopped {
             var wait: Int32 = -1
             if let d = deadline {
-                let left = d - VMCommand.now()
+                let left = d - monotonicSeconds()
                 if left <= 0 { requestStop(.timeout(seconds: config.timeoutSeconds ?? 0)); break }
                 wait = Int32(min(left * 1000 + 1, 60_000))
             }

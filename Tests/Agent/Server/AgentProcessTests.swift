@@ -274,7 +274,7 @@ struct AgentProcessTests {
             #expect(error.message.contains("process.args"))
         }
         do { _ = try agent.create(c, "../x", ["true"]); Issue.record("created with id ../x") } catch {
-            #expect(error.kind == .usage || error.kind == .config)
+            #expect(error.code == .usage || error.code == .config)
         }
         #expect(try Files.list(agent.dir + "/state/bundles").isEmpty)
         // The connection survives failed requests.

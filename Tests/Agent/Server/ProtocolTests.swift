@@ -1,4 +1,6 @@
+import BrigAgent
 import BrigAgentProtocol
+import BrigCore
 import BrigLinux
 import BrigOCI
 import Glibc
@@ -77,10 +79,10 @@ import Testing
         }
     }
 
-    @Test func errorCodesMapToRuntimeErrorKinds() {
-        #expect(AgentError(.config, "x").kind == .config)
-        #expect(AgentError(.connection, "x").kind == .system)
-        #expect(AgentError(.notFound, "x").runtimeError.message == "x")
+    /// The agent's end; the host's (code → kind) is tested in BrigMicroVMTests.
+    @Test func runtimeErrorKindsMapToErrorCodes() {
+        #expect(AgentError(RuntimeError(.config, "x")).code == .config)
+        #expect(AgentError(RuntimeError(.internalError, "y")) == AgentError(.internalError, "y"))
     }
 }
 

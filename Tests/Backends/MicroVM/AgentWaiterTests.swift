@@ -204,3 +204,13 @@ import Testing
         #expect(!Monitor.oneLine("a\r\nb\rc\nd").utf8.contains { $0 == 10 || $0 == 13 })
     }
 }
+
+/// The host's end of the error mapping; the agent's (kind → code) is tested in BrigAgentTests.
+@Suite struct AgentErrorKindTests {
+    @Test func errorCodesMapToRuntimeErrorKinds() {
+        #expect(AgentError(.config, "x").kind == .config)
+        #expect(AgentError(.connection, "x").kind == .system)
+        #expect(AgentError(.versionMismatch, "x").kind == .internalError)
+        #expect(AgentError(.notFound, "x").runtimeError.message == "x")
+    }
+}

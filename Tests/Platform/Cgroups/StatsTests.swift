@@ -1,4 +1,5 @@
 import BrigCgroups
+import BrigOCI
 import FoundationEssentials
 import Testing
 

@@ -1,4 +1,3 @@
-import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -35,9 +34,8 @@ import Testing
     }
 
     func record(_ id: String) -> ContainerRecord {
-        ContainerRecord(id: id, backend: "namespaces", bundle: "/b", rootfs: "/b/rootfs", pid: 42, pidStartTime: 7,
-                        created: "t", owner: "", annotations: ["a": "b"], hooks: nil, cgroup: CgroupState(mode: .legacy, paths: [:]),
-                        systemdCgroup: false)
+        ContainerRecord(id: id, handle: .namespaces(NamespacesHandle()), bundle: "/b", rootfs: "/b/rootfs", pid: 42,
+                        pidStartTime: 7, created: "t", owner: "", annotations: ["a": "b"], hooks: nil)
     }
 
     @Test func reserveSaveLoadRemove() throws {

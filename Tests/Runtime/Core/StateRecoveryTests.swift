@@ -1,4 +1,3 @@
-import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -101,10 +100,49 @@ import Testing
     }
 
     @Test func recordWithoutNewFieldsStillDecodes() throws {
-        let r = ContainerRecord(id: "x", backend: "namespaces", bundle: "/b", rootfs: "/b/r", pid: 1, pidStartTime: 2, created: "t",
-                                owner: "", annotations: nil, hooks: nil, cgroup: CgroupState(mode: .legacy, paths: [:]), systemdCgroup: false)
+        let r = ContainerRecord(id: "x", handle: .namespaces(NamespacesHandle()), bundle: "/b", rootfs: "/b/r", pid: 1,
+                                pidStartTime: 2, created: "t", owner: "", annotations: nil, hooks: nil)
         let text = String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
         #expect(!text.contains("incomplete") && !text.contains("helpers"))
         #expect(try JSONDecoder().decode(ContainerRecord.self, from: Data(text.utf8)) == r)
+    }
+
+    /// state.json as brig wrote it before the typed handle: a container running across an
+    /// upgrade is still read (and so deletable), with what its backend needs.
+    @Test func recordsOfThePreviousFormatStillDecode() throws {
+        let common = #""id":"old","bundle":"/b","rootfs":"/b/r","pid":10,"pidStartTime":20,"created":"t","owner":"""#
+        let namespaces = "{" + common + #","backend":"namespaces","systemdCgroup":true,"cgroup":{"mode":"hybrid","#
+            + #""paths":{"memory":"/sys/fs/cgroup/memory/old","":"/sys/fs/cgroup/unified/old"},"unifiedMount":"/sys/fs/cgroup/unified","#
+            + #""created":["/sys/fs/cgroup/memory/old"],"joinedExisting":false}}"#
+        let r = try JSONDecoder().decode(ContainerRecord.self, from: Data(namespaces.utf8))
+        let cgroup = CgroupRecord(mode: "hybrid", paths: ["memory": "/sys/fs/cgroup/memory/old", "": "/sys/fs/cgroup/unified/old"],
+                                  unifiedMount: "/sys/fs/cgroup/unified", created: ["/sys/fs/cgroup/memory/old"])
+        #expect(r.handle == .namespaces(NamespacesHandle(cgroup: cgroup, systemdCgroup: true)))
+        #expect(r.pid == 10 && r.pidStartTime == 20 && r.bundle == "/b")
+
+        let microvm = "{" + common + #","backend":"microvm","systemdCgroup":false,"cgroup":{"mode":"unified","paths":{},"#
+            + #""created":[],"joinedExisting":false},"backendState":{"mode":"host-agent","dir":"/run/brig/old","guestPid":"7"}}"#
+        let m = try JSONDecoder().decode(ContainerRecord.self, from: Data(microvm.utf8))
+        #expect(m.handle == .microvm(MicroVMHandle(mode: "host-agent", stateDir: "/run/brig/old", guestPid: 7)))
+        #expect(m.handle.kind == .microvm)
+
+        // Written back in the new format only.
+        let text = String(decoding: try JSONEncoder().encode(m), as: UTF8.self)
+        #expect(text.contains(#""handle":{"microvm":"#) && !text.contains("backendState") && !text.contains(#""cgroup""#), "\(text)")
+        #expect(try JSONDecoder().decode(ContainerRecord.self, from: Data(text.utf8)) == m)
+    }
+
+    /// A record naming no backend brig knows is corrupt (`delete --force` removes it), never
+    /// read as some other backend's.
+    @Test func unknownBackendIsCorrupt() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        try Files.mkdirAll(store.directory("x"))
+        for json in [#"{"id":"x","bundle":"/b","rootfs":"/r","pid":1,"pidStartTime":2,"created":"t","owner":"","backend":"xen"}"#,
+                     #"{"id":"x","bundle":"/b","rootfs":"/r","pid":1,"pidStartTime":2,"created":"t","owner":"","handle":{"xen":{}}}"#] {
+            try Files.write(store.directory("x") + "/state.json", json, flags: O_WRONLY | O_CREAT | O_TRUNC)
+            guard case .corrupt(let why) = try store.read("x") else { Issue.record("\(json) was read as a record"); continue }
+            #expect(why.contains("state.json is corrupt"), "\(why)")
+        }
     }
 }

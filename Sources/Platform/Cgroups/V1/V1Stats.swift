@@ -1,3 +1,4 @@
+import BrigOCI
 import Glibc
 
 /// Reads v1 statistics (runc fs GetStats) from the per-controller directories.

@@ -1,3 +1,5 @@
+import BrigOCI
+
 /// Reads cgroup v2 statistics (runc fs2 GetStats) into the runc stats shape.
 enum V2Stats {
     static func read(_ d: CgroupDirectory) throws -> CgroupStats {

@@ -1,4 +1,3 @@
-import BrigCore
 import BrigOCI
 
 /// Which backend runs a container.

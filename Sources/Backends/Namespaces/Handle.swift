@@ -1,0 +1,34 @@
+import BrigCgroups
+import BrigCore
+
+/// The namespaces backend's part of a record (BackendHandle.namespaces): its cgroup state.
+extension ContainerRecord {
+    var namespacesHandle: NamespacesHandle {
+        if case .namespaces(let h) = handle { return h }
+        return NamespacesHandle()
+    }
+
+    /// The container's cgroup on every hierarchy (another backend's record has none).
+    var cgroup: CgroupState {
+        get { CgroupState(namespacesHandle.cgroup) }
+        set { handle = .namespaces(NamespacesHandle(cgroup: CgroupRecord(newValue), systemdCgroup: namespacesHandle.systemdCgroup)) }
+    }
+
+    /// Its manager, rebuilt from the record.
+    var cgroupManager: any CgroupManager { makeCgroupManager(state: cgroup) }
+}
+
+extension CgroupState {
+    /// From a record (an unknown mode, which no brig writes, reads as legacy: paths decide).
+    init(_ r: CgroupRecord) {
+        self.init(mode: CgroupMode(rawValue: r.mode) ?? .legacy, paths: r.paths, unifiedMount: r.unifiedMount,
+                  created: r.created, joinedExisting: r.joinedExisting)
+    }
+}
+
+extension CgroupRecord {
+    init(_ s: CgroupState) {
+        self.init(mode: s.mode.rawValue, paths: s.paths, unifiedMount: s.unifiedMount, created: s.created,
+                  joinedExisting: s.joinedExisting)
+    }
+}

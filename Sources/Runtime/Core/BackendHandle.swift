@@ -1,0 +1,72 @@
+/// Which backend runs a container, and what only that backend reads of its record: typed per
+/// backend, so neither the core nor a verb looks inside. state.json has it as
+/// `"handle": {"namespaces": {…}}` or `"handle": {"microvm": {…}}`.
+public enum BackendHandle: Codable, Sendable, Equatable {
+    case namespaces(NamespacesHandle)
+    case microvm(MicroVMHandle)
+
+    public var kind: BackendKind {
+        switch self {
+        case .namespaces: return .namespaces
+        case .microvm: return .microvm
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case namespaces, microvm }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let h = try c.decodeIfPresent(NamespacesHandle.self, forKey: .namespaces) { self = .namespaces(h) }
+        else if let h = try c.decodeIfPresent(MicroVMHandle.self, forKey: .microvm) { self = .microvm(h) }
+        else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "no known backend (namespaces or microvm)"))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .namespaces(let h): try c.encode(h, forKey: .namespaces)
+        case .microvm(let h): try c.encode(h, forKey: .microvm)
+        }
+    }
+}
+
+/// The namespaces backend's: the container's cgroup on every hierarchy, and the driver.
+public struct NamespacesHandle: Codable, Sendable, Equatable {
+    public var cgroup: CgroupRecord
+    public var systemdCgroup: Bool
+    public init(cgroup: CgroupRecord = CgroupRecord(), systemdCgroup: Bool = false) {
+        self.cgroup = cgroup; self.systemdCgroup = systemdCgroup
+    }
+}
+
+/// A cgroup as recorded: BrigCgroups' `CgroupState` in the same JSON shape (the namespaces
+/// backend converts; the core does not know cgroups).
+public struct CgroupRecord: Codable, Sendable, Equatable {
+    /// `legacy`, `hybrid` or `unified`.
+    public var mode: String
+    /// Leaf directory per hierarchy, keyed by its controllers (`""`: cgroup2).
+    public var paths: [String: String]
+    public var unifiedMount: String?
+    /// Directories created for the container, outermost first.
+    public var created: [String]
+    /// An existing populated cgroup was joined (a pod's): never emptied or removed.
+    public var joinedExisting: Bool
+    public init(mode: String = "legacy", paths: [String: String] = [:], unifiedMount: String? = nil,
+                created: [String] = [], joinedExisting: Bool = false) {
+        self.mode = mode; self.paths = paths; self.unifiedMount = unifiedMount
+        self.created = created; self.joinedExisting = joinedExisting
+    }
+}
+
+/// The microvm backend's: its transport (`kvm` or `host-agent`), the state directory its
+/// monitor and sockets live in, and the container's pid inside the guest.
+public struct MicroVMHandle: Codable, Sendable, Equatable {
+    public var mode: String
+    public var stateDir: String
+    public var guestPid: Int32
+    public init(mode: String, stateDir: String, guestPid: Int32) {
+        self.mode = mode; self.stateDir = stateDir; self.guestPid = guestPid
+    }
+}
