@@ -8,6 +8,8 @@ import Glibc
 /// through /proc/self/fd, so symlinks in the bundle can't send a mount outside the rootfs.
 struct RootfsSetup {
     let plan: LaunchPlan
+    /// Detached trees of host-opened bind sources, by mount index (see openHostSources).
+    var bindSources: [Int: Int32] = [:]
 
     static let MS = (bind: UInt(BRIG_MS_BIND), rec: UInt(BRIG_MS_REC), remount: UInt(BRIG_MS_REMOUNT),
                      rdonly: UInt(BRIG_MS_RDONLY), nosuid: UInt(BRIG_MS_NOSUID), nodev: UInt(BRIG_MS_NODEV),
@@ -26,8 +28,8 @@ struct RootfsSetup {
         try mount(plan.rootfs, plan.rootfs, "bind", MS.bind | MS.rec, nil, what: "bind mount rootfs \(plan.rootfs)")
         let rootFD = try SecurePath.openRoot(plan.rootfs)
         defer { close(rootFD) }
-        for m in plan.mounts {
-            do { try mountOne(m, rootFD: rootFD) } catch {
+        for (i, m) in plan.mounts.enumerated() {
+            do { try mountOne(m, rootFD: rootFD, tree: bindSources[i]) } catch {
                 throw InitError("mount \(m.source.isEmpty ? m.type : m.source) on \(m.destination): \(error)")
             }
         }
@@ -47,10 +49,27 @@ struct RootfsSetup {
         m.kind == .regular && (m.type == "tmpfs" || m.destination == "/dev")
     }
 
-    func mountOne(_ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+    /// Runs in stage 1, still the host's root in the host's namespaces: clones each source of
+    /// `plan.hostOpenedBinds` into a detached mount with the bind's flags and the propagation a
+    /// bind inside the container would have. A source that can't be cloned (an unprivileged
+    /// caller, an old kernel, a missing path) is left to the bind by path and its error.
+    static func openHostSources(_ plan: LaunchPlan) -> [Int: Int32] {
+        var trees: [Int: Int32] = [:]
+        for i in plan.hostOpenedBinds {
+            let m = plan.mounts[i]
+            let attrs = m.options.mountAttributes
+            let fd = brig_detached_bind(m.source, m.options.recursive ? 1 : 0, attrs.set, attrs.clear, plan.detachedPropagation)
+            if fd >= 0 { trees[i] = fd }
+        }
+        return trees
+    }
+
+    func mountOne(_ m: LaunchPlan.PlannedMount, rootFD: Int32, tree: Int32? = nil) throws {
         let MS = Self.MS
         var settable = m.options.flags & ~MS.remount
         switch m.kind {
+        case .bind where tree != nil:
+            try attach(tree!, m, rootFD: rootFD)
         case .bind:
             var st = stat()
             try sys("stat bind source \(m.source)") { stat(m.source, &st) }
@@ -99,6 +118,17 @@ struct RootfsSetup {
             defer { close(top) }
             try mount(nil, SecurePath.procPath(top), nil, p, nil, what: "set propagation")
         }
+    }
+
+    /// A host-opened bind source (flags already set on the detached tree) attached at its
+    /// destination, walked inside the rootfs; the tree's fd is closed.
+    func attach(_ tree: Int32, _ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+        defer { close(tree) }
+        var st = stat()
+        try sys("stat bind source \(m.source)") { fstat(tree, &st) }
+        let target = try SecurePath.create(rootFD, m.destination, kind: (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .file)
+        defer { close(target) }
+        try sys("attach bind source \(m.source) (move_mount)") { brig_move_mount_fd(tree, target) }
     }
 
     /// runc refuses proc and sysfs on anything but a real directory: a symlink there would send

@@ -65,6 +65,35 @@ import Testing
         #expect(p.rootPropagation == UInt(BRIG_MS_SHARED | BRIG_MS_REC))
     }
 
+    /// With a user namespace and a new mount namespace, bind sources outside the rootfs are
+    /// opened on the host side (stage 1); everything else is mounted by path as before.
+    @Test func hostOpenedBindsOnlyWithAUserNamespace() throws {
+        var s = DefaultSpec.make()
+        s.root = Root(path: "/abs/root")
+        s.mounts = [Mount(destination: "/proc", type: "proc", source: "proc"),
+                    Mount(destination: "/a", type: "bind", source: "/host/a", options: ["rbind"]),
+                    Mount(destination: "/in", source: "/abs/root/etc", options: ["bind"]),
+                    Mount(destination: "/root", source: "/abs/root", options: ["bind"]),
+                    Mount(destination: "/sibling", source: "/abs/rootfs2", options: ["bind"]),
+                    Mount(destination: "/t", type: "tmpfs", source: "tmpfs")]
+        #expect(try plan(s).hostOpenedBinds == [])
+        s.linux?.namespaces?.append(Namespace(type: "user"))
+        var p = try plan(s)
+        #expect(p.hostOpenedBinds == [1, 4])
+        #expect(p.detachedPropagation == UInt64(BRIG_MS_SLAVE))
+        s.linux?.rootfsPropagation = "rprivate"
+        #expect(try plan(s).detachedPropagation == UInt64(BRIG_MS_PRIVATE))
+        s.linux?.rootfsPropagation = "rshared"
+        #expect(try plan(s).detachedPropagation == 0)
+        // A joined user namespace counts; a joined mount namespace does not (nothing is set up there).
+        let namespaces = s.linux?.namespaces ?? []
+        s.linux?.namespaces = namespaces.map { $0.type == "user" ? Namespace(type: "user", path: "/proc/1/ns/user") : $0 }
+        #expect(try plan(s).hostOpenedBinds == [1, 4])
+        s.linux?.namespaces = namespaces.map { $0.type == "mount" ? Namespace(type: "mount", path: "/proc/1/ns/mnt") : $0 }
+        p = try plan(s)
+        #expect(p.hostOpenedBinds == [])
+    }
+
     @Test(arguments: [("/a//b/./c/", "/a/b/c"), ("/../..", "/"), ("a/../../b", "b"), ("/x/y/..", "/x")])
     func cleanPaths(input: String, output: String) { #expect(LaunchPlan.clean(input) == output) }
 }
