@@ -122,6 +122,24 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
         return UInt64(kinds.first { rootPropagation & $0 != 0 } ?? 0)
     }
 
+    /// Where a refused sysfs or mqueue mount is bound from instead (crun's rootless fallback),
+    /// or nil. In a user namespace the kernel refuses a new sysfs without a network namespace of
+    /// the container's own, and a new mqueue without an ipc namespace: the container then sees
+    /// the host's, so the host's instance (`/sys`; the host's mqueue mount, from `hostMounts`)
+    /// bound read-only-as-asked shows it the same thing. sysfs only when asked read-only (crun).
+    public func hostInstance(for m: PlannedMount, hostMounts: [MountInfo]) -> String? {
+        guard has(.user), m.kind == .regular else { return nil }
+        switch m.type {
+        case "sysfs" where !newNamespaces.contains("network") && m.options.readonly:
+            return "/sys"
+        case "mqueue" where !newNamespaces.contains("ipc"):
+            let mqueues = hostMounts.filter { $0.fsType == "mqueue" && $0.root == "/" }.map(\.mountPoint)
+            return mqueues.first { $0 == "/dev/mqueue" } ?? mqueues.first
+        default:
+            return nil
+        }
+    }
+
     public static func cloneFlag(_ kind: String) -> Int32 {
         switch kind {
         case "pid": return Int32(BRIG_CLONE_NEWPID)

@@ -97,8 +97,13 @@ struct RootfsSetup {
             // tmpcopyup: keep a handle on the directory's old contents before covering them.
             let below = m.options.tmpcopyup ? openat(target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
             defer { if below >= 0 { close(below) } }
-            try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
-                      m.options.dataString, what: "mount \(m.type)")
+            do {
+                try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
+                          m.options.dataString, what: "mount \(m.type)")
+            } catch let e as SystemError where e.errno == EPERM {
+                guard let host = plan.hostInstance(for: m, hostMounts: (try? MountInfo.current()) ?? []) else { throw e }
+                try bindHostInstance(host, m, target: target, rootFD: rootFD)
+            }
             if below >= 0 || keepMode {
                 let top = try SecurePath.open(rootFD, m.destination, flags: O_RDONLY | O_DIRECTORY)
                 defer { close(top) }
@@ -129,6 +134,18 @@ struct RootfsSetup {
         let target = try SecurePath.create(rootFD, m.destination, kind: (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .file)
         defer { close(target) }
         try sys("attach bind source \(m.source) (move_mount)") { brig_move_mount_fd(tree, target) }
+    }
+
+    /// The host's sysfs or mqueue bound where a new instance was refused (see
+    /// LaunchPlan.hostInstance): the whole tree, with the mount's flags on every mount in it.
+    func bindHostInstance(_ host: String, _ m: LaunchPlan.PlannedMount, target: Int32, rootFD: Int32) throws {
+        try mount(host, SecurePath.procPath(target), nil, Self.MS.bind | Self.MS.rec, nil, what: "bind the host's \(host) (a new \(m.type) is refused)")
+        let top = try SecurePath.open(rootFD, m.destination)
+        defer { close(top) }
+        let attrs = m.options.mountAttributes
+        try sys("mount_setattr (options) on \(m.destination)") {
+            brig_mount_setattr_recursive(SecurePath.procPath(top), attrs.set, attrs.clear)
+        }
     }
 
     /// runc refuses proc and sysfs on anything but a real directory: a symlink there would send

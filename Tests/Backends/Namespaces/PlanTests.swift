@@ -94,6 +94,31 @@ import Testing
         #expect(p.hostOpenedBinds == [])
     }
 
+    /// crun's rootless fallback: a sysfs (read-only) or mqueue the kernel refuses in a user
+    /// namespace that owns no network / ipc namespace is bound from the host's instance.
+    @Test func hostInstanceForRefusedSysfsAndMqueue() throws {
+        var s = DefaultSpec.make()
+        s.mounts = [Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "ro"]),
+                    Mount(destination: "/dev/mqueue", type: "mqueue", source: "mqueue"),
+                    Mount(destination: "/rwsys", type: "sysfs", source: "sysfs"),
+                    Mount(destination: "/proc", type: "proc", source: "proc")]
+        let host = [MountInfo(root: "/", mountPoint: "/elsewhere", fsType: "mqueue"),
+                    MountInfo(root: "/", mountPoint: "/dev/mqueue", fsType: "mqueue"),
+                    MountInfo(root: "/sub", mountPoint: "/x", fsType: "mqueue")]
+        func fallbacks(_ p: LaunchPlan, _ mounts: [MountInfo] = host) -> [String?] {
+            p.mounts.map { p.hostInstance(for: $0, hostMounts: mounts) }
+        }
+        // With their own network and ipc namespaces (and without a user namespace): none.
+        #expect(fallbacks(try plan(s)) == [nil, nil, nil, nil])
+        s.linux?.namespaces?.append(Namespace(type: "user"))
+        #expect(fallbacks(try plan(s)) == [nil, nil, nil, nil])
+        s.linux?.namespaces?.removeAll { $0.type == "network" || $0.type == "ipc" }
+        let p = try plan(s)
+        #expect(fallbacks(p) == ["/sys", "/dev/mqueue", nil, nil])  // a read-write sysfs is not replaced
+        #expect(fallbacks(p, Array(host.prefix(1)))[1] == "/elsewhere")
+        #expect(fallbacks(p, [])[1] == nil)
+    }
+
     @Test(arguments: [("/a//b/./c/", "/a/b/c"), ("/../..", "/"), ("a/../../b", "b"), ("/x/y/..", "/x")])
     func cleanPaths(input: String, output: String) { #expect(LaunchPlan.clean(input) == output) }
 }
