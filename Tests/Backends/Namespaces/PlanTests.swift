@@ -1,3 +1,5 @@
+import BrigCgroups
+import BrigCore
 import BrigLinux
 import BrigNamespaces
 import BrigOCI
@@ -121,6 +123,25 @@ import Testing
 
     @Test(arguments: [("/a//b/./c/", "/a/b/c"), ("/../..", "/"), ("a/../../b", "b"), ("/x/y/..", "/x")])
     func cleanPaths(input: String, output: String) { #expect(LaunchPlan.clean(input) == output) }
+}
+
+@Suite struct ExecCgroupTests {
+    let state = CgroupState(mode: .hybrid, paths: ["cpu,cpuacct": "/cg/cpu/c1", "memory": "/cg/memory/c1", "": "/cg/unified/c1"])
+
+    /// `exec --cgroup`: "" goes below the container's cgroup in every hierarchy, a controller in
+    /// the hierarchy that has it; anything that leaves the container's cgroup is refused.
+    func refusal(_ sub: [String: String]) -> String? {
+        do { _ = try NamespacesBackend.execCgroup(state, sub: sub); return nil } catch { return error.message }
+    }
+
+    @Test func subCgroupsStayBelowTheContainers() throws {
+        #expect(try NamespacesBackend.execCgroup(state, sub: [:]) == state)
+        #expect(try NamespacesBackend.execCgroup(state, sub: ["": "s/t"]).paths == ["cpu,cpuacct": "/cg/cpu/c1/s/t", "memory": "/cg/memory/c1/s/t", "": "/cg/unified/c1/s/t"])
+        #expect(try NamespacesBackend.execCgroup(state, sub: ["cpuacct": "x", "memory": "/y/./"]).paths == ["cpu,cpuacct": "/cg/cpu/c1/x", "memory": "/cg/memory/c1/y", "": "/cg/unified/c1"])
+        #expect(refusal(["": "../c2"]) == "--cgroup: ../c2 is not a sub cgroup path")
+        #expect(refusal(["memory": "../c1x"]) == "--cgroup: ../c1x is not a sub cgroup path")
+        #expect(refusal(["pids": "x"]) == "--cgroup: unknown controller pids (not one of the container's hierarchies)")
+    }
 }
 
 @Suite struct CgroupPlacementTests {
