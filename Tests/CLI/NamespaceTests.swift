@@ -76,6 +76,29 @@ struct NamespaceTests {
         h.assertClean(id)
     }
 
+    /// A source the container's root can reach is still bound by path: a read-only host mount
+    /// stays locked read-only for it (a host-side clone would carry no kernel lock).
+    @Test func userNamespaceBindOfAReadOnlyHostMountStaysLocked() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        let src = h.dir + "/ro-src"
+        try Files.mkdirAll(src)
+        #expect(Harness.exec(["/bin/mount", "--bind", src, src]).code == 0)
+        defer { _ = Harness.exec(["/bin/umount", "-l", src]) }
+        #expect(Harness.exec(["/bin/mount", "-o", "remount,bind,ro", src]).code == 0)
+        var s = Harness.spec(["sh", "-c", "mount -o remount,bind,rw /ro 2>/dev/null && echo remounted-rw || echo locked"])
+        s.linux?.namespaces?.append(Namespace(type: "user"))
+        s.linux?.uidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        s.linux?.gidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        let caps = (s.process?.capabilities?.bounding ?? []) + ["CAP_SYS_ADMIN"]
+        s.process?.capabilities = Capabilities(bounding: caps, effective: caps, inheritable: nil, permitted: caps, ambient: nil)
+        s.mounts?.append(Mount(destination: "/ro", type: "bind", source: src, options: ["bind"]))
+        _ = Harness.exec(["/bin/chown", "-R", "100000:100000", h.bundle + "/rootfs"])
+        let id = Harness.uniqueID("userns-ro")
+        let r = try h.run(s, id: id)
+        #expect(r.code == 0 && r.out == "locked\n", "\(r.out) \(r.err)")
+        h.assertClean(id)
+    }
+
     @Test func timeNamespaceOffsets() throws {
         let h = try Harness(); defer { h.cleanup() }
         var s = Harness.spec(["cat", "/proc/uptime"])

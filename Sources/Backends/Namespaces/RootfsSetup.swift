@@ -51,7 +51,8 @@ struct RootfsSetup {
 
     /// Runs in stage 1, still the host's root in the host's namespaces: clones each source of
     /// `plan.hostOpenedBinds` into a detached mount with the bind's flags and the propagation a
-    /// bind inside the container would have. A source that can't be cloned (an unprivileged
+    /// bind inside the container would have; stage 2 attaches a clone only where the container's
+    /// root can't reach the source itself. A source that can't be cloned (an unprivileged
     /// caller, an old kernel, a missing path) is left to the bind by path and its error.
     static func openHostSources(_ plan: LaunchPlan) -> [Int: Int32] {
         var trees: [Int: Int32] = [:]
@@ -68,11 +69,18 @@ struct RootfsSetup {
         let MS = Self.MS
         var settable = m.options.flags & ~MS.remount
         switch m.kind {
-        case .bind where tree != nil:
-            try attach(tree!, m, rootFD: rootFD)
         case .bind:
             var st = stat()
-            try sys("stat bind source \(m.source)") { stat(m.source, &st) }
+            // A source the container's root can reach is bound by path, as without the host's
+            // clone: the bind keeps the flags the kernel locks on the host's mounts. The clone
+            // (see openHostSources) is for sources it can't reach.
+            let failure = stat(m.source, &st) == 0 ? 0 : errno
+            if failure == EACCES || failure == EPERM, let tree {
+                try attach(tree, m, rootFD: rootFD)
+                break
+            }
+            if let tree { close(tree) }
+            if failure != 0 { throw SystemError(errno: failure, "stat bind source \(m.source)") }
             let isDir = (st.st_mode & S_IFMT) == S_IFDIR
             let target = try SecurePath.create(rootFD, m.destination, kind: isDir ? .directory : .file)
             defer { close(target) }
