@@ -1,4 +1,5 @@
 @testable import BrigCLI
+import BrigCore
 import BrigOCI
 import Testing
 
@@ -24,6 +25,20 @@ import Testing
     @Test func errors() {
         #expect(throws: (any Error).self) { try ArgumentParser.parse(["--nope"], specs: specs) }
         #expect(throws: (any Error).self) { try ArgumentParser.parse(["--bundle"], specs: specs) }
+    }
+}
+
+@Suite struct ExecCgroupFlagTests {
+    /// runc's `exec --cgroup` forms: PATH for every hierarchy (once), CTRL[,CTRL]:PATH.
+    func refusal(_ values: [String]) -> String? {
+        do { _ = try ExecVerb.subCgroups(values); return nil } catch { return error.message }
+    }
+
+    @Test func parsesRuncForms() throws {
+        #expect(try ExecVerb.subCgroups([]) == [:])
+        #expect(try ExecVerb.subCgroups(["a/b", "memory,pids:m", "cpu:c"]) == ["": "a/b", "memory": "m", "pids": "m", "cpu": "c"])
+        #expect(refusal(["a", "b"]) == "--cgroup: only one path without a controller is allowed")
+        #expect(refusal(["memory,:m"]) == "--cgroup: empty controller in \"memory,:m\"")
     }
 }
 

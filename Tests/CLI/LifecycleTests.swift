@@ -12,6 +12,35 @@ struct LifecycleTests {
         return try JSONDecoder().decode(ContainerState.self, from: Data(r.out.utf8))
     }
 
+    /// runc parity (issue 15): --debug writes the setup stages to --log, in text and JSON, in
+    /// order, so a container can be diagnosed from the log alone.
+    @Test(arguments: ["text", "json"])
+    func debugLogsTheSetupStages(format: String) throws {
+        let h = try Harness(); defer { h.cleanup() }
+        let id = Harness.uniqueID("debug")
+        let log = h.dir + "/log"
+        try h.write(Harness.spec(["true"]))
+        let global = ["--debug", "--log", log, "--log-format", format]
+        #expect(h.brig(["create", "--bundle", h.bundle, id], global: global).code == 0)
+        #expect(h.brig(["start", id], global: global).code == 0)
+        _ = h.brig(["delete", "--force", id])
+        let lines = ((try? Files.readString(log)) ?? "").split(separator: "\n").map(String.init)
+        let stages = ["parent: spawned init stage 1", "forked init stage 2", "init stage 2: mounts done",
+                      "init stage 2 ready", "ran startContainer hooks and exec'd the process"]
+        let found = stages.map { stage in lines.firstIndex { $0.contains(stage) } }
+        #expect(found.allSatisfy { $0 != nil } && found.compactMap { $0 } == found.compactMap { $0 }.sorted(),
+                "stages \(found) in \(lines)")
+        struct Entry: Decodable { var level: String; var msg: String }
+        for line in found.compactMap({ $0 }).map({ lines[$0] }) {
+            if format == "json" {
+                #expect((try? JSONDecoder().decode(Entry.self, from: Data(line.utf8)))?.level == "debug", "\(line)")
+            } else {
+                #expect(line.hasPrefix("time=") && line.contains(" level=debug msg=\""), "\(line)")
+            }
+        }
+        h.assertClean(id)
+    }
+
     @Test func createStartKillDelete() throws {
         let h = try Harness(); defer { h.cleanup() }
         let id = Harness.uniqueID("life")

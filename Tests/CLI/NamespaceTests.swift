@@ -45,6 +45,60 @@ struct NamespaceTests {
         h.assertClean(id)
     }
 
+    /// Bind sources that only the host's root can reach (a 0700 directory) are opened before the
+    /// init enters the user namespace (runc >= 1.2, crun): the mounts work, keep their options,
+    /// and a source on a shared host mount becomes a slave inside (the rootfs' rslave default).
+    @Test func userNamespaceBindsSourcesOnlyHostRootReaches() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        let hidden = h.dir + "/host-only"
+        try Files.mkdirAll(hidden + "/src")
+        try Files.mkdirAll(hidden + "/shared")
+        chmod(hidden, 0o700)
+        try Files.write(hidden + "/src/hello", "from host\n", flags: O_WRONLY | O_CREAT | O_TRUNC)
+        #expect(Harness.exec(["/bin/mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", hidden + "/shared"]).code == 0)
+        defer { _ = Harness.exec(["/bin/umount", "-l", hidden + "/shared"]) }
+        #expect(Harness.exec(["/bin/mount", "--make-shared", hidden + "/shared"]).code == 0)
+        var s = Harness.spec(["sh", "-c", "cat /data/hello; touch /data/new 2>/dev/null || echo ro; grep ' /shared ' /proc/self/mountinfo"])
+        s.linux?.namespaces?.append(Namespace(type: "user"))
+        s.linux?.uidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        s.linux?.gidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        s.mounts?.append(Mount(destination: "/data", type: "bind", source: hidden + "/src", options: ["bind", "ro"]))
+        s.mounts?.append(Mount(destination: "/shared", type: "bind", source: hidden + "/shared", options: ["rbind"]))
+        _ = Harness.exec(["/bin/chown", "-R", "100000:100000", h.bundle + "/rootfs"])
+        let id = Harness.uniqueID("userns-bind")
+        let r = try h.run(s, id: id)
+        #expect(r.code == 0, "\(r.err)")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(Array(lines.prefix(2)) == ["from host", "ro"], "\(r.out) \(r.err)")
+        let shared = lines.dropFirst(2).first ?? ""
+        #expect(shared.contains(" master:") && !shared.contains(" shared:"), "propagation of /shared inside: \(shared)")
+        #expect(!((try? Files.readString("/proc/self/mountinfo")) ?? "").contains(h.bundle), "a mount was left on the host")
+        h.assertClean(id)
+    }
+
+    /// A source the container's root can reach is still bound by path: a read-only host mount
+    /// stays locked read-only for it (a host-side clone would carry no kernel lock).
+    @Test func userNamespaceBindOfAReadOnlyHostMountStaysLocked() throws {
+        let h = try Harness(); defer { h.cleanup() }
+        let src = h.dir + "/ro-src"
+        try Files.mkdirAll(src)
+        #expect(Harness.exec(["/bin/mount", "--bind", src, src]).code == 0)
+        defer { _ = Harness.exec(["/bin/umount", "-l", src]) }
+        #expect(Harness.exec(["/bin/mount", "-o", "remount,bind,ro", src]).code == 0)
+        var s = Harness.spec(["sh", "-c", "mount -o remount,bind,rw /ro 2>/dev/null && echo remounted-rw || echo locked"])
+        s.linux?.namespaces?.append(Namespace(type: "user"))
+        s.linux?.uidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        s.linux?.gidMappings = [IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        let caps = (s.process?.capabilities?.bounding ?? []) + ["CAP_SYS_ADMIN"]
+        s.process?.capabilities = Capabilities(bounding: caps, effective: caps, inheritable: nil, permitted: caps, ambient: nil)
+        s.mounts?.append(Mount(destination: "/ro", type: "bind", source: src, options: ["bind"]))
+        _ = Harness.exec(["/bin/chown", "-R", "100000:100000", h.bundle + "/rootfs"])
+        let id = Harness.uniqueID("userns-ro")
+        let r = try h.run(s, id: id)
+        #expect(r.code == 0 && r.out == "locked\n", "\(r.out) \(r.err)")
+        h.assertClean(id)
+    }
+
     @Test func timeNamespaceOffsets() throws {
         let h = try Harness(); defer { h.cleanup() }
         var s = Harness.spec(["cat", "/proc/uptime"])

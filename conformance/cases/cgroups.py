@@ -2,11 +2,12 @@
 the verbs that read the cgroup (kill --all, update, events, ps)."""
 import json
 import os
+import subprocess
 import time
 
 from ..core import case, check, eq, Fail, M, Skip
 from ..host import cg_version, controller_mounted, host_cgroup_dir, unified_host
-from ..context import Ctx
+from ..context import Ctx, create_fails, parse_report
 
 
 @case("cgroups-path", features=["linux.cgroup.v1"], spec="config-linux.md cgroupsPath (absolute) on every hierarchy; removed by delete")
@@ -294,3 +295,121 @@ def t_cgns_view(c):
     inside_root = bool(lines) and all(l.endswith(":/") for l in lines)
     check(M(c, inside_root, not inside_root), f"/proc/self/cgroup inside: {cg!r}")
     eq(rep.get(f"file[{f}]", "").rstrip("|"), M(c, str(48 << 20), "x"), f"{f} inside the container")
+
+
+def hierarchy_roots():
+    """controllers -> host mountpoint of every mounted cgroup hierarchy ("" for cgroup2)."""
+    roots = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, post = line.split(" - ", 1)
+            fstype, _src, sopts = post.split()[:3]
+            if fstype == "cgroup2":
+                roots.setdefault("", pre.split()[4])
+            elif fstype == "cgroup":
+                ctrls = ",".join(o for o in sopts.split(",") if o not in ("rw", "ro") and ("=" not in o or o.startswith("name=")))
+                roots.setdefault(ctrls, pre.split()[4])
+    return roots
+
+
+def copy_cpuset(parent, child):
+    """A new v1 cpuset cgroup takes no process until its cpus and mems are set: the parent's."""
+    for knob in ("cpuset.cpus", "cpuset.mems"):
+        dst = os.path.join(child, knob)
+        src = os.path.join(parent, knob)
+        if os.path.exists(src) and os.path.exists(dst) and not open(dst).read().strip():
+            with open(src) as f:
+                value = f.read()
+            with open(dst, "w") as f:
+                f.write(value)
+
+
+def precreated_cgroup(c, which):
+    """A cgroupsPath that exists before create, in the hierarchies `which` picks from
+    hierarchy_roots(): -> (path, [dirs]). The case removes the directories itself."""
+    roots = [r for k, r in hierarchy_roots().items() if which(k)]
+    if not roots:
+        raise Skip("no such cgroup hierarchy mounted")
+    path = f"/oci-conformance-{os.getpid()}-{Ctx.counter}-{c.name}"[:80]
+    c.cgroup_names.append(path.lstrip("/"))
+    dirs = []
+    try:
+        for r in roots:
+            os.makedirs(r + path)
+            dirs.append(r + path)
+            copy_cpuset(r, r + path)
+    except PermissionError as e:
+        remove_cgroups(reversed(dirs))
+        raise Skip(f"this user may not create a cgroup there ({e})")
+    return path, dirs
+
+
+def remove_cgroups(dirs):
+    for d in dirs:
+        for _ in range(50):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+@case("cgroups-path-frozen", spec="runc: a pre-existing frozen cgroup as cgroupsPath is refused, not waited on")
+def t_cgpath_frozen(c):
+    v = 1 if controller_mounted("freezer") else (2 if unified_host() else None)
+    if v is None:
+        raise Skip("no freezer on this host")
+    path, dirs = precreated_cgroup(c, lambda k: "freezer" in k.split(",") if v == 1 else k == "")
+    knob, frozen, thawed = ("freezer.state", "FROZEN", "THAWED") if v == 1 else ("cgroup.freeze", "1", "0")
+    with open(os.path.join(dirs[0], knob), "w") as f:
+        f.write(frozen)
+    try:
+        cfg = c.config(["/probe", "sleep", "60"])
+        cfg["linux"]["cgroupsPath"] = path
+        b = c.bundle(cfg)
+        p = c.rt.call("create", "--bundle", b, c.new_id(), timeout=10)
+        check(M(c, p.returncode != 0, p.returncode == 0), "create in a frozen cgroup succeeded")
+        check("frozen" in (p.err + p.out).lower(), f"error does not say the cgroup is frozen: {(p.err + p.out).strip()[:200]!r}")
+    finally:
+        with open(os.path.join(dirs[0], knob), "w") as f:
+            f.write(thawed)
+        for cid in c.ids:
+            c.rt.call("delete", "--force", cid, timeout=10)
+        remove_cgroups(dirs)
+
+
+@case("cgroups-path-not-empty", spec="runc: a pre-existing cgroupsPath with processes in it: a warning, and the container runs")
+def t_cgpath_not_empty(c):
+    path, dirs = precreated_cgroup(c, lambda k: True)
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        for d in dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(other.pid))
+        cfg = c.config(["/probe", "end"])
+        cfg["linux"]["cgroupsPath"] = path
+        cid, _b, out = c.create(cfg)
+        err = c.read(out + ".err")
+        check(M(c, "not empty" in err, "not empty" not in err), f"create's warning: {err.strip()[:200]!r}")
+        c.rt.ok("start", cid)
+        c.wait_stopped(cid)
+        eq(parse_report(c.read(out)).get("end"), "1", "the container ran")
+        c.rt.ok("delete", cid)
+    finally:
+        other.kill()
+        other.wait()
+        for cid in c.ids:
+            c.rt.call("delete", "--force", cid, timeout=10)
+        remove_cgroups(dirs)
+
+
+@case("cgroup-unified-on-v1", spec="runc: linux.resources.unified where the controllers are on cgroup v1 is an invalid configuration")
+def t_unified_v1(c):
+    if unified_host():
+        raise Skip("a unified host: resources.unified applies")
+    cfg = c.config(["/probe", "end"])
+    cfg["linux"]["resources"] = {"unified": {"pids.max": "10"}}
+    err = create_fails(c, cfg)
+    check("invalid configuration" in err and "unified" in err, f"error does not say why: {err.strip()[:200]!r}")

@@ -1,9 +1,12 @@
 """Cases: runc CLI exec: a process joining a running container."""
 import json
 import os
+import time
 
-from ..core import case, check, eq, M
+from ..core import case, check, eq, M, Skip
+from ..host import host_cgroup_dir, own_cgroups
 from ..context import parse_report, running
+from .cgroups import copy_cpuset
 
 
 @case("exec-options", spec="runc CLI exec --env/--cwd/--user and exit status")
@@ -61,3 +64,46 @@ def t_exec_255(c):
     p = c.rt.call("exec", cid, "/probe", "end")
     c.rt.ok("resume", cid)
     eq(p.returncode, 255, "exec in a paused container")
+
+
+@case("exec-cgroup-sub", spec="runc CLI exec --cgroup: the process runs in an existing sub-cgroup of the container's; "
+                              "a path outside it or an unknown controller is refused")
+def t_exec_cgroup(c):
+    cid, _, _ = c.create(c.config(["/probe", "sleep", "60"]))
+    c.rt.ok("start", cid)
+    pid = c.rt.state(cid)["pid"]
+    own = {ctrls: path for ctrls, path in own_cgroups().items()}
+    placed = {}  # controllers -> the container's cgroup, where the runtime placed it (not ours)
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f.read().splitlines():
+            _i, ctrls, path = line.split(":", 2)
+            d = host_cgroup_dir(pid, ctrls.split(",")[0] if ctrls else "")
+            if d and path != own.get(ctrls) and os.path.isdir(d):
+                placed[ctrls] = (path, d)
+    if not placed:
+        raise Skip("the runtime placed the container in no cgroup of its own")
+    made = []
+    try:
+        for _path, d in placed.values():
+            os.mkdir(os.path.join(d, "sub"))
+            made.append(os.path.join(d, "sub"))
+            copy_cpuset(d, os.path.join(d, "sub"))
+        rep = parse_report(c.rt.ok("exec", "--cgroup", "sub", cid, "/probe", "cgroup", "end", timeout=15).out)
+        inside = dict(l.split(":", 2)[1:] for l in rep.get("file[/proc/self/cgroup]", "").split("|") if l.count(":") >= 2)
+        for ctrls, (path, _d) in placed.items():
+            eq(inside.get(ctrls), M(c, path.rstrip("/") + "/sub", path), f"exec --cgroup sub: cgroup of {ctrls or 'cgroup2'}")
+        for bad in ("../escape", "nosuchcontroller:sub"):
+            p = c.rt.call("exec", "--cgroup", bad, cid, "/probe", "end", timeout=15)
+            check(p.returncode != 0, f"exec --cgroup {bad} succeeded")
+        err = c.rt.call("exec", "--cgroup", "../escape", cid, "/probe", "end", timeout=15).err
+        check("sub cgroup" in err, f"exec --cgroup ../escape: error does not say why: {err.strip()[:200]!r}")
+    finally:
+        for d in reversed(made):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)

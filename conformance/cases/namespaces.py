@@ -1,8 +1,9 @@
 """Cases: namespaces (config-linux.md Namespaces), hostname/domainname, namespaced sysctls."""
 import os
+import subprocess
 import time
 
-from ..core import case, check, eq, M, Skip
+from ..core import case, check, eq, M, Skip, settings
 from ..host import host_ns
 from ..context import create_fails
 
@@ -123,3 +124,54 @@ def t_sysctl_uts(c):
     cfg = c.config(["/probe", "domainname", "end"])
     cfg["linux"]["sysctl"] = {"kernel.domainname": "sysctl-domain"}
     eq(c.probe(cfg).get("domainname"), "sysctl-domain", "domainname from the sysctl")
+
+
+@case("namespace-user-bind-host-only", features=["linux.namespaces.user", "mountOptions.bind", "mountOptions.rbind"],
+      spec="runc >= 1.2, crun: bind sources are opened on the host before the user namespace is entered, "
+           "so a source only the host's root can reach is mounted; rbind/bind and ro as usual")
+def t_userns_bind_host_only(c):
+    if settings.rootless or os.geteuid() != 0:
+        raise Skip("needs root: the sources sit in a directory only the host's root can enter")
+    private = os.path.join(c.dir, "host-only")
+    src = os.path.join(private, "src")
+    os.makedirs(os.path.join(src, "sub"))
+    os.chmod(private, 0o700)  # root-owned: the container's root (host uid 100000) can't enter it
+    os.chmod(src, 0o777)
+    with open(os.path.join(src, "hello"), "w") as f:
+        f.write("from host")
+    with open(os.path.join(private, "single"), "w") as f:
+        f.write("one file")
+    sub = os.path.join(src, "sub")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", sub], check=True)
+    try:
+        with open(os.path.join(sub, "inner"), "w") as f:
+            f.write("submount")
+        cfg = c.config(["/probe", "file", "/mnt/r/hello", "file", "/mnt/r/sub/inner", "writable", "/mnt/r",
+                        "mount", "/mnt/r", "file", "/mnt/b/hello", "file", "/mnt/b/sub/inner", "writable", "/mnt/b",
+                        "file", "/mnt/f", "end"])
+        cfg["linux"]["namespaces"].append({"type": "user"})
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        cfg["mounts"] = [m for m in cfg["mounts"] if m["destination"] not in ("/sys",)]
+        cfg["mounts"] += [
+            {"destination": "/mnt/r", "type": "bind", "source": src, "options": ["rbind", "ro"]},
+            {"destination": "/mnt/b", "type": "bind", "source": src, "options": ["bind"]},
+            {"destination": "/mnt/f", "type": "bind", "source": os.path.join(private, "single"), "options": ["bind", "ro"]},
+        ]
+        def prepare(b):
+            # The rootfs is the host root's, which the container's root can't write: the
+            # mountpoints exist already (no runtime has to create them).
+            for d in ("r", "b"):
+                os.makedirs(os.path.join(b, "rootfs", "mnt", d), exist_ok=True)
+            open(os.path.join(b, "rootfs", "mnt", "f"), "w").close()
+        rep = c.probe(cfg, prepare=prepare)
+    finally:
+        subprocess.run(["umount", "-l", sub])
+    eq(rep.get("file[/mnt/r/hello]"), M(c, "from host", "error:13"), "file in the rbind of a host-only source")
+    eq(rep.get("file[/mnt/r/sub/inner]"), "submount", "submount under an rbind")
+    eq(rep.get("writable[/mnt/r]"), "0", "ro rbind writable")
+    check("ro" in rep.get("mount[/mnt/r].options", "").split(","), "ro rbind not ro in mountinfo")
+    eq(rep.get("file[/mnt/b/hello]"), "from host", "file in the bind of a host-only source")
+    eq(rep.get("file[/mnt/b/sub/inner]"), "error:2", "submount under a (non-recursive) bind")
+    eq(rep.get("writable[/mnt/b]"), "1", "rw bind writable")
+    eq(rep.get("file[/mnt/f]"), "one file", "file bind from a host-only directory")

@@ -11,6 +11,8 @@ struct ContainerSetup {
     let channel: SyncChannel
     let startFD: Int32
     let consoleFD: Int32
+    /// Host-opened bind sources for RootfsSetup (by mount index).
+    var bindSources: [Int: Int32] = [:]
 
     func run() throws -> Never {
         if plan.execMode { try runExec() }
@@ -19,7 +21,7 @@ struct ContainerSetup {
             throw SystemError.last("join a new session keyring")
         }
         if plan.has(.mount) {
-            try RootfsSetup(plan: plan).prepare()
+            try RootfsSetup(plan: plan, bindSources: bindSources).prepare()
         }
         // prestart/createRuntime run in the parent now, with our namespaces in place.
         try channel.send(.runtimeHooks)

@@ -33,6 +33,9 @@ public enum InitProcess {
         if let mask = plan.process.affinityInitial {
             try sys("sched_setaffinity (process.execCPUAffinity.initial)") { brig_sched_setaffinity(mask, mask.count) }
         }
+        // Still the host's root in the host's namespaces: bind sources the container's root may
+        // not reach are cloned now, and attached by stage 2.
+        let bindSources = RootfsSetup.openHostSources(plan)
         // Join the user namespace first: the others may be owned by it.
         for ns in plan.joinNamespaces where ns.kind == "user" { try join(ns) }
         if plan.newNamespaces.contains("user") {
@@ -61,7 +64,8 @@ public enum InitProcess {
             _ = read(gateR, &b, 1)
             close(gateR)
             do {
-                try ContainerSetup(plan: plan, channel: channel, startFD: startFD, consoleFD: consoleFD).run()
+                try ContainerSetup(plan: plan, channel: channel, startFD: startFD, consoleFD: consoleFD,
+                                   bindSources: bindSources).run()
             } catch {
                 try? channel.send(.error("\(error)"))
                 exit(1)

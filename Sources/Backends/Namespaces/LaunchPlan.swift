@@ -102,6 +102,44 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
         newNamespaces.contains(kind.rawValue) || joinNamespaces.contains { $0.kind == kind.rawValue }
     }
 
+    /// The bind mounts whose sources the init opens on the host side, before it enters the
+    /// container's user namespace, where its root may not reach them (runc >= 1.2, crun): all
+    /// binds of a container with a user namespace and a new mount namespace, except sources in
+    /// the rootfs (the container's root reaches those, and earlier mounts may cover them).
+    public var hostOpenedBinds: [Int] {
+        guard has(.user), newNamespaces.contains("mount"), !execMode else { return [] }
+        return mounts.indices.filter { i in
+            let m = mounts[i]
+            return m.kind == .bind && m.source != rootfs && !m.source.hasPrefix(rootfs == "/" ? "/" : rootfs + "/")
+        }
+    }
+
+    /// The propagation a host-opened bind gets, as a bind made inside the container's mount
+    /// namespace would: a slave (or private) copy under the default rslave (rprivate) root; under
+    /// rshared the clone stays a peer of its source. 0: leave it as cloned.
+    public var detachedPropagation: UInt64 {
+        let kinds = [UInt(BRIG_MS_SLAVE), UInt(BRIG_MS_PRIVATE)]
+        return UInt64(kinds.first { rootPropagation & $0 != 0 } ?? 0)
+    }
+
+    /// Where a refused sysfs or mqueue mount is bound from instead (crun's rootless fallback),
+    /// or nil. In a user namespace the kernel refuses a new sysfs without a network namespace of
+    /// the container's own, and a new mqueue without an ipc namespace: the container then sees
+    /// the host's, so the host's instance (`/sys`; the host's mqueue mount, from `hostMounts`)
+    /// bound read-only-as-asked shows it the same thing. sysfs only when asked read-only (crun).
+    public func hostInstance(for m: PlannedMount, hostMounts: [MountInfo]) -> String? {
+        guard has(.user), m.kind == .regular else { return nil }
+        switch m.type {
+        case "sysfs" where !newNamespaces.contains("network") && m.options.readonly:
+            return "/sys"
+        case "mqueue" where !newNamespaces.contains("ipc"):
+            let mqueues = hostMounts.filter { $0.fsType == "mqueue" && $0.root == "/" }.map(\.mountPoint)
+            return mqueues.first { $0 == "/dev/mqueue" } ?? mqueues.first
+        default:
+            return nil
+        }
+    }
+
     public static func cloneFlag(_ kind: String) -> Int32 {
         switch kind {
         case "pid": return Int32(BRIG_CLONE_NEWPID)

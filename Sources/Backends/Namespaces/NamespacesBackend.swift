@@ -222,8 +222,9 @@ public struct NamespacesBackend: Backend {
             let initPid = try fds.spawn(executable: executable, startFD: nil, cleanup: &cleanup, debug: debug)
             CrashPoint.reached("exec.spawned")
             debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) joining the container's namespaces")
-            // The exec'd process belongs to the container's cgroup (leaf directories).
-            try record.cgroupManager.addProcess(initPid)
+            // The exec'd process belongs to the container's cgroup (leaf directories), or to the
+            // sub-cgroup `exec --cgroup` names.
+            try makeCgroupManager(state: try NamespacesBackend.execCgroup(record.cgroup, sub: o.subCgroups)).addProcess(initPid)
             CrashPoint.reached("exec.placed")
             let channel = SyncChannel(fd: parentSock)
             try channel.send(.plan(plan))
@@ -251,6 +252,27 @@ public struct NamespacesBackend: Backend {
             for fd in [parentSock, consoleFD] where fd >= 0 { close(fd) }
             return pid
         } catch { throw RuntimeError.wrap(error, "exec in \(record.id)") }
+    }
+
+    /// The cgroup an exec'd process joins: the container's, or below it with `exec --cgroup`
+    /// (runc 1.1): "" applies to every hierarchy, a controller name to the hierarchy that has it;
+    /// a path that leaves the container's cgroup is refused (runc: "is not a sub cgroup path").
+    public static func execCgroup(_ state: CgroupState, sub: [String: String]) throws(RuntimeError) -> CgroupState {
+        var s = state
+        for (ctrl, add) in sub.sorted(by: { $0.key < $1.key }) {
+            let keys = ctrl.isEmpty ? Array(state.paths.keys)
+                : state.paths.keys.filter { $0 != "" && $0.split(separator: ",").contains { $0 == ctrl } }
+            if keys.isEmpty { throw RuntimeError(.usage, "--cgroup: unknown controller \(ctrl) (not one of the container's hierarchies)") }
+            for key in keys {
+                let base = state.paths[key]!
+                let joined = LaunchPlan.clean(base + "/" + add)
+                guard joined == base || joined.hasPrefix(base + "/") else {
+                    throw RuntimeError(.usage, "--cgroup: \(add) is not a sub cgroup path")
+                }
+                s.paths[key] = joined
+            }
+        }
+        return s
     }
 
     /// Hands a seccomp notify fd to `linux.seccomp.listenerPath` with the container state (runc's

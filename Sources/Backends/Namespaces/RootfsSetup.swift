@@ -8,6 +8,8 @@ import Glibc
 /// through /proc/self/fd, so symlinks in the bundle can't send a mount outside the rootfs.
 struct RootfsSetup {
     let plan: LaunchPlan
+    /// Detached trees of host-opened bind sources, by mount index (see openHostSources).
+    var bindSources: [Int: Int32] = [:]
 
     static let MS = (bind: UInt(BRIG_MS_BIND), rec: UInt(BRIG_MS_REC), remount: UInt(BRIG_MS_REMOUNT),
                      rdonly: UInt(BRIG_MS_RDONLY), nosuid: UInt(BRIG_MS_NOSUID), nodev: UInt(BRIG_MS_NODEV),
@@ -26,8 +28,8 @@ struct RootfsSetup {
         try mount(plan.rootfs, plan.rootfs, "bind", MS.bind | MS.rec, nil, what: "bind mount rootfs \(plan.rootfs)")
         let rootFD = try SecurePath.openRoot(plan.rootfs)
         defer { close(rootFD) }
-        for m in plan.mounts {
-            do { try mountOne(m, rootFD: rootFD) } catch {
+        for (i, m) in plan.mounts.enumerated() {
+            do { try mountOne(m, rootFD: rootFD, tree: bindSources[i]) } catch {
                 throw InitError("mount \(m.source.isEmpty ? m.type : m.source) on \(m.destination): \(error)")
             }
         }
@@ -47,13 +49,38 @@ struct RootfsSetup {
         m.kind == .regular && (m.type == "tmpfs" || m.destination == "/dev")
     }
 
-    func mountOne(_ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+    /// Runs in stage 1, still the host's root in the host's namespaces: clones each source of
+    /// `plan.hostOpenedBinds` into a detached mount with the bind's flags and the propagation a
+    /// bind inside the container would have; stage 2 attaches a clone only where the container's
+    /// root can't reach the source itself. A source that can't be cloned (an unprivileged
+    /// caller, an old kernel, a missing path) is left to the bind by path and its error.
+    static func openHostSources(_ plan: LaunchPlan) -> [Int: Int32] {
+        var trees: [Int: Int32] = [:]
+        for i in plan.hostOpenedBinds {
+            let m = plan.mounts[i]
+            let attrs = m.options.mountAttributes
+            let fd = brig_detached_bind(m.source, m.options.recursive ? 1 : 0, attrs.set, attrs.clear, plan.detachedPropagation)
+            if fd >= 0 { trees[i] = fd }
+        }
+        return trees
+    }
+
+    func mountOne(_ m: LaunchPlan.PlannedMount, rootFD: Int32, tree: Int32? = nil) throws {
         let MS = Self.MS
         var settable = m.options.flags & ~MS.remount
         switch m.kind {
         case .bind:
             var st = stat()
-            try sys("stat bind source \(m.source)") { stat(m.source, &st) }
+            // A source the container's root can reach is bound by path, as without the host's
+            // clone: the bind keeps the flags the kernel locks on the host's mounts. The clone
+            // (see openHostSources) is for sources it can't reach.
+            let failure = stat(m.source, &st) == 0 ? 0 : errno
+            if failure == EACCES || failure == EPERM, let tree {
+                try attach(tree, m, rootFD: rootFD)
+                break
+            }
+            if let tree { close(tree) }
+            if failure != 0 { throw SystemError(errno: failure, "stat bind source \(m.source)") }
             let isDir = (st.st_mode & S_IFMT) == S_IFDIR
             let target = try SecurePath.create(rootFD, m.destination, kind: isDir ? .directory : .file)
             defer { close(target) }
@@ -78,8 +105,13 @@ struct RootfsSetup {
             // tmpcopyup: keep a handle on the directory's old contents before covering them.
             let below = m.options.tmpcopyup ? openat(target, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1
             defer { if below >= 0 { close(below) } }
-            try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
-                      m.options.dataString, what: "mount \(m.type)")
+            do {
+                try mount(m.source.isEmpty ? m.type : m.source, SecurePath.procPath(target), m.type, settable,
+                          m.options.dataString, what: "mount \(m.type)")
+            } catch let e as SystemError where e.errno == EPERM {
+                guard let host = plan.hostInstance(for: m, hostMounts: (try? MountInfo.current()) ?? []) else { throw e }
+                try bindHostInstance(host, m, target: target, rootFD: rootFD)
+            }
             if below >= 0 || keepMode {
                 let top = try SecurePath.open(rootFD, m.destination, flags: O_RDONLY | O_DIRECTORY)
                 defer { close(top) }
@@ -98,6 +130,29 @@ struct RootfsSetup {
             let top = try SecurePath.open(rootFD, m.destination)
             defer { close(top) }
             try mount(nil, SecurePath.procPath(top), nil, p, nil, what: "set propagation")
+        }
+    }
+
+    /// A host-opened bind source (flags already set on the detached tree) attached at its
+    /// destination, walked inside the rootfs; the tree's fd is closed.
+    func attach(_ tree: Int32, _ m: LaunchPlan.PlannedMount, rootFD: Int32) throws {
+        defer { close(tree) }
+        var st = stat()
+        try sys("stat bind source \(m.source)") { fstat(tree, &st) }
+        let target = try SecurePath.create(rootFD, m.destination, kind: (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .file)
+        defer { close(target) }
+        try sys("attach bind source \(m.source) (move_mount)") { brig_move_mount_fd(tree, target) }
+    }
+
+    /// The host's sysfs or mqueue bound where a new instance was refused (see
+    /// LaunchPlan.hostInstance): the whole tree, with the mount's flags on every mount in it.
+    func bindHostInstance(_ host: String, _ m: LaunchPlan.PlannedMount, target: Int32, rootFD: Int32) throws {
+        try mount(host, SecurePath.procPath(target), nil, Self.MS.bind | Self.MS.rec, nil, what: "bind the host's \(host) (a new \(m.type) is refused)")
+        let top = try SecurePath.open(rootFD, m.destination)
+        defer { close(top) }
+        let attrs = m.options.mountAttributes
+        try sys("mount_setattr (options) on \(m.destination)") {
+            brig_mount_setattr_recursive(SecurePath.procPath(top), attrs.set, attrs.clear)
         }
     }
 

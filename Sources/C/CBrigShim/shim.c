@@ -304,6 +304,22 @@ int brig_mount_setattr_recursive(const char *path, uint64_t set, uint64_t clr) {
     struct brig_mount_attr a = { set, clr, 0, 0 };
     return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, 0x8000 /* AT_RECURSIVE */, &a, sizeof a);
 }
+int brig_detached_bind(const char *path, int recursive, uint64_t set, uint64_t clr, uint64_t propagation) {
+    int rec = recursive ? 0x8000 /* AT_RECURSIVE */ : 0;
+    int fd = (int)syscall(428 /* open_tree */, AT_FDCWD, path, 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | rec);
+    if (fd < 0) return -errno;
+    struct brig_mount_attr top = { set, clr, 0, 0 }, all = { 0, 0, propagation, 0 };
+    if ((set | clr) && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &top, sizeof top) != 0) {
+        int e = errno; close(fd); return -e;
+    }
+    if (propagation && syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | 0x8000, &all, sizeof all) != 0) {
+        int e = errno; close(fd); return -e;
+    }
+    return fd;
+}
+int brig_move_mount_fd(int from, int to) {
+    return (int)syscall(429 /* move_mount */, from, "", to, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */);
+}
 int brig_eaccess(const char *path, int mode) {
     return (int)syscall(SYS_faccessat2, AT_FDCWD, path, mode, AT_EACCESS);
 }

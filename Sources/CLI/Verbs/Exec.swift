@@ -25,7 +25,7 @@ enum ExecVerb: Verb {
         FlagSpec(["process-label"], value: "LABEL", "SELinux label (ignored when SELinux is off)"),
         FlagSpec(["apparmor"], value: "PROFILE", "AppArmor profile (ignored when AppArmor is off)"),
         FlagSpec(["ignore-paused"], "allow exec in a paused container"),
-        FlagSpec(["cgroup"], value: "PATH", "accepted for compatibility (the container's cgroup is used)"),
+        FlagSpec(["cgroup"], value: "[CTRL[,CTRL]:]PATH", "run the process in an existing sub-cgroup of the container's (repeatable)"),
     ]
 
     static let stopsAtPositional = true
@@ -52,6 +52,10 @@ enum ExecVerb: Verb {
             throw RuntimeError(.usage, "cannot allocate tty if brig will detach without setting console socket")
         }
         var options = ExecOptions(process: process)
+        options.subCgroups = try subCgroups(args.values("cgroup"))
+        if !options.subCgroups.isEmpty && record.backend != "namespaces" {
+            throw RuntimeError(.unsupported, "--cgroup: not supported by the \(record.backend) backend")
+        }
         options.pidFile = args.value("pid-file")
         options.consoleSocket = args.value("console-socket")
         if let n = args.value("preserve-fds") {
@@ -129,6 +133,23 @@ enum ExecVerb: Verb {
 }
 
 extension ExecVerb {
+    /// runc's `--cgroup` values: `PATH` for every hierarchy (once), or `CTRL[,CTRL]:PATH`.
+    static func subCgroups(_ values: [String]) throws(RuntimeError) -> [String: String] {
+        var paths: [String: String] = [:]
+        for v in values {
+            guard let colon = v.firstIndex(of: ":") else {
+                if paths[""] != nil { throw RuntimeError(.usage, "--cgroup: only one path without a controller is allowed") }
+                paths[""] = v
+                continue
+            }
+            for ctrl in v[..<colon].split(separator: ",", omittingEmptySubsequences: false) {
+                if ctrl.isEmpty { throw RuntimeError(.usage, "--cgroup: empty controller in \"\(v)\"") }
+                paths[String(ctrl)] = String(v[v.index(after: colon)...])
+            }
+        }
+        return paths
+    }
+
     /// A process.json without `user` is accepted (runc): returns the file's JSON with `"user"`
     /// added when the top-level object lacks it.
     static func withDefaultUser(_ data: [UInt8], _ user: User) throws -> [UInt8] {

@@ -65,6 +65,23 @@ public struct MountOptions: Equatable, Sendable, Codable {
         return o
     }
 
+    /// The per-mount flags as mount_setattr(2) MOUNT_ATTR_* bits (set, clear), for a bind made
+    /// from a detached tree: only what the options set changes (a flag the source has stays, as
+    /// the kernel keeps it in a user namespace); one atime mode, strictatime > noatime > relatime.
+    public var mountAttributes: (set: UInt64, clear: UInt64) {
+        let perMount: [(UInt, UInt64)] = [
+            (UInt(BRIG_MS_RDONLY), 0x1), (UInt(BRIG_MS_NOSUID), 0x2), (UInt(BRIG_MS_NODEV), 0x4),
+            (UInt(BRIG_MS_NOEXEC), 0x8), (UInt(BRIG_MS_NODIRATIME), 0x80), (UInt(BRIG_MS_NOSYMFOLLOW), 0x200000),
+        ]
+        var set: UInt64 = 0, clear: UInt64 = 0
+        for (ms, attr) in perMount where flags & ms != 0 { set |= attr }
+        let atimeMask: UInt64 = 0x70
+        if flags & UInt(BRIG_MS_STRICTATIME) != 0 { set |= 0x20; clear |= atimeMask }
+        else if flags & UInt(BRIG_MS_NOATIME) != 0 { set |= 0x10; clear |= atimeMask }
+        else if flags & UInt(BRIG_MS_RELATIME) != 0 { clear |= atimeMask }
+        return (set, clear)
+    }
+
     public var dataString: String { data.joined(separator: ",") }
     public var readonly: Bool { flags & UInt(BRIG_MS_RDONLY) != 0 }
 }

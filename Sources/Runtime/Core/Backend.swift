@@ -38,6 +38,9 @@ public struct ExecOptions: Sendable {
     public var preserveFDs = 0
     /// The process's fds 0, 1, 2 when they are not the caller's own (brig-agent's pipes).
     public var stdio: [Int32]? = nil
+    /// runc's `exec --cgroup`: a sub-cgroup of the container's to run in, by controller ("" for
+    /// every hierarchy).
+    public var subCgroups: [String: String] = [:]
     public init(process: Process) { self.process = process }
 }
 

@@ -69,6 +69,18 @@ import Testing
         #expect(try fresh.join() == false)
     }
 
+    /// A cgroupsPath populated in one hierarchy only: joined (left alone), but the directories
+    /// create made in the other hierarchies are its own and go with delete.
+    @Test func joiningAPartlyPopulatedCgroupRemovesWhatItCreated() throws {
+        _ = fs.cgroup("memory/half", ["cgroup.procs": "4242\n"])
+        let m = try v1("/half")
+        #expect(try m.join() == true)
+        #expect(fs.exists("pids/half"))
+        try m.destroy()
+        #expect(fs.exists("memory/half"))
+        #expect(!fs.exists("pids/half"))
+    }
+
     @Test func v1ApplyRoutesEachControllerToItsHierarchy() throws {
         let m = try v1()
         try m.create()

@@ -23,6 +23,18 @@ import Testing
         #expect(o.data.isEmpty && o.flags == 0)
         #expect(MountOptions.parse(["rro", "rrw"]).recursiveSet == 0)
     }
+
+    /// A detached bind's flags as mount_setattr attributes: set what the options set, never clear
+    /// a flag the source has; one atime mode.
+    @Test func detachedBindAttributes() {
+        let a = MountOptions.parse(["rbind", "ro", "nosuid", "nodev", "noexec", "nodiratime", "nosymfollow", "rw", "suid"]).mountAttributes
+        #expect(a.set == 0x4 | 0x8 | 0x80 | 0x200000 && a.clear == 0)  // ro and nosuid undone by rw, suid
+        #expect(MountOptions.parse(["bind", "ro"]).mountAttributes == (0x1, 0))
+        #expect(MountOptions.parse(["bind"]).mountAttributes == (0, 0))
+        #expect(MountOptions.parse(["bind", "noatime"]).mountAttributes == (0x10, 0x70))
+        #expect(MountOptions.parse(["bind", "noatime", "strictatime"]).mountAttributes == (0x20, 0x70))
+        #expect(MountOptions.parse(["bind", "relatime"]).mountAttributes == (0, 0x70))
+    }
 }
 
 @Suite struct ProcStatTests {

@@ -116,6 +116,13 @@ int brig_rename_noreplace(const char *from, const char *to);
 /// mount_setattr(path, AT_RECURSIVE) setting `set` and clearing `clr` (MOUNT_ATTR_* bits): runc's
 /// recursive mount options (`rro`, `rnosuid`, ...). Returns 0 or -1 with errno.
 int brig_mount_setattr_recursive(const char *path, uint64_t set, uint64_t clr);
+/// A bind source cloned on the host side, before the init enters a user namespace: a detached
+/// copy of the mount at `path` (open_tree OPEN_TREE_CLONE; the whole subtree when `recursive`),
+/// MOUNT_ATTR_* `set`/`clr` on its top mount and `propagation` (MS_SLAVE, MS_PRIVATE or 0) on
+/// every mount in it. Returns an O_CLOEXEC fd or -errno.
+int brig_detached_bind(const char *path, int recursive, uint64_t set, uint64_t clr, uint64_t propagation);
+/// move_mount(2) of the detached tree `from` onto the O_PATH fd `to`. Returns 0 or -1 with errno.
+int brig_move_mount_fd(int from, int to);
 /// faccessat(AT_EACCESS) through faccessat2: effective ids and capabilities, as execve sees them.
 int brig_eaccess(const char *path, int mode);
 #include <spawn.h>

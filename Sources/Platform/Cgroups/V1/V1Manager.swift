@@ -169,8 +169,8 @@ public final class V1Manager: CgroupManager {
         return try d.readKeyValues("memory.oom_control")["oom_kill"] ?? 0
     }
 
+    /// Removes what create made; a joined cgroup (a pod's) stays, directories made beside it go.
     public func destroy(force: Bool) throws {
-        if joinedExisting && !force { return }
         try tree.destroy(force: force)
     }
 }

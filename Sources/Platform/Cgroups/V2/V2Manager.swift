@@ -138,8 +138,8 @@ public final class V2Manager: CgroupManager {
         try directory.readKeyValues("memory.events")["oom_kill"] ?? 0
     }
 
+    /// Removes what create made; a joined cgroup (a pod's) stays.
     public func destroy(force: Bool) throws {
-        if joinedExisting && !force { return }
         try tree.destroy(force: force)
     }
 }
