@@ -213,6 +213,8 @@ public struct MicroVMBackend: Backend {
 
     public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32 {
         if o.preserveFDs > 0 { throw RuntimeError(.unsupported, "--preserve-fds: host file descriptors cannot be passed into a microvm") }
+        if !o.subCgroups.isEmpty { throw RuntimeError(.unsupported, "--cgroup: not supported by the microvm backend (the guest's cgroups are the agent's)") }
+        if !o.subCgroups.isEmpty { throw RuntimeError(.unsupported, "--cgroup: not supported by the microvm backend (the guest's cgroups are the agent's)") }
         let info = Info(record)
         var n = UInt32.random(in: 0...UInt32.max)
         let execID = "exec-" + String(withUnsafeBytes(of: &n) { $0.map { String(format2: $0) }.joined() })

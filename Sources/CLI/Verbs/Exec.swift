@@ -53,9 +53,6 @@ enum ExecVerb: Verb {
         }
         var options = ExecOptions(process: process)
         options.subCgroups = try subCgroups(args.values("cgroup"))
-        if !options.subCgroups.isEmpty && record.backend != "namespaces" {
-            throw RuntimeError(.unsupported, "--cgroup: not supported by the \(record.backend) backend")
-        }
         options.pidFile = args.value("pid-file")
         options.consoleSocket = args.value("console-socket")
         if let n = args.value("preserve-fds") {
