@@ -112,8 +112,8 @@ public final class VirtualMachine: @unchecked Sendable {
     public let serial: Serial16550
     public private(set) var cmdline: KernelCmdline
     public let boot: BootLoader.Result
-    /// The vsock device when `config.vsock` is set; its event loop runs while `run()` does.
-    public let vsock: VirtioVsock?
+    /// The vsock device's host side when `config.vsock` is set; its thread runs while `run()` does.
+    public let vsock: VsockMuxer?
     let vsockTransport: VirtioMMIO?
     private let stop = Mutex<StopReason?>(nil)
     /// eventfd written once by the first requestStop.
@@ -146,7 +146,7 @@ public final class VirtualMachine: @unchecked Sendable {
         // Devices.
         let serial = Serial16550(outFD: config.serialFD, irq: KVMInterruptLine(vm: vm, irq: DeviceMap.serialIRQ))
         var line = KernelCmdline(config.cmdline)
-        var vsockDevice: (VirtioVsock, VirtioMMIO)?
+        var vsockDevice: (VsockMuxer, VirtioMMIO)?
         do {
             try pio.insert(serial, base: DeviceMap.serialPort, size: 8)
             try pio.insert(I8042(), base: I8042.base, size: I8042.size)
@@ -160,13 +160,16 @@ public final class VirtualMachine: @unchecked Sendable {
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
             }
             if let v = config.vsock {
-                let dev: VirtioVsock
-                do { dev = try VirtioVsock(guestCID: v.guestCID, udsPath: v.udsPath) } catch { throw VMError.device(error.description) }
+                let muxer: VsockMuxer, dev: VirtioVsock
+                do {
+                    muxer = try VsockMuxer(guestCID: v.guestCID, udsPath: v.udsPath)
+                    dev = try VirtioVsock(guestCID: v.guestCID, backend: muxer, maxPayload: Int(muxer.limits.bufAlloc))
+                } catch { throw VMError.device(error.description) }
                 let (base, irq) = DeviceMap.virtio(config.disks.count)
                 let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
                 try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
-                vsockDevice = (dev, t)
+                vsockDevice = (muxer, t)
             }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
@@ -299,14 +302,14 @@ public final class VirtualMachine: @unchecked Sendable {
     /// kicked repeatedly until every thread has left its loop, then joined.
     public func run() -> StopReason {
         installKickHandler()
-        // vsock host sockets are serviced on their own thread; packets for the guest are
+        // vsock host sockets are serviced on the muxer's own thread; packets for the guest are
         // pushed into the rx queue as if the driver had notified it.
-        let vsockThread = vsock.map { dev in
+        let vsockThread = vsock.map { muxer in
             let t = vsockTransport
-            return Threads.spawn { dev.serve { t?.notify(VirtioVsock.rxQueue) } }
+            return Threads.spawn { muxer.serve { t?.notify(VirtioVsock.rxQueue) } }
         }
         defer {
-            vsock?.shutdownHost()
+            vsock?.shutdown()
             if let t = vsockThread { pthread_join(t, nil) }
         }
         let live = Mutex(vcpus.count)
