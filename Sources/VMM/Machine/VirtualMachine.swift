@@ -55,7 +55,7 @@ public enum DeviceMap {
 
 public enum VMError: Error, CustomStringConvertible {
     case config(String)
-    case file(path: String, errno: Int32)
+    case file(SystemError)
     case boot(BootError)
     case kvm(KVMError, host: HostKVMInfo)
     case memory(GuestMemoryError)
@@ -64,7 +64,7 @@ public enum VMError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .config(m): return m
-        case let .file(p, e): return "cannot read \(p): \(String(cString: strerror(e)))"
+        case let .file(e): return e.description
         case let .boot(e): return "loading the kernel: \(e)"
         case let .kvm(e, h): return "\(e) [\(h)]"
         case let .memory(e): return e.description
@@ -75,16 +75,16 @@ public enum VMError: Error, CustomStringConvertible {
 
 func readFile(_ path: String) throws(VMError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .file(path: path, errno: errno) }
+    guard fd >= 0 else { throw .file(.last("cannot read \(path)")) }
     defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw .file(path: path, errno: errno) }
+    guard fstat(fd, &st) == 0 else { throw .file(.last("cannot read \(path)")) }
     var out = [UInt8](repeating: 0, count: Int(st.st_size))
     var done = 0
     while done < out.count {
         let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
         if n < 0, errno == EINTR { continue }
-        guard n > 0 else { throw .file(path: path, errno: n < 0 ? errno : EIO) }
+        guard n > 0 else { throw .file(n < 0 ? .last("cannot read \(path)") : SystemError(errno: EIO, "cannot read \(path)")) }
         done += n
     }
     return out

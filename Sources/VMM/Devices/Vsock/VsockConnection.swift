@@ -1,14 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import BrigLinux
 
 public enum VsockError: Error, Equatable, CustomStringConvertible {
     case config(String)
-    case socket(path: String, op: String, errno: Int32)
+    case socket(SystemError)
     public var description: String {
         switch self {
         case let .config(m): return m
-        case let .socket(p, op, e): return "vsock \(op) \(p): \(String(cString: strerror(e)))"
+        case let .socket(e): return e.description
         }
     }
 }

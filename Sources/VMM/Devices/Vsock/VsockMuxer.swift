@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import BrigLinux
 import Synchronization
 
 /// The VMM's vsock backend, Firecracker's hybrid model: guest connections map to Unix sockets.
@@ -37,15 +38,15 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
         var st = stat()
         if lstat(udsPath, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK { unlink(udsPath) }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .socket(path: udsPath, op: "socket", errno: errno) }
+        guard fd >= 0 else { throw .socket(.last("vsock socket \(udsPath)")) }
         var rc = Self.withAddress(udsPath) { bind(fd, $0, $1) }
         if rc == 0 { rc = chmod(udsPath, 0o600) }
         if rc == 0 { rc = listen(fd, 128) }
-        guard rc == 0 else { let e = errno; close(fd); throw .socket(path: udsPath, op: "listen on", errno: e) }
+        guard rc == 0 else { let e = SystemError.last("vsock listen on \(udsPath)"); close(fd); throw .socket(e) }
         listenFD = fd
         // A self-pipe wakes the poller (eventfd is not in Swift's Glibc module).
         var p: [Int32] = [-1, -1]
-        guard pipe(&p) == 0 else { let e = errno; close(fd); throw .socket(path: udsPath, op: "wake pipe for", errno: e) }
+        guard pipe(&p) == 0 else { let e = SystemError.last("vsock wake pipe for \(udsPath)"); close(fd); throw .socket(e) }
         for f in p { Self.setFlags(f) }
         wakeRead = p[0]; wakeWrite = p[1]
     }
