@@ -64,10 +64,10 @@ let package = Package(
             ["BrigCore", "BrigOCI", "BrigLinux", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
 
         // VMM, leaf-first: guest memory, loader, devices (which never see KVM), KVM, the machine.
-        lib("BrigGuestMemory", "VMM/GuestMemory"),
+        lib("BrigGuestMemory", "VMM/GuestMemory", ["BrigLinux"]),
         lib("BrigBoot", "VMM/Boot", ["BrigGuestMemory"]),
-        lib("BrigDevices", "VMM/Devices", ["BrigGuestMemory"]),
-        lib("BrigKVM", "VMM/KVM", ["CBrigKVM"]),
+        lib("BrigDevices", "VMM/Devices", ["BrigGuestMemory", "BrigLinux"]),
+        lib("BrigKVM", "VMM/KVM", ["CBrigKVM", "BrigLinux"]),
         lib("BrigVMM", "VMM/Machine",
             ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM", "BrigLinux", "BrigOCI",
              "BrigSeccomp", "CBrigSeccompShim", "CBrigShim"]),

@@ -1,3 +1,4 @@
+import BrigCgroups
 import BrigCore
 import BrigLinux
 import BrigNamespaces
@@ -347,18 +348,16 @@ final class PThreadMutexBox: @unchecked Sendable {
     func with(_ body: () -> Void) { pthread_mutex_lock(m); body(); pthread_mutex_unlock(m) }
 }
 
-/// Cgroup leaf directories whose name starts with a prefix, on every mounted hierarchy (the
-/// caller's own cgroup, where default-path containers go).
+/// Cgroup leaf directories whose name starts with a prefix, on every mounted hierarchy, where
+/// production puts a container with the default cgroupsPath (the resolver create uses).
 enum CgroupPlacementProbe {
     static func leaves(prefix: String) -> [String] {
-        let procCgroup = (try? Files.readString("/proc/self/cgroup")) ?? ""
-        var out: [String] = []
-        let hierarchies = CgroupPlacement.hierarchies(mountinfo: (try? Files.readString("/proc/self/mountinfo")) ?? "")
-        for (_, dir) in CgroupPlacement.directories(cgroupsPath: nil, id: "x", hierarchies: hierarchies, procCgroup: procCgroup) {
-            let parent = String(dir.dropLast(2))
-            out += ((try? Files.list(parent)) ?? []).filter { $0.hasPrefix(prefix) }.map { parent + "/" + $0 }
+        guard let layout = try? CgroupLayout.current(),
+              let state = try? CgroupState.resolve(cgroupsPath: nil, containerID: "x", systemd: false, layout: layout) else { return [] }
+        return state.paths.values.flatMap { dir in
+            let parent = CgroupPath.parent(dir)
+            return ((try? Files.list(parent)) ?? []).filter { $0.hasPrefix(prefix) }.map { parent + "/" + $0 }
         }
-        return out
     }
 }
 

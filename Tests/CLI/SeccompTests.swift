@@ -1,6 +1,7 @@
 import BrigLinux
 import BrigOCI
 import CBrigSeccompShim
+import CBrigShim
 import FoundationEssentials
 import Glibc
 import Testing
@@ -61,7 +62,7 @@ struct SeccompCLITests {
         let conn = accept(listener, nil, nil)
         var buf = [UInt8](repeating: 0, count: 8192)
         var fd: Int32 = -1
-        let n = brig_sc_recv_fd(conn, &buf, buf.count, &fd)
+        let n = brig_recv_fd(conn, &fd, &buf, buf.count)
         close(conn)
         #expect(n > 0 && fd >= 0)
         let text = String(decoding: buf[0..<max(0, n)], as: UTF8.self)

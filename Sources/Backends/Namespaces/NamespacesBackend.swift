@@ -33,7 +33,6 @@ public struct NamespacesBackend: Backend {
         guard Files.isDirectory(rootfs) else { throw RuntimeError(.config, "root.path: rootfs \(rootfs) does not exist or is not a directory") }
 
         // Cgroups first, so the init process is placed before it creates its cgroup namespace.
-        let hierarchies = CgroupPlacement.hierarchies(mountinfo: try Files.readString("/proc/self/mountinfo"))
         var cgroups: any CgroupManager
         do {
             cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup)
@@ -44,9 +43,7 @@ public struct NamespacesBackend: Backend {
         // access is bounded by the user's own permissions anyway.
         if o.rootless { cgroups.skipDevices = true }
         // Each mounted hierarchy with the container's directory in it (for `cgroup` mounts).
-        let dirs: [(CgroupPlacement.Hierarchy, String)] = hierarchies.compactMap { h in
-            cgroups.state.paths[h.version == 2 ? "" : h.options].map { (h, $0) }
-        }
+        let dirs = try CgroupLayout.current().hierarchies.compactMap { h in cgroups.state.paths[h.key].map { (h, $0) } }
         var extraEnv: [String] = []
         var preserve = o.preserveFDs
         if let listen = ProcessInfoLite.env("LISTEN_FDS"), let n = Int(listen), n > 0 {
@@ -55,7 +52,7 @@ public struct NamespacesBackend: Backend {
         }
         var plan = try LaunchPlan.make(
             spec: spec, id: o.id, bundle: o.bundle, noPivot: o.noPivot, preserveFDs: preserve,
-            cgroups: dirs.map { LaunchPlan.CgroupHierarchy(mountpoint: $0.0.mountpoint, options: $0.0.options,
+            cgroups: dirs.map { LaunchPlan.CgroupHierarchy(mountpoint: $0.0.mountPoint, options: $0.0.key,
                                                             version: $0.0.version, containerDir: $0.1) },
             extraEnv: extraEnv)
 

@@ -31,42 +31,6 @@ long brig_sc_syscall6(long nr, unsigned long a0, unsigned long a1, unsigned long
     return syscall(nr, a0, a1, a2, a3, a4, a5);
 }
 
-ssize_t brig_sc_send_fd(int sock, const void *data, size_t len, int fd) {
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    memset(&control, 0, sizeof(control));
-    struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = control.buf, .msg_controllen = sizeof(control.buf),
-    };
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    return sendmsg(sock, &msg, MSG_NOSIGNAL);
-}
-
-ssize_t brig_sc_recv_fd(int sock, void *data, size_t cap, int *fd) {
-    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } control;
-    memset(&control, 0, sizeof(control));
-    struct iovec iov = { .iov_base = data, .iov_len = cap };
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = control.buf, .msg_controllen = sizeof(control.buf),
-    };
-    *fd = -1;
-    ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    if (n < 0) return n;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-            memcpy(fd, CMSG_DATA(c), sizeof(int));
-        }
-    }
-    return n;
-}
-
 /* The kernel's notification structs may be larger than this header's: allocate the larger of the
  * kernel's size (SECCOMP_GET_NOTIF_SIZES) and ours. `response` picks seccomp_notif_resp. */
 static void *notif_alloc(int response) {

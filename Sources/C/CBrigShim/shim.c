@@ -107,7 +107,7 @@ int brig_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
     return r;
 }
 
-int brig_send_fd(int sock, int fd, const void *data, size_t len) {
+ssize_t brig_send_fd(int sock, int fd, const void *data, size_t len) {
     char dummy = 0;
     struct iovec iov = { (void *)(len ? data : &dummy), len ? len : 1 };
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
@@ -120,7 +120,7 @@ int brig_send_fd(int sock, int fd, const void *data, size_t len) {
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
     ssize_t r;
     do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
-    return r < 0 ? -1 : 0;
+    return r < 0 ? -1 : r;
 }
 
 ssize_t brig_recv_fd(int sock, int *fd, void *data, size_t len) {

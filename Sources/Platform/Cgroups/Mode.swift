@@ -62,6 +62,21 @@ public struct CgroupLayout: Codable, Equatable, Sendable {
         v1.first { $0.controllers.contains(controller) }
     }
 
+    /// One mounted hierarchy: where it is, and its key in `CgroupState.paths`.
+    public struct Mount: Equatable, Sendable {
+        public var mountPoint: String
+        /// The v1 controllers joined with `,` (`cpu,cpuacct`, `name=systemd`); `""` for cgroup2.
+        public var key: String
+        /// 1 or 2.
+        public var version: Int
+    }
+
+    /// Every mounted hierarchy once: the v1 hierarchies in mount order, then cgroup2.
+    public var hierarchies: [Mount] {
+        v1.map { Mount(mountPoint: $0.mountPoint, key: $0.controllers.joined(separator: ","), version: 1) }
+            + (unifiedMount.map { [Mount(mountPoint: $0, key: "", version: 2)] } ?? [])
+    }
+
     /// Computes the layout from the text of /proc/self/mountinfo and /proc/self/cgroup.
     public static func parse(mountinfo: String, procCgroup: String) throws -> CgroupLayout {
         let mounts = MountInfo.parse(mountinfo)

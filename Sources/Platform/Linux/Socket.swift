@@ -72,14 +72,26 @@ public enum UnixSocket {
     }
 
     public static func sendFD(_ sock: Int32, _ fd: Int32, _ payload: String) throws(SystemError) {
-        let bytes = Array(payload.utf8)
-        try sys("send fd over socket") { bytes.withUnsafeBytes { brig_send_fd(sock, fd, $0.baseAddress, $0.count) } }
+        _ = try sendFD(sock, fd, bytes: Array(payload.utf8), what: "send fd over socket")
+    }
+
+    /// One message with `fd` attached; returns how many of `bytes` went (a stream socket may
+    /// take fewer: the caller sends the rest).
+    public static func sendFD(_ sock: Int32, _ fd: Int32, bytes: [UInt8], what: @autoclosure () -> String) throws(SystemError) -> Int {
+        try sys(what()) { bytes.withUnsafeBytes { brig_send_fd(sock, fd, $0.baseAddress, $0.count) } }
     }
 
     public static func receiveFD(_ sock: Int32) throws(SystemError) -> (fd: Int32, payload: String) {
-        var buf = [UInt8](repeating: 0, count: 4096)
+        let (fd, bytes) = try receiveWithFD(sock, max: 4096)
+        return (fd, String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// One recvmsg of at most `max` bytes, with the fd that came along (-1 if none;
+    /// close-on-exec). Empty bytes: the peer closed.
+    public static func receiveWithFD(_ sock: Int32, max: Int) throws(SystemError) -> (fd: Int32, bytes: [UInt8]) {
+        var buf = [UInt8](repeating: 0, count: max)
         var fd: Int32 = -1
         let n = try sys("receive fd") { buf.withUnsafeMutableBytes { brig_recv_fd(sock, &fd, $0.baseAddress, $0.count) } }
-        return (fd, String(decoding: buf[0..<n], as: UTF8.self))
+        return (fd, Array(buf[0..<n]))
     }
 }

@@ -60,9 +60,7 @@ public enum SeccompListener {
             }
         }
         let bytes = [UInt8](state)
-        var sent = try sys("\(what): sendmsg") {
-            bytes.withUnsafeBytes { brig_sc_send_fd(sock, $0.baseAddress, $0.count, notifyFD) }
-        }
+        var sent = try UnixSocket.sendFD(sock, notifyFD, bytes: bytes, what: "\(what): sendmsg")
         while sent < bytes.count {
             let offset = sent
             sent += try sys("\(what): send") {

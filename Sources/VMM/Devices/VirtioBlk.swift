@@ -1,15 +1,15 @@
+import BrigLinux
 #if canImport(Glibc)
 import Glibc
 #endif
 import BrigGuestMemory
 
 public enum VirtioBlkError: Error, Equatable, CustomStringConvertible {
-    case open(path: String, errno: Int32)
-    case size(path: String, errno: Int32)
+    case open(SystemError)
+    case size(SystemError)
     public var description: String {
         switch self {
-        case let .open(p, e): return "cannot open disk \(p): \(String(cString: strerror(e)))"
-        case let .size(p, e): return "cannot size disk \(p): \(String(cString: strerror(e)))"
+        case let .open(e), let .size(e): return e.description
         }
     }
 }
@@ -34,9 +34,9 @@ public final class VirtioBlk: VirtioDevice, @unchecked Sendable {
     /// Opens `path` (O_RDONLY when read-only). The id defaults to the file name, truncated to 20 bytes.
     public init(path: String, readOnly: Bool, id: String? = nil) throws(VirtioBlkError) {
         let fd = open(path, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
-        guard fd >= 0 else { throw .open(path: path, errno: errno) }
+        guard fd >= 0 else { throw .open(.last("cannot open disk \(path)")) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw .size(path: path, errno: e) }
+        guard fstat(fd, &st) == 0 else { let e = SystemError.last("cannot size disk \(path)"); close(fd); throw .size(e) }
         self.fd = fd
         self.readOnly = readOnly
         self.capacityBytes = UInt64(st.st_size) / Self.sectorSize * Self.sectorSize

@@ -1,3 +1,4 @@
+import BrigLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,7 +12,7 @@ public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
     /// A region layout was rejected (overlap, zero size, unaligned).
     case invalidLayout(String)
     /// mmap(2) of the backing store failed.
-    case mmapFailed(size: Int, errno: Int32)
+    case mmapFailed(SystemError)
 
     public var description: String {
         switch self {
@@ -20,7 +21,7 @@ public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
         case let .addressOverflow(a, l):
             return "guest address 0x\(String(a, radix: 16)) + length 0x\(String(l, radix: 16)) overflows"
         case let .invalidLayout(why): return "invalid guest memory layout: \(why)"
-        case let .mmapFailed(size, e): return "mmap of \(size) bytes of guest memory failed: errno \(e)"
+        case let .mmapFailed(e): return e.description
         }
     }
 }
@@ -38,7 +39,7 @@ public final class GuestRegion: @unchecked Sendable {
         guard guestBase % 4096 == 0 else { throw .invalidLayout("region base 0x\(String(guestBase, radix: 16)) must be 4 KiB aligned") }
         guard guestBase.addingReportingOverflow(size).overflow == false else { throw .addressOverflow(address: guestBase, length: size) }
         let p = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        guard let p, p != MAP_FAILED else { throw .mmapFailed(size: Int(size), errno: errno) }
+        guard let p, p != MAP_FAILED else { throw .mmapFailed(.last("mmap of \(size) bytes of guest memory")) }
         self.guestBase = guestBase
         self.size = size
         self.host = p

@@ -1,29 +1,28 @@
+import BrigLinux
 #if canImport(Glibc)
 import Glibc
 #endif
 import CBrigKVM
 
 public enum KVMError: Error, Equatable, CustomStringConvertible {
-    case open(path: String, errno: Int32)
-    case ioctl(name: String, errno: Int32)
+    case open(SystemError)
+    case ioctl(SystemError)
     case apiVersion(Int32)
     case missingCapability(String)
-    case mmap(size: Int, errno: Int32)
+    case mmap(SystemError)
 
     public var description: String {
-        func e(_ n: Int32) -> String { String(cString: strerror(n)) }
         switch self {
-        case let .open(p, n): return "cannot open \(p): \(e(n))" + (n == ENOENT ? " (no KVM on this host: load kvm_intel/kvm_amd or enable nested virtualisation)" : n == EACCES ? " (add the user to the kvm group)" : "")
-        case let .ioctl(name, n): return "\(name) failed: \(e(n))"
+        case let .open(e): return e.description + (e.errno == ENOENT ? " (no KVM on this host: load kvm_intel/kvm_amd or enable nested virtualisation)" : e.errno == EACCES ? " (add the user to the kvm group)" : "")
+        case let .ioctl(e), let .mmap(e): return e.description
         case let .apiVersion(v): return "KVM API version \(v), brig needs 12"
         case let .missingCapability(c): return "host KVM lacks \(c)"
-        case let .mmap(s, n): return "mmap of \(s) bytes failed: \(e(n))"
         }
     }
 }
 
 @inline(__always) func check(_ r: Int32, _ name: String) throws(KVMError) -> Int32 {
-    if r < 0 { throw .ioctl(name: name, errno: errno) }
+    if r < 0 { throw .ioctl(.last("\(name) failed")) }
     return r
 }
 
@@ -83,7 +82,7 @@ public final class KVM: @unchecked Sendable {
 
     public init(path: String = "/dev/kvm") throws(KVMError) {
         let fd = open(path, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { throw .open(path: path, errno: errno) }
+        guard fd >= 0 else { throw .open(.last("cannot open \(path)")) }
         self.fd = fd
         let v = brig_kvm_ioctl_val(fd, brig_KVM_GET_API_VERSION(), 0)
         guard v == 12 else { close(fd); throw .apiVersion(v) }
@@ -92,7 +91,7 @@ public final class KVM: @unchecked Sendable {
             close(fd); throw .missingCapability(name)
         }
         let size = brig_kvm_ioctl_val(fd, brig_KVM_GET_VCPU_MMAP_SIZE(), 0)
-        guard size > 0 else { let e = errno; close(fd); throw .ioctl(name: "KVM_GET_VCPU_MMAP_SIZE", errno: e) }
+        guard size > 0 else { let e = SystemError.last("KVM_GET_VCPU_MMAP_SIZE failed"); close(fd); throw .ioctl(e) }
         self.vcpuMmapSize = Int(size)
     }
 
@@ -170,7 +169,7 @@ public final class VM: @unchecked Sendable {
     public func createVCPU(id: Int) throws(KVMError) -> VCPU {
         let vfd = try check(brig_kvm_ioctl_val(fd, brig_KVM_CREATE_VCPU(), UInt(id)), "KVM_CREATE_VCPU")
         let p = mmap(nil, kvm.vcpuMmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, vfd, 0)
-        guard let p, p != MAP_FAILED else { let e = errno; close(vfd); throw .mmap(size: kvm.vcpuMmapSize, errno: e) }
+        guard let p, p != MAP_FAILED else { let e = SystemError.last("mmap of \(kvm.vcpuMmapSize) bytes failed"); close(vfd); throw .mmap(e) }
         return VCPU(fd: vfd, id: id, run: p, runSize: kvm.vcpuMmapSize)
     }
 }

@@ -1,3 +1,4 @@
+import BrigLinux
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -45,7 +46,7 @@ public final class VCPU: @unchecked Sendable {
     public func runOnce() throws(KVMError) -> VcpuExit {
         if brig_kvm_ioctl_val(fd, brig_KVM_RUN(), 0) < 0 {
             if errno == EINTR || errno == EAGAIN { return .interrupted }
-            throw .ioctl(name: "KVM_RUN", errno: errno)
+            throw .ioctl(.last("KVM_RUN failed"))
         }
         let r = run
         switch brig_run_exit_reason(r) {

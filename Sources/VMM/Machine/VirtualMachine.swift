@@ -55,7 +55,7 @@ public enum DeviceMap {
 
 public enum VMError: Error, CustomStringConvertible {
     case config(String)
-    case file(path: String, errno: Int32)
+    case file(SystemError)
     case boot(BootError)
     case kvm(KVMError, host: HostKVMInfo)
     case memory(GuestMemoryError)
@@ -64,7 +64,7 @@ public enum VMError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .config(m): return m
-        case let .file(p, e): return "cannot read \(p): \(String(cString: strerror(e)))"
+        case let .file(e): return e.description
         case let .boot(e): return "loading the kernel: \(e)"
         case let .kvm(e, h): return "\(e) [\(h)]"
         case let .memory(e): return e.description
@@ -75,16 +75,16 @@ public enum VMError: Error, CustomStringConvertible {
 
 func readFile(_ path: String) throws(VMError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .file(path: path, errno: errno) }
+    guard fd >= 0 else { throw .file(.last("cannot read \(path)")) }
     defer { close(fd) }
     var st = stat()
-    guard fstat(fd, &st) == 0 else { throw .file(path: path, errno: errno) }
+    guard fstat(fd, &st) == 0 else { throw .file(.last("cannot read \(path)")) }
     var out = [UInt8](repeating: 0, count: Int(st.st_size))
     var done = 0
     while done < out.count {
         let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
         if n < 0, errno == EINTR { continue }
-        guard n > 0 else { throw .file(path: path, errno: n < 0 ? errno : EIO) }
+        guard n > 0 else { throw .file(n < 0 ? .last("cannot read \(path)") : SystemError(errno: EIO, "cannot read \(path)")) }
         done += n
     }
     return out
@@ -112,8 +112,8 @@ public final class VirtualMachine: @unchecked Sendable {
     public let serial: Serial16550
     public private(set) var cmdline: KernelCmdline
     public let boot: BootLoader.Result
-    /// The vsock device when `config.vsock` is set; its event loop runs while `run()` does.
-    public let vsock: VirtioVsock?
+    /// The vsock device's host side when `config.vsock` is set; its thread runs while `run()` does.
+    public let vsock: VsockMuxer?
     let vsockTransport: VirtioMMIO?
     private let stop = Mutex<StopReason?>(nil)
     /// eventfd written once by the first requestStop.
@@ -146,7 +146,7 @@ public final class VirtualMachine: @unchecked Sendable {
         // Devices.
         let serial = Serial16550(outFD: config.serialFD, irq: KVMInterruptLine(vm: vm, irq: DeviceMap.serialIRQ))
         var line = KernelCmdline(config.cmdline)
-        var vsockDevice: (VirtioVsock, VirtioMMIO)?
+        var vsockDevice: (VsockMuxer, VirtioMMIO)?
         do {
             try pio.insert(serial, base: DeviceMap.serialPort, size: 8)
             try pio.insert(I8042(), base: I8042.base, size: I8042.size)
@@ -160,13 +160,16 @@ public final class VirtualMachine: @unchecked Sendable {
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
             }
             if let v = config.vsock {
-                let dev: VirtioVsock
-                do { dev = try VirtioVsock(guestCID: v.guestCID, udsPath: v.udsPath) } catch { throw VMError.device(error.description) }
+                let muxer: VsockMuxer, dev: VirtioVsock
+                do {
+                    muxer = try VsockMuxer(guestCID: v.guestCID, udsPath: v.udsPath)
+                    dev = try VirtioVsock(guestCID: v.guestCID, backend: muxer, maxPayload: Int(muxer.limits.bufAlloc))
+                } catch { throw VMError.device(error.description) }
                 let (base, irq) = DeviceMap.virtio(config.disks.count)
                 let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
                 try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
-                vsockDevice = (dev, t)
+                vsockDevice = (muxer, t)
             }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
@@ -299,14 +302,14 @@ public final class VirtualMachine: @unchecked Sendable {
     /// kicked repeatedly until every thread has left its loop, then joined.
     public func run() -> StopReason {
         installKickHandler()
-        // vsock host sockets are serviced on their own thread; packets for the guest are
+        // vsock host sockets are serviced on the muxer's own thread; packets for the guest are
         // pushed into the rx queue as if the driver had notified it.
-        let vsockThread = vsock.map { dev in
+        let vsockThread = vsock.map { muxer in
             let t = vsockTransport
-            return Threads.spawn { dev.serve { t?.notify(VirtioVsock.rxQueue) } }
+            return Threads.spawn { muxer.serve { t?.notify(VirtioVsock.rxQueue) } }
         }
         defer {
-            vsock?.shutdownHost()
+            vsock?.shutdown()
             if let t = vsockThread { pthread_join(t, nil) }
         }
         let live = Mutex(vcpus.count)

@@ -143,32 +143,3 @@ import Testing
         #expect(refusal(["pids": "x"]) == "--cgroup: unknown controller pids (not one of the container's hierarchies)")
     }
 }
-
-@Suite struct CgroupPlacementTests {
-    let hybrid = """
-        30 25 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec - tmpfs tmpfs rw,mode=755
-        31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw
-        32 30 0:28 / /sys/fs/cgroup/systemd rw,nosuid - cgroup cgroup rw,xattr,name=systemd
-        33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
-        34 30 0:30 / /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
-        """
-    let procCgroup = "4:memory:/user.slice\n3:cpu,cpuacct:/\n2:name=systemd:/user.slice/session-1.scope\n0::/user.slice\n"
-
-    @Test func hierarchiesFromMountinfo() {
-        let h = CgroupPlacement.hierarchies(mountinfo: hybrid)
-        #expect(h.map(\.mountpoint) == ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory"])
-        #expect(h.map(\.version) == [2, 1, 1, 1])
-        #expect(h[1].options == "name=systemd" && h[2].options == "cpu,cpuacct")
-    }
-
-    @Test func absoluteRelativeAndDefaultPaths() {
-        let h = CgroupPlacement.hierarchies(mountinfo: hybrid)
-        let abs = CgroupPlacement.directories(cgroupsPath: "/pod/c1", id: "c1", hierarchies: h, procCgroup: procCgroup).map(\.1)
-        #expect(abs == ["/sys/fs/cgroup/unified/pod/c1", "/sys/fs/cgroup/systemd/pod/c1", "/sys/fs/cgroup/cpu,cpuacct/pod/c1", "/sys/fs/cgroup/memory/pod/c1"])
-        let rel = CgroupPlacement.directories(cgroupsPath: "sub/c1", id: "c1", hierarchies: h, procCgroup: procCgroup).map(\.1)
-        #expect(rel == ["/sys/fs/cgroup/unified/user.slice/sub/c1", "/sys/fs/cgroup/systemd/user.slice/session-1.scope/sub/c1",
-                        "/sys/fs/cgroup/cpu,cpuacct/sub/c1", "/sys/fs/cgroup/memory/user.slice/sub/c1"])
-        let def = CgroupPlacement.directories(cgroupsPath: nil, id: "c9", hierarchies: h, procCgroup: procCgroup).map(\.1)
-        #expect(def.last == "/sys/fs/cgroup/memory/user.slice/c9")
-    }
-}

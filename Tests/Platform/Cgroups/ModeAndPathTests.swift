@@ -45,6 +45,21 @@ let unifiedMountinfo = """
         #expect(l.unifiedOwnPath == "/user.slice/s")
     }
 
+    /// The hierarchies `cgroup` mounts are made of: each once, with an escaped mount point
+    /// decoded, keyed as the manager's state keys its directories.
+    @Test func hierarchiesListEachMountOnceWithItsStateKey() throws {
+        let text = hybridMountinfo + "\n60 31 0:39 / /sys/fs/cgroup/net\\040cls rw,relatime - cgroup cgroup rw,net_cls"
+        let l = try CgroupLayout.parse(mountinfo: text, procCgroup: "")
+        #expect(l.hierarchies.map(\.mountPoint) == ["/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/cpuset", "/sys/fs/cgroup/memory",
+                                                     "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/net cls", "/sys/fs/cgroup/unified"])
+        #expect(l.hierarchies.map(\.key) == ["cpu,cpuacct", "cpuset", "memory", "name=systemd", "net_cls", ""])
+        #expect(l.hierarchies.map(\.version) == [1, 1, 1, 1, 1, 2])
+        let state = try CgroupState.resolve(cgroupsPath: "/c", containerID: "c", systemd: false, layout: l)
+        #expect(Set(state.paths.keys) == Set(l.hierarchies.map(\.key)))
+        let unified = try CgroupLayout.parse(mountinfo: unifiedMountinfo, procCgroup: "").hierarchies
+        #expect(unified.map(\.mountPoint) == ["/sys/fs/cgroup"] && unified.map(\.key) == [""] && unified.map(\.version) == [2])
+    }
+
     @Test func ownPathIsRelativeToTheMountRoot() throws {
         let l = try CgroupLayout.parse(mountinfo: legacyMountinfo, procCgroup: "5:memory:/docker/abc/sub\n4:pids:/p\n")
         #expect(l.mode == .legacy)

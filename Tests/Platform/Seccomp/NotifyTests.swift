@@ -39,13 +39,11 @@ struct AgentSocket {
         defer { close(conn) }
         var state: [UInt8] = []
         var notifyFD: Int32 = -1
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while Self.wait(conn, seconds: 5) {
-            var received: Int32 = -1
-            let n = chunk.withUnsafeMutableBytes { brig_sc_recv_fd(conn, $0.baseAddress, $0.count, &received) }
+            guard let (received, bytes) = try? UnixSocket.receiveWithFD(conn, max: 65536) else { break }
             if received >= 0 { notifyFD = received }
-            if n <= 0 { break }
-            state += chunk[0..<n]
+            if bytes.isEmpty { break }
+            state += bytes
         }
         return notifyFD >= 0 ? (state, notifyFD) : nil
     }

@@ -7,7 +7,7 @@ import BrigLinux
 
 func udsConnect(_ path: String) -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    guard VirtioVsock.withAddress(path, { connect(fd, $0, $1) }) == 0 else { close(fd); return -1 }
+    guard VsockMuxer.withAddress(path, { connect(fd, $0, $1) }) == 0 else { close(fd); return -1 }
     var tv = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     return fd
@@ -59,7 +59,7 @@ struct VsockGuestTests {
         let (dir, kernel, uds) = try vsockGuest()
         defer { _ = shell("rm -rf '\(dir)'") }
         let l = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(VirtioVsock.withAddress(uds + "_1025") { bind(l, $0, $1) } == 0 && listen(l, 4) == 0)
+        #expect(VsockMuxer.withAddress(uds + "_1025") { bind(l, $0, $1) } == 0 && listen(l, 4) == 0)
         defer { close(l) }
         let null = open("/dev/null", O_WRONLY)
         defer { close(null) }
@@ -84,7 +84,7 @@ struct VsockGuestTests {
         let log = dir + "/serial.log"
         // The guest connects to host port 1025 as soon as it runs: listen there first.
         let l = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(VirtioVsock.withAddress(uds + "_1025") { bind(l, $0, $1) } == 0 && listen(l, 4) == 0)
+        #expect(VsockMuxer.withAddress(uds + "_1025") { bind(l, $0, $1) } == 0 && listen(l, 4) == 0)
         defer { close(l) }
 
         let sfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0o644)

@@ -21,14 +21,6 @@ int brig_sc_memfd(const char *name);
 long brig_sc_syscall6(long nr, unsigned long a0, unsigned long a1, unsigned long a2,
                    unsigned long a3, unsigned long a4, unsigned long a5);
 
-/// One sendmsg(2) carrying `len` bytes of `data` plus `fd` in an SCM_RIGHTS control message.
-/// Returns the number of data bytes sent, or -1 with errno set.
-ssize_t brig_sc_send_fd(int sock, const void *data, size_t len, int fd);
-
-/// One recvmsg(2) that also accepts a single SCM_RIGHTS fd (stored in *fd, or -1 if none;
-/// received fds are close-on-exec). Returns the number of data bytes read, or -1 with errno set.
-ssize_t brig_sc_recv_fd(int sock, void *data, size_t cap, int *fd);
-
 /// SECCOMP_IOCTL_NOTIF_RECV on a listener fd: waits for one notification.
 /// Returns 0 (filling id, pid, syscall number and the first argument) or -1 with errno set.
 int brig_sc_notif_recv(int notify_fd, uint64_t *id, uint32_t *pid, int32_t *nr, uint64_t *arg0);

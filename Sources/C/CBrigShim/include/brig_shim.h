@@ -66,8 +66,10 @@ int brig_unlockpt(int master);
 int brig_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int brig_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
 
-// Passing file descriptors over Unix sockets.
-int brig_send_fd(int sock, int fd, const void *data, size_t len);
+// Passing file descriptors over Unix sockets (SCM_RIGHTS; the one implementation).
+/// One sendmsg(2) of `len` bytes of `data` (one NUL byte when `len` is 0) plus `fd`, retried on
+/// EINTR. Returns the number of data bytes sent (a stream socket may take fewer), or -1.
+ssize_t brig_send_fd(int sock, int fd, const void *data, size_t len);
 /// Receives at most one fd; *fd is -1 if none came. Returns bytes of data or -1.
 ssize_t brig_recv_fd(int sock, int *fd, void *data, size_t len);
 

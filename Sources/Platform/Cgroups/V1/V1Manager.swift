@@ -2,7 +2,7 @@ import BrigOCI
 import Glibc
 
 /// A container cgroup on cgroup v1 hierarchies (runc's fs driver): one leaf per hierarchy.
-public final class V1Manager: CgroupManager {
+public final class V1Manager: TreeManager {
     public let mode: CgroupMode
     public var skipDevices = false
     public var freezeTimeout = 5.0
@@ -32,33 +32,17 @@ public final class V1Manager: CgroupManager {
         paths.first { $0.key.split(separator: ",").contains { $0 == controller } }.map { CgroupDirectory($0.value) }
     }
 
-    /// mkdir -p on every hierarchy; a failure removes the directories it made.
-    public func create() throws {
-        let before = tree.created
-        do {
-            _ = try tree.create()
-            if let cpuset = directory("cpuset") { try V1CPU.inheritCpuset(leaf: cpuset.path) }
-        } catch {
-            tree.removeCreated(since: before)
-            throw error
-        }
+    /// A new cpuset cgroup starts empty: it gets its parent's cpus and mems.
+    func prepareCreated() throws {
+        if let cpuset = directory("cpuset") { try V1CPU.inheritCpuset(leaf: cpuset.path) }
     }
 
-    /// Like `create`, and refuses a frozen (or freezing) cgroup, as runc does.
-    @discardableResult public func join() throws -> Bool {
-        joinedExisting = tree.populated()
-        let before = tree.created
-        try create()
+    /// A frozen (or freezing) cgroup is refused, as runc does.
+    func refuseFrozen() throws {
         if let d = directory("freezer"), let s = try? d.read("freezer.state").trimmingWhitespace, s == "FROZEN" || s == "FREEZING" {
-            tree.removeCreated(since: before)
             throw CgroupError.frozen(path: d.path, reason: "\(d.file("freezer.state")) is \(s)")
         }
-        return joinedExisting
     }
-
-    public func addProcess(_ pid: pid_t) throws { try tree.addProcess(pid) }
-    public func apply(_ resources: Resources) throws { if !joinedExisting { try set(resources, devices: true) } }
-    public func update(_ resources: Resources) throws { try set(resources, devices: resources.devices != nil) }
 
     /// Validates everything that can be checked up front, then writes controller by controller
     /// in runc's order (cpuset, devices, memory, cpu, pids, blkio, hugetlb, net_cls, net_prio, rdma).
@@ -131,28 +115,14 @@ public final class V1Manager: CgroupManager {
         return steps
     }
 
-    public func freeze() throws { try setFreezer("FROZEN") }
-    public func thaw() throws { try setFreezer("THAWED") }
-
-    /// Writes freezer.state and polls until it reads back `target` (it passes through FREEZING);
-    /// the write is repeated while freezing, as runc does, so that new tasks get frozen too.
-    func setFreezer(_ target: String) throws {
+    /// freezer.state passes through FREEZING to FROZEN; the write is repeated while freezing.
+    func freezer() throws -> Freezer {
         guard let d = directory("freezer") else {
             throw CgroupError.unsupported(field: "freezer", reason: "the cgroup v1 freezer controller is not mounted")
         }
-        var last = ""
-        var polls = 0
-        try d.write("freezer.state", target)
-        let ok = try waitUntil(timeout: freezeTimeout) {
-            last = try d.read("freezer.state").trimmingWhitespace
-            polls += 1
-            if last != target && polls % 25 == 0 { try d.write("freezer.state", target) }
-            return last == target
-        }
-        if !ok {
-            if target == "FROZEN" { try? d.write("freezer.state", "THAWED") }
-            throw CgroupError.freezeTimeout(path: d.path, wanted: target, last: last)
-        }
+        let state: (Bool) -> String = { $0 ? "FROZEN" : "THAWED" }
+        return Freezer(directory: d, file: "freezer.state", request: state, settled: state,
+                       current: { try d.read("freezer.state").trimmingWhitespace }, describe: { $0 }, repeatsWrite: true)
     }
 
     public func isFrozen() throws -> Bool {
@@ -160,18 +130,11 @@ public final class V1Manager: CgroupManager {
         return try d.read("freezer.state").trimmingWhitespace == "FROZEN"
     }
 
-    public func pids() throws -> [pid_t] { try tree.pids() }
-
     public func stats() throws -> CgroupStats { try V1Stats.read(directory) }
 
     public func oomKillCount() throws -> UInt64 {
         guard let d = directory("memory") else { return 0 }
         return try d.readKeyValues("memory.oom_control")["oom_kill"] ?? 0
-    }
-
-    /// Removes what create made; a joined cgroup (a pod's) stays, directories made beside it go.
-    public func destroy(force: Bool) throws {
-        try tree.destroy(force: force)
     }
 }
 

@@ -2,7 +2,7 @@ import BrigOCI
 import Glibc
 
 /// A container cgroup on the cgroup v2 unified hierarchy (runc's fs2 driver): one directory.
-public final class V2Manager: CgroupManager {
+public final class V2Manager: TreeManager {
     public let mode: CgroupMode
     public var skipDevices = false
     public var freezeTimeout = 5.0
@@ -28,23 +28,21 @@ public final class V2Manager: CgroupManager {
 
     var placement: V2Placement { V2Placement(mount: mount ?? "", leaf: directory) }
 
-    /// mkdir -p, then enable every available controller in `cgroup.subtree_control` of each
-    /// ancestor from the mount down to the parent (runc's CreateCgroupPath). A failure removes
-    /// the directories it made; mkdir's EAGAIN names the hierarchy limit that caused it.
-    public func create() throws {
-        let before = tree.created
-        do {
-            _ = try tree.create()
-        } catch let CgroupError.directory(path, e) where e.errno == EAGAIN && mount != nil {
-            throw V2Placement.hierarchyLimit(creating: path, mount: mount!) ?? CgroupError.directory(path: path, e)
-        }
-        do {
-            for dir in placement.ancestors { try enableControllers(dir) }
-        } catch {
-            tree.removeCreated(since: before)
-            throw error
-        }
+    /// Enables every available controller in `cgroup.subtree_control` of each ancestor from
+    /// the mount down to the parent (runc's CreateCgroupPath).
+    func prepareCreated() throws {
+        for dir in placement.ancestors { try enableControllers(dir) }
     }
+
+    /// mkdir's EAGAIN names the hierarchy limit that caused it.
+    func explainCreateError(_ error: any Error) -> any Error {
+        guard case let CgroupError.directory(path, e) = error, e.errno == EAGAIN, let mount else { return error }
+        return V2Placement.hierarchyLimit(creating: path, mount: mount) ?? error
+    }
+
+    /// A frozen cgroup is refused (runc: "container's cgroup unexpectedly frozen"): the
+    /// container's processes would block until something thawed it.
+    func refuseFrozen() throws { try placement.refuseFrozen() }
 
     /// Writes every controller of cgroup.controllers to cgroup.subtree_control; those the kernel
     /// refuses (EBUSY in a cgroup with processes, EACCES where not delegated, cpu with realtime
@@ -57,25 +55,6 @@ public final class V2Manager: CgroupManager {
             for c in available { try? d.write("cgroup.subtree_control", c) }
         }
     }
-
-    /// Like `create`, and refuses a frozen cgroup (runc: "container's cgroup unexpectedly
-    /// frozen"): the container's processes would block until something thawed it.
-    @discardableResult public func join() throws -> Bool {
-        joinedExisting = tree.populated()
-        let before = tree.created
-        try create()
-        do {
-            try placement.refuseFrozen()
-        } catch {
-            tree.removeCreated(since: before)
-            throw error
-        }
-        return joinedExisting
-    }
-
-    public func addProcess(_ pid: pid_t) throws { try tree.addProcess(pid) }
-    public func apply(_ resources: Resources) throws { if !joinedExisting { try set(resources, devices: true) } }
-    public func update(_ resources: Resources) throws { try set(resources, devices: resources.devices != nil) }
 
     /// Validates up front, then writes in runc's fs2 order: pids, memory, io, cpu, cpuset,
     /// hugetlb, rdma, devices, unified (last, so it overrides).
@@ -103,25 +82,16 @@ public final class V2Manager: CgroupManager {
         if let u = r.unified { try V2Controllers.applyUnified(u, d) }
     }
 
-    public func freeze() throws { try setFrozen(true) }
-    public func thaw() throws { try setFrozen(false) }
-
-    /// Writes cgroup.freeze and waits for `frozen 0|1` in cgroup.events.
-    func setFrozen(_ frozen: Bool) throws {
-        guard directory.exists("cgroup.freeze") else {
+    /// cgroup.freeze is written; cgroup.events says `frozen 0|1` once the kernel is done.
+    func freezer() throws -> Freezer {
+        let d = directory
+        guard d.exists("cgroup.freeze") else {
             throw CgroupError.unsupported(field: "cgroup.freeze", reason: "the kernel has no cgroup v2 freezer (needs Linux 5.2)")
         }
-        let want = frozen ? "1" : "0"
-        try directory.write("cgroup.freeze", want)
-        var last = ""
-        let ok = try waitUntil(timeout: freezeTimeout) {
-            last = String(try directory.readKeyValues("cgroup.events")["frozen"] ?? 0)
-            return last == want
-        }
-        if !ok {
-            if frozen { try? directory.write("cgroup.freeze", "0") }
-            throw CgroupError.freezeTimeout(path: directory.path, wanted: "frozen \(want)", last: "frozen \(last)")
-        }
+        let bit: (Bool) -> String = { $0 ? "1" : "0" }
+        return Freezer(directory: d, file: "cgroup.freeze", request: bit, settled: bit,
+                       current: { String(try d.readKeyValues("cgroup.events")["frozen"] ?? 0) },
+                       describe: { "frozen \($0)" }, repeatsWrite: false)
     }
 
     public func isFrozen() throws -> Bool {
@@ -130,16 +100,9 @@ public final class V2Manager: CgroupManager {
             && (try directory.readKeyValues("cgroup.events")["frozen"] ?? 0) == 1
     }
 
-    public func pids() throws -> [pid_t] { try tree.pids() }
-
     public func stats() throws -> CgroupStats { try V2Stats.read(directory) }
 
     public func oomKillCount() throws -> UInt64 {
         try directory.readKeyValues("memory.events")["oom_kill"] ?? 0
-    }
-
-    /// Removes what create made; a joined cgroup (a pod's) stays.
-    public func destroy(force: Bool) throws {
-        try tree.destroy(force: force)
     }
 }

@@ -63,3 +63,25 @@ public struct VsockCredit: Equatable, Sendable {
         return inFlight > peerBufAlloc ? 0 : peerBufAlloc - inFlight
     }
 }
+
+/// One vsock packet: the header and, for RW, its payload (`header.len` bytes when well formed).
+public struct VsockPacket: Equatable, Sendable {
+    public var header: VsockHeader
+    public var payload: [UInt8]
+    public init(_ header: VsockHeader, _ payload: [UInt8] = []) { self.header = header; self.payload = payload }
+}
+
+/// What the virtio-vsock device hands packets to and takes them from (Firecracker's
+/// VsockBackend/VsockChannel). The device is only the virtio side; a backend owns the
+/// connections. `send` and `receive` run on whichever thread services the queues — a vCPU's
+/// exit path — so a backend must not block or do host I/O in them: it queues, and does its
+/// I/O on a thread of its own (VsockMuxer), telling the transport when rx packets wait.
+public protocol VsockBackend: AnyObject, Sendable {
+    /// A packet the guest put on the tx queue. The payload holds what the chain carried, up
+    /// to `maxPayload` bytes: a `len` it does not match is the backend's to refuse.
+    func send(_ packet: VsockPacket)
+    /// The next packet for the guest whose payload fits in `room` bytes, nil when none waits.
+    func receive(room: Int) -> VsockPacket?
+    /// Whether `receive` has something (so rx buffers are worth taking).
+    var hasPendingRx: Bool { get }
+}
