@@ -33,10 +33,14 @@ public struct NamespacesBackend: Backend {
         guard Files.isDirectory(rootfs) else { throw RuntimeError(.config, "root.path: rootfs \(rootfs) does not exist or is not a directory") }
 
         // Cgroups first, so the init process is placed before it creates its cgroup namespace.
-        let hierarchies = CgroupPlacement.hierarchies(mountinfo: try Files.readString("/proc/self/mountinfo"))
+        // mountinfo is read once, for both the hierarchies and the manager's layout.
+        let mountinfo = try Files.readString("/proc/self/mountinfo")
+        let hierarchies = CgroupPlacement.hierarchies(mountinfo: mountinfo)
         var cgroups: any CgroupManager
         do {
-            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup)
+            if o.systemdCgroup && !systemdRunning() { throw CgroupError.systemdNotRunning }
+            let layout = try CgroupLayout.parse(mountinfo: mountinfo, procCgroup: try Files.readString("/proc/self/cgroup"))
+            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup, layout: layout)
         } catch CgroupError.systemdNotRunning {
             throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
         }
