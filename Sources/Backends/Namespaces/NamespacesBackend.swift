@@ -64,6 +64,8 @@ public struct NamespacesBackend: Backend {
             extraEnv: extraEnv)
 
         plan.newKeyring = !o.noNewKeyring
+        plan.hooksRoundTrip = !(spec.hooks?.prestart ?? []).isEmpty || !(spec.hooks?.createRuntime ?? []).isEmpty
+            || o.runtimeHooks != nil || !plan.createContainerHooks.isEmpty
         try applyHostChecks(spec: spec, plan: &plan)
 
         // Everything the container will hold is recorded in state.json before it is acquired,
