@@ -7,7 +7,15 @@ import Glibc
 /// Reads and validates `<bundle>/config.json`, every error naming the path or field.
 enum Bundle {
     static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path == "/" ? path : String(path.reversed().drop(while: { $0 == "/" }).reversed()) }
+        if path.hasPrefix("/") {
+            if path == "/" { return path }
+            // Trailing slashes off (a byte loop: reversed() here cost more than the rest of the call).
+            var end = path.utf8.endIndex
+            while end > path.utf8.startIndex && path.utf8[path.utf8.index(before: end)] == UInt8(ascii: "/") {
+                end = path.utf8.index(before: end)
+            }
+            return String(path[..<end])
+        }
         var buf = [CChar](repeating: 0, count: 4096)
         let cwd = String(cString: getcwd(&buf, buf.count))
         return path == "." || path.isEmpty ? cwd : cwd + "/" + path
