@@ -120,13 +120,16 @@ public struct NamespacesBackend: Backend {
         CrashPoint.reached("create.spawned")
         debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)), namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
 
+        // The plan goes first: the init decodes it while it is moved into its cgroups (v1
+        // cgroup.procs writes can wait long on the kernel's lock), and acts on it once placed.
+        let channel = SyncChannel(fd: parentSock)
+        try channel.send(.plan(plan))
         try cgroups.addProcess(initPid)
         record.cgroup = cgroups.state
         record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
         try store.save(record, durable: false)
         CrashPoint.reached("create.placed")
-        let channel = SyncChannel(fd: parentSock)
-        try channel.send(.plan(plan))
+        try channel.send(.placed)
 
         var containerPid: Int32 = 0
         func state(_ status: ContainerStatus) -> ContainerState {
@@ -177,7 +180,7 @@ public struct NamespacesBackend: Backend {
             case .error(let message):
                 debug("create \(o.id): init failed: \(message)")
                 throw RuntimeError(.system, message)
-            case .plan, .mapped, .hooksDone:
+            case .plan, .placed, .mapped, .hooksDone:
                 throw RuntimeError(.internalError, "unexpected message from container init")
             }
         }
@@ -230,10 +233,11 @@ public struct NamespacesBackend: Backend {
             CrashPoint.reached("exec.spawned")
             debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) joining the container's namespaces")
             // The exec'd process belongs to the container's cgroup (leaf directories).
-            try record.cgroupManager.addProcess(initPid)
-            CrashPoint.reached("exec.placed")
             let channel = SyncChannel(fd: parentSock)
             try channel.send(.plan(plan))
+            try record.cgroupManager.addProcess(initPid)
+            CrashPoint.reached("exec.placed")
+            try channel.send(.placed)
             var pid: Int32 = 0
             while let (message, passedFD) = try channel.receiveWithFD() {
                 switch message {

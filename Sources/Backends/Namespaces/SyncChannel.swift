@@ -7,6 +7,7 @@ import Glibc
 /// socketpair: one JSON message per packet, typed verbs per direction.
 public enum SyncMessage: Codable, Sendable {
     case plan(LaunchPlan)          // parent → init
+    case placed                    // parent → init: you are in the container's cgroups, go on
     case mapUser                   // init → parent: write my uid/gid maps
     case mapped                    // parent → init
     case childPid(Int32)           // init → parent: the container process's host pid
