@@ -74,9 +74,10 @@ for r in $runtimes; do
 done
 # CPU time of one run (task-clock of the whole process tree, perf stat): unlike wall time it
 # hardly moves when other work shares the machine.
+# Interleaved (one run of each runtime per round), so that load changes hit all of them alike.
 if command -v perf >/dev/null; then
-  for r in $runtimes; do
-    for i in \$(seq $runs); do
+  for i in \$(seq $runs); do
+    for r in $runtimes; do
       perf stat -x, -e task-clock -o $work/cpu.txt \$(bin \$r) --root $work/s-\$r run --bundle $b cpu\$i >/dev/null
       grep task-clock $work/cpu.txt | cut -d, -f1 >> $work/cpu-\$r
     done
