@@ -7,7 +7,8 @@
 #   throughput             : 16 concurrent `run`s of /bin/true (containers per second, failures)
 #   CPU time               : task-clock of a `run`'s whole process tree (perf stat): stable on a
 #                            machine other work shares, where wall times move by ±50%
-#   peak RSS               : max RSS of the runtime's process tree during `run` (GNU time)
+#   peak RSS               : max RSS of the runtime's process tree during `run` (GNU time, when
+#                            installed)
 # crun 1.8 refuses this host's hybrid cgroup layout, so every runtime is measured inside one
 # private mount namespace with /sys/fs/cgroup/unified unmounted (like for like); brig is also
 # measured on the unmodified host. On a pure cgroup v2 host (the VM test host) nothing is hidden.
@@ -26,7 +27,9 @@ fi
 brig=$BRIG
 work=$(mktemp -d /tmp/brig-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-./scripts/make-rootfs.sh "$work/bundle/rootfs"
+# The conformance suite's cached rootfs when there is one (the VM test host has no busybox-static).
+if [ -f .cache/conformance/rootfs.stamp ]; then mkdir -p "$work/bundle" && cp -a .cache/conformance/rootfs "$work/bundle/rootfs"
+else ./scripts/make-rootfs.sh "$work/bundle/rootfs"; fi
 "$brig" spec --bundle "$work/bundle"
 python3 - "$work/bundle/config.json" <<'PY'
 import json, sys
@@ -67,11 +70,13 @@ eval hyperfine --runs $runs --warmup 3 --export-json $work/csd.json \$csd_args >
 eval hyperfine -N --runs $runs --warmup 3 --export-json $work/exec.json \$exec_args >/dev/null
 for r in $runtimes; do \$(bin \$r) --root $work/s-\$r delete --force sleeper-\$r; done
 # Peak RSS of the whole process tree of one run (GNU time reports the largest waited-for process).
-for r in $runtimes; do
-  for i in 1 2 3 4 5; do
-    /usr/bin/time -f %M -o $work/rss-\$r-\$i \$(bin \$r) --root $work/s-\$r run --bundle $b rss\$i
+if [ -x /usr/bin/time ]; then
+  for r in $runtimes; do
+    for i in 1 2 3 4 5; do
+      /usr/bin/time -f %M -o $work/rss-\$r-\$i \$(bin \$r) --root $work/s-\$r run --bundle $b rss\$i
+    done
   done
-done
+fi
 # CPU time of one run (task-clock of the whole process tree, perf stat): unlike wall time it
 # hardly moves when other work shares the machine.
 # Interleaved (one run of each runtime per round), so that load changes hit all of them alike.
@@ -113,8 +118,9 @@ print(f"\n{'':28}" + "".join(f"{n:>18}" for n in names))
 for title, name in rows:
     m = load(name)
     print(f"{title:28}" + "".join(f"{m[n]:9.2f} ms x{m[n] / m['crun']:5.2f}" for n in names))
-rss = {n: statistics.median(int(open(f"{work}/rss-{n}-{i}").read().split()[-1]) for i in range(1, 6)) / 1024 for n in names}
-print(f"{'peak RSS of a run (MiB)':28}" + "".join(f"{rss[n]:9.1f} MiB{rss[n] - rss['crun']:+5.1f}" for n in names))
+if all(os.path.exists(f"{work}/rss-{n}-1") for n in names):
+    rss = {n: statistics.median(int(open(f"{work}/rss-{n}-{i}").read().split()[-1]) for i in range(1, 6)) / 1024 for n in names}
+    print(f"{'peak RSS of a run (MiB)':28}" + "".join(f"{rss[n]:9.1f} MiB{rss[n] - rss['crun']:+5.1f}" for n in names))
 if all(os.path.exists(f"{work}/cpu-{n}") for n in names):
     cput = {n: statistics.median(float(x) for x in open(f"{work}/cpu-{n}").read().split()) for n in names}
     print(f"{'CPU time of a run (ms)':28}" + "".join(f"{cput[n]:9.2f} ms x{cput[n] / cput['crun']:5.2f}" for n in names))
