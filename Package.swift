@@ -87,7 +87,7 @@ let package = Package(
         // Executables.
         exe("brig", ["BrigCLI"], static: true),
         exe("brig-agent", ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], static: true),
-        exe("brig-vmm", ["BrigVMM"]),
+        exe("brig-vmm", ["BrigVMM"], static: true),
         exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "CBrigSeccompShim"], static: true),
 
         // Tests mirror Sources/.

@@ -9,7 +9,7 @@ rounds=${1:-50}; [ $# -gt 0 ] && shift
 [ $# -gt 0 ] || set -- .build/debug/brig .build/release/brig
 work=$(mktemp -d /tmp/brig-sealed-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-cc -O2 -o "$work/sealed-exe" benchmarks/sealed-exe/sealed-exe.c
+cc -O2 -I Sources/C/CBrigShim/include -o "$work/sealed-exe" benchmarks/sealed-exe/sealed-exe.c Sources/C/CBrigShim/shim.c
 for b in "$@"; do
     [ -f "$b" ] || { echo "$b: not built, skipped"; continue; }
     unshare -m --propagation private "$work/sealed-exe" "$(readlink -f "$b")" "$rounds" "$work"

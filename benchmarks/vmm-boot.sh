@@ -4,7 +4,9 @@
 # process exit after the guest powers off, and the VMM's max RSS (/usr/bin/time -v).
 # Prints medians and QEMU/brig ratios.
 #   benchmarks/vmm-boot.sh [RUNS]      (default 10; needs /dev/kvm, gcc, qemu-system-x86)
-# BRIG_VMM=path overrides the brig-vmm binary (default: release build in .build-vmm).
+# BRIG_VMM=path overrides the brig-vmm binary (default: release build in .build-vmm, static).
+# With BRIG=path (default .build/release/brig when built) it also measures `brig vm boot`: the
+# same VMM inside the brig binary, as the microvm backend's monitor runs it.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-10}
@@ -23,19 +25,23 @@ cp "$WORK/disk.img" "$WORK/disk-qemu.img"
 # "-cpu host,-arch-capabilities": PVM hosts reject MSR 0x10a that "-cpu host" would set.
 QEMU_CPU=${QEMU_CPU:-host,-arch-capabilities}
 
-python3 - "$RUNS" "$BRIG_VMM" "$WORK" "$QEMU_CPU" <<'PY'
+BRIG=${BRIG:-$ROOT/.build/release/brig}
+python3 - "$RUNS" "$BRIG_VMM" "$WORK" "$QEMU_CPU" "$BRIG" <<'PY'
 import os, subprocess, sys, time, statistics
-runs, brig, work, qcpu = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+runs, brig, work, qcpu, brig_cli = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+boot = ["boot", "--kernel", f"{work}/guest.elf", "--disk", f"{work}/disk.img",
+        "--mem", "128M", "--cmdline", "console=ttyS0", "--timeout", "60"]
 cmds = {
-    "brig": [brig, "boot", "--kernel", f"{work}/guest.elf", "--disk", f"{work}/disk.img",
-             "--mem", "128M", "--cmdline", "console=ttyS0", "--timeout", "60"],
+    "brig": [brig] + boot,
     "qemu": ["qemu-system-x86_64", "-M", "microvm,rtc=off,acpi=off", "-enable-kvm", "-cpu", qcpu,
              "-m", "128M", "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
              "-kernel", f"{work}/guest.elf", "-append", "console=ttyS0",
              "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-global", "virtio-mmio.force-legacy=false",
              "-drive", f"id=d0,file={work}/disk-qemu.img,format=raw,if=none", "-device", "virtio-blk-device,drive=d0"],
 }
-ok_status = {"brig": 0, "qemu": 1}
+if os.access(brig_cli, os.X_OK):
+    cmds["brig vm"] = [brig_cli, "vm"] + boot
+ok_status = {"brig": 0, "brig vm": 0, "qemu": 1}
 def one(name):
     tv = f"{work}/time.txt"
     t0 = time.monotonic()
@@ -51,17 +57,17 @@ def one(name):
     rss = next(int(l.split(":")[1]) for l in open(tv) if "Maximum resident set size" in l)
     return (t1 - t0) * 1000, (t2 - t0) * 1000, rss
 res = {}
-for name in ("brig", "qemu"):
+for name in cmds:
     try:
         samples = [one(name) for _ in range(runs)]
     except (SystemExit, FileNotFoundError) as e:
         print(f"{name}: not measured: {e}"); continue
     res[name] = [statistics.median(s[i] for s in samples) for i in range(3)]
 print(f"runs per VMM: {runs} (medians); guest: Tests/VMM/Guests/blk-guest.c (serial + virtio-blk rw + power-off)")
-print(f"{'':6} {'first serial byte ms':>22} {'power-off/exit ms':>18} {'max RSS KiB':>12}")
+print(f"{'':9} {'first serial byte ms':>22} {'power-off/exit ms':>18} {'max RSS KiB':>12}")
 for name, (a, b, c) in res.items():
-    print(f"{name:6} {a:22.1f} {b:18.1f} {c:12.0f}")
-if len(res) == 2:
+    print(f"{name:9} {a:22.1f} {b:18.1f} {c:12.0f}")
+if "qemu" in res and "brig" in res:
     r = [res['qemu'][i] / res['brig'][i] for i in range(3)]
-    print(f"{'qemu/brig':6} {r[0]:19.2f}x {r[1]:17.2f}x {r[2]:11.2f}x")
+    print(f"{'qemu/brig':9} {r[0]:19.2f}x {r[1]:17.2f}x {r[2]:11.2f}x")
 PY

@@ -23,14 +23,17 @@ struct ContainerSetup {
         if plan.has(.mount) {
             try RootfsSetup(plan: plan, bindSources: bindSources).prepare()
         }
-        // prestart/createRuntime run in the parent now, with our namespaces in place.
-        try channel.send(.runtimeHooks)
-        guard case .hooksDone(let stateJSON)? = try channel.receive() else { throw InitError("parent aborted") }
-        if !plan.createContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(stateJSON.utf8)) {
-            // As runc: in the container's root, with the process's environment for hooks without env.
-            try sys("chdir \(plan.rootfs)") { chdir(plan.rootfs) }
-            do { try HookRunner.run(plan.createContainerHooks, kind: "createContainer", state: state, defaultEnv: plan.process.env) }
-            catch { throw InitError(error.description) }
+        // prestart/createRuntime run in the parent now, with our namespaces in place (a round
+        // trip only when there are hooks to run).
+        if plan.hooksRoundTrip {
+            try channel.send(.runtimeHooks)
+            guard case .hooksDone(let stateJSON)? = try channel.receive() else { throw InitError("parent aborted") }
+            if !plan.createContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(stateJSON.utf8)) {
+                // As runc: in the container's root, with the process's environment for hooks without env.
+                try sys("chdir \(plan.rootfs)") { chdir(plan.rootfs) }
+                do { try HookRunner.run(plan.createContainerHooks, kind: "createContainer", state: state, defaultEnv: plan.process.env) }
+                catch { throw InitError(error.description) }
+            }
         }
         try RootfsSetup(plan: plan).enterRoot()
         if plan.has(.mount) { try RootfsSetup(plan: plan).finish() }

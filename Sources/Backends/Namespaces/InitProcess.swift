@@ -22,6 +22,8 @@ public enum InitProcess {
         let channel = SyncChannel(fd: fds[0])
         do {
             guard case .plan(let plan)? = try channel.receive() else { exit(1) }
+            // Decoded while the parent moves us into the container's cgroups; nothing is done before.
+            guard case .placed? = try channel.receive() else { exit(1) }
             try firstStage(plan, channel: channel, startFD: fds[1], consoleFD: fds[2])
         } catch {
             try? channel.send(.error("\(error)"))

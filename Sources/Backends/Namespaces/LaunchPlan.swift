@@ -92,6 +92,9 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
     public var preserveFDs: Int
     /// Join a new session keyring named after the container (off with --no-new-keyring).
     public var newKeyring: Bool = true
+    /// Whether the container stops after its mounts for the parent (prestart/createRuntime hooks,
+    /// or the caller's runtimeHooks) and for createContainer hooks; false skips that round trip.
+    public var hooksRoundTrip: Bool = true
     /// `exec`: join a running container's namespaces and run at once (no rootfs, no parking).
     public var execMode: Bool = false
     /// The validated seccomp filter, loaded last (with no_new_privs: just before execve;

@@ -33,9 +33,13 @@ public struct NamespacesBackend: Backend {
         guard Files.isDirectory(rootfs) else { throw RuntimeError(.config, "root.path: rootfs \(rootfs) does not exist or is not a directory") }
 
         // Cgroups first, so the init process is placed before it creates its cgroup namespace.
+        // mountinfo is read once, for both the manager and the hierarchies of `cgroup` mounts.
+        let layout = try CgroupLayout.parse(mountinfo: try Files.readString("/proc/self/mountinfo"),
+                                            procCgroup: try Files.readString("/proc/self/cgroup"))
         var cgroups: any CgroupManager
         do {
-            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup)
+            if o.systemdCgroup && !systemdRunning() { throw CgroupError.systemdNotRunning }
+            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup, layout: layout)
         } catch CgroupError.systemdNotRunning {
             throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
         }
@@ -43,7 +47,7 @@ public struct NamespacesBackend: Backend {
         // access is bounded by the user's own permissions anyway.
         if o.rootless { cgroups.skipDevices = true }
         // Each mounted hierarchy with the container's directory in it (for `cgroup` mounts).
-        let dirs = try CgroupLayout.current().hierarchies.compactMap { h in cgroups.state.paths[h.key].map { (h, $0) } }
+        let dirs = layout.hierarchies.compactMap { h in cgroups.state.paths[h.key].map { (h, $0) } }
         var extraEnv: [String] = []
         var preserve = o.preserveFDs
         if let listen = ProcessInfoLite.env("LISTEN_FDS"), let n = Int(listen), n > 0 {
@@ -57,6 +61,8 @@ public struct NamespacesBackend: Backend {
             extraEnv: extraEnv)
 
         plan.newKeyring = !o.noNewKeyring
+        plan.hooksRoundTrip = !(spec.hooks?.prestart ?? []).isEmpty || !(spec.hooks?.createRuntime ?? []).isEmpty
+            || o.runtimeHooks != nil || !plan.createContainerHooks.isEmpty
         try applyHostChecks(spec: spec, plan: &plan)
 
         // Everything the container will hold is recorded in state.json before it is acquired,
@@ -111,13 +117,16 @@ public struct NamespacesBackend: Backend {
         CrashPoint.reached("create.spawned")
         debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)), namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
 
+        // The plan goes first: the init decodes it while it is moved into its cgroups (v1
+        // cgroup.procs writes can wait long on the kernel's lock), and acts on it once placed.
+        let channel = SyncChannel(fd: parentSock)
+        try channel.send(.plan(plan))
         try cgroups.addProcess(initPid)
         record.cgroup = cgroups.state
         record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
         try store.save(record, durable: false)
         CrashPoint.reached("create.placed")
-        let channel = SyncChannel(fd: parentSock)
-        try channel.send(.plan(plan))
+        try channel.send(.placed)
 
         var containerPid: Int32 = 0
         func state(_ status: ContainerStatus) -> ContainerState {
@@ -167,7 +176,7 @@ public struct NamespacesBackend: Backend {
             case .error(let message):
                 debug("create \(o.id): init failed: \(message)")
                 throw RuntimeError(.system, message)
-            case .plan, .mapped, .hooksDone:
+            case .plan, .placed, .mapped, .hooksDone:
                 throw RuntimeError(.internalError, "unexpected message from container init")
             }
         }
@@ -220,11 +229,13 @@ public struct NamespacesBackend: Backend {
             CrashPoint.reached("exec.spawned")
             debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) joining the container's namespaces")
             // The exec'd process belongs to the container's cgroup (leaf directories), or to the
-            // sub-cgroup `exec --cgroup` names.
-            try makeCgroupManager(state: try NamespacesBackend.execCgroup(record.cgroup, sub: o.subCgroups)).addProcess(initPid)
-            CrashPoint.reached("exec.placed")
+            // sub-cgroup `exec --cgroup` names. The plan goes first: the init decodes it while
+            // the parent places it, and waits for `placed`.
             let channel = SyncChannel(fd: parentSock)
             try channel.send(.plan(plan))
+            try makeCgroupManager(state: try NamespacesBackend.execCgroup(record.cgroup, sub: o.subCgroups)).addProcess(initPid)
+            CrashPoint.reached("exec.placed")
+            try channel.send(.placed)
             var pid: Int32 = 0
             while let (message, passedFD) = try channel.receiveWithFD() {
                 switch message {

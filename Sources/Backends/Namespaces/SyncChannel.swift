@@ -7,6 +7,7 @@ import Glibc
 /// socketpair: one JSON message per packet, typed verbs per direction.
 public enum SyncMessage: Codable, Sendable {
     case plan(LaunchPlan)          // parent → init
+    case placed                    // parent → init: you are in the container's cgroups, go on
     case mapUser                   // init → parent: write my uid/gid maps
     case mapped                    // parent → init
     case childPid(Int32)           // init → parent: the container process's host pid
@@ -19,6 +20,8 @@ public enum SyncMessage: Codable, Sendable {
 
 public struct SyncChannel {
     public let fd: Int32
+    /// The largest message either side accepts (a plan with many mounts is a few KiB).
+    static let maxMessage = 4 << 20
     public init(fd: Int32) { self.fd = fd }
 
     public func send(_ m: SyncMessage) throws {
@@ -32,11 +35,19 @@ public struct SyncChannel {
 
     /// Receives one message and the fd attached to it, if any (-1).
     public func receiveWithFD() throws -> (SyncMessage, Int32)? {
-        var buf = [UInt8](repeating: 0, count: 4 << 20)
+        // Peek at the packet's size first (SOCK_SEQPACKET: MSG_TRUNC reports the whole length)
+        // and receive into a buffer of exactly that size: a fixed 4 MiB buffer cost ~1000 page
+        // faults and a memset per message, the largest single cost of a create.
+        let size = try sys("recv (peek)") { recv(fd, nil, 0, Int32(MSG_PEEK | MSG_TRUNC)) }
+        guard size <= SyncChannel.maxMessage else { throw InitError("sync message of \(size) bytes (limit \(SyncChannel.maxMessage))") }
         var passed: Int32 = -1
-        let n = try sys("recv") { buf.withUnsafeMutableBytes { brig_recv_fd(fd, &passed, $0.baseAddress, $0.count) } }
+        var n = 0
+        let buf = try [UInt8](unsafeUninitializedCapacity: max(size, 1)) { b, count in
+            n = try sys("recv") { brig_recv_fd(fd, &passed, b.baseAddress, b.count) }
+            count = n
+        }
         if n == 0 { if passed >= 0 { close(passed) }; return nil }
-        return (try JSONDecoder().decode(SyncMessage.self, from: Data(buf[0..<n])), passed)
+        return (try JSONDecoder().decode(SyncMessage.self, from: Data(buf)), passed)
     }
 
     /// Sends a message with an fd attached.

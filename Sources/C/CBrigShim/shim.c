@@ -269,6 +269,26 @@ int brig_exe_detached_ro(const char *path) {
 
 /* Fallback: a sealed memfd copy of `path` (no write/grow/shrink, seals sealed), as runc >= 1.2
  * and crun do. Costs a copy of the binary. Returns an O_CLOEXEC fd or -errno. */
+#include <elf.h>
+#include <stddef.h>
+/* The bytes exec needs of an ELF64 file: up to the end of its last PT_LOAD segment (section
+ * headers, symbol tables and debug info lie past it and are never mapped); 0 when `src` is not
+ * such a file or nothing would be saved. */
+static off_t elf_loaded_end(int src, off_t size) {
+    Elf64_Ehdr eh;
+    if (pread(src, &eh, sizeof eh, 0) != (ssize_t)sizeof eh) return 0;
+    if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 256) return 0;
+    off_t end = (off_t)(eh.e_phoff + (Elf64_Off)eh.e_phnum * sizeof(Elf64_Phdr));
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (pread(src, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof ph)) != (ssize_t)sizeof ph) return 0;
+        off_t e = (off_t)(ph.p_offset + ph.p_filesz);
+        if (e > end) end = e;  /* every segment, not only PT_LOAD: notes, TLS, EH frame stay */
+    }
+    return end > 0 && end < size ? end : 0;
+}
+
 int brig_exe_memfd(const char *path) {
     int fd = (int)syscall(SYS_memfd_create, "brig", 0x1U /* CLOEXEC */ | 0x2U /* ALLOW_SEALING */ | 0x10U /* EXEC */);
     if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, "brig", 0x1U | 0x2U);
@@ -277,12 +297,23 @@ int brig_exe_memfd(const char *path) {
     if (src < 0) { int e = errno; close(fd); return -e; }
     struct stat st;
     if (fstat(src, &st) != 0) { int e = errno; close(src); close(fd); return -e; }
-    off_t off = 0;
-    while (off < st.st_size) {
-        ssize_t n = sendfile(fd, src, &off, (size_t)(st.st_size - off));
+    /* Only what exec maps is copied (the symbol tables are about half a Swift binary), and the
+     * copy's header says it has no section headers, as a stripped file would. */
+    off_t len = elf_loaded_end(src, st.st_size);
+    off_t off = 0, size = len > 0 ? len : st.st_size;
+    while (off < size) {
+        ssize_t n = sendfile(fd, src, &off, (size_t)(size - off));
         if (n <= 0) { int e = n < 0 ? errno : EIO; close(src); close(fd); return -e; }
     }
     close(src);
+    if (len > 0) {
+        Elf64_Off shoff = 0; Elf64_Half zero = 0;
+        if (pwrite(fd, &shoff, sizeof shoff, offsetof(Elf64_Ehdr, e_shoff)) != (ssize_t)sizeof shoff ||
+            pwrite(fd, &zero, sizeof zero, offsetof(Elf64_Ehdr, e_shnum)) != (ssize_t)sizeof zero ||
+            pwrite(fd, &zero, sizeof zero, offsetof(Elf64_Ehdr, e_shstrndx)) != (ssize_t)sizeof zero) {
+            int e = errno; close(fd); return -e;
+        }
+    }
     if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
         int e = errno; close(fd); return -e;
     }

@@ -50,7 +50,7 @@ public struct MountInfo: Equatable, Sendable {
 
     /// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
     public static func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
+        guard s.utf8.contains(0x5c) else { return s }
         var out: [UInt8] = []
         let b = Array(s.utf8)
         var i = 0
