@@ -36,7 +36,8 @@ public struct NamespacesBackend: Backend {
         let hierarchies = CgroupPlacement.hierarchies(mountinfo: try Files.readString("/proc/self/mountinfo"))
         var cgroups: any CgroupManager
         do {
-            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup)
+            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup,
+                                            systemdUser: o.systemdCgroup && o.rootless)
         } catch CgroupError.systemdNotRunning {
             throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
         }
