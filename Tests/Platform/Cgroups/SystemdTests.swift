@@ -274,7 +274,8 @@ final class FakeSystemd: SystemdClient {
     }
 
     @Test func noSystemdIsAClearError() {
-        let unit = SystemdUnit(name: "brig-c1.scope", slice: "system.slice", user: false, containerID: "c1")
+        var unit = SystemdUnit(name: "brig-c1.scope", slice: "system.slice", user: false, containerID: "c1")
+        unit.started = true
         let m = SystemdManager(unit: unit, fs: NoCgroupManager(mode: .unified), connect: {
             try SystemdDBusClient.connect(user: false, candidates: [DBusAddress(path: "/nonexistent/systemd/private", isBus: false)])
         })

@@ -89,6 +89,8 @@ public final class DBusConnection {
     var queued: [DBusMessage] = []
     /// How long a call waits for its reply (seconds).
     public var timeout: Double
+    /// With BRIG_DEBUG_DBUS set: every message sent and received, on stderr.
+    let trace = getenv("BRIG_DEBUG_DBUS") != nil
 
     init(fd: Int32, address: DBusAddress, timeout: Double) {
         self.fd = fd; self.address = address; self.timeout = timeout
@@ -122,6 +124,7 @@ public final class DBusConnection {
         let reply = try readLine()
         guard reply.hasPrefix("OK ") else { throw DBusError.auth(address: address.path, reply: reply) }
         try write(Array("BEGIN\r\n".utf8))
+        if trace { fputs("dbus: authenticated on \(address.path): \(reply)\n", stderr) }
     }
 
     func readLine() throws -> String {
@@ -179,7 +182,9 @@ public final class DBusConnection {
                 if let total = try DBusMessage.length(ofMessageStartingWith: buffer[...]), buffer.count >= total {
                     let bytes = Array(buffer[..<total])
                     buffer.removeFirst(total)
-                    return try DBusMessage.decode(bytes)
+                    let m = try DBusMessage.decode(bytes)
+                    if trace { fputs("dbus <- \(m)\n", stderr) }
+                    return m
                 }
             } catch let e as DBusFormatError {
                 throw DBusError.broken(address: address.path, reason: e.description)
@@ -195,6 +200,7 @@ public final class DBusConnection {
         serial += 1
         let msg = DBusMessage.call(serial: serial, destination: destination, path: path, interface: interface,
                                    member: member, body: body)
+        if trace { fputs("dbus -> \(msg)\n", stderr) }
         do { try write(try msg.encode()) } catch let e as DBusFormatError {
             throw DBusError.broken(address: address.path, reason: "\(member): \(e)")
         }

@@ -12,7 +12,7 @@ import Glibc
 /// name. The unit is in `state.systemd` from the start, so whatever records the state before
 /// `addProcess` (the container's state.json) lets a later `delete` stop it.
 public final class SystemdManager: CgroupManager {
-    public let unit: SystemdUnit
+    public private(set) var unit: SystemdUnit
     /// The cgroupfs manager of the unit's directory.
     public let fs: any CgroupManager
     /// Makes the D-Bus client when one is first needed (tests inject a recorder).
@@ -106,15 +106,18 @@ public final class SystemdManager: CgroupManager {
         var properties = unit.startProperties(pid: pid, unified: mode == .unified)
         properties += try SystemdProperties.from(r, unified: mode == .unified, devices: !skipDevices)
         let c = try client()
+        var ours = true
         do {
             try c.startTransientUnit(unit.name, properties: properties)
         } catch let e as DBusError where unit.isSlice && e.remoteName == "org.freedesktop.systemd1.UnitExists" {
-            // A slice may be shared (a pod's): it is used as it is.
+            ours = false  // a slice may be shared (a pod's): it is used as it is, and never stopped
+            try fs.addProcess(pid)
         } catch {
             throw SystemdError(unit: unit.name, action: "StartTransientUnit", underlying: "\(error)",
                                properties: properties)
         }
         startPending = false
+        unit.started = ours
         // systemd made the directory and holds the process in it: the fs manager only enables
         // controllers where it may (join would take the populated cgroup for a pod's).
         try fs.create()
@@ -154,11 +157,13 @@ public final class SystemdManager: CgroupManager {
     public func oomKillCount() throws -> UInt64 { try fs.oomKillCount() }
 
     /// Stops the unit (systemd removes its cgroup) and clears a failed state so the name can
-    /// be used again, then removes what the fs manager created. A create that failed before
-    /// the unit was started stops nothing: a unit of that name is someone else's.
+    /// be used again, then removes what the fs manager created. A container whose create did not
+    /// start the unit stops nothing: a unit of that name is someone else's (and a create killed
+    /// between the start and saving its state leaves a scope that empties, and so stops, when
+    /// its init dies).
     public func destroy(force: Bool) throws {
         var firstError: Error?
-        if !startPending {
+        if unit.started == true {
             do {
                 let c = try client()
                 do { try c.stopUnit(unit.name) } catch {

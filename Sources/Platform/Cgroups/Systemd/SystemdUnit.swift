@@ -12,6 +12,9 @@ public struct SystemdUnit: Codable, Equatable, Sendable {
     public var user: Bool
     /// The container id, for the unit's Description.
     public var containerID: String
+    /// True once this container's StartTransientUnit succeeded: only then is the unit its to
+    /// stop (a refused create must not stop another container's unit of the same name).
+    public var started: Bool? = nil
 
     public init(name: String, slice: String, user: Bool, containerID: String) {
         self.name = name; self.slice = slice; self.user = user; self.containerID = containerID
