@@ -24,7 +24,7 @@ prop() { systemctl show -P "$2" "$1" 2>/dev/null; }
 bundle() {
   b=$work/$1 path=$2 res=$3; shift 3
   mkdir -p "$b"
-  ( cd "$b" && brig spec ) && ln -s "$rootfs" "$b/rootfs"
+  ( cd "$b" && brig spec ) && cp -a "$rootfs" "$b/rootfs"  # runc refuses a symlinked rootfs
   python3 - "$b/config.json" "$path" "$res" "$@" <<'PY'
 import json, sys
 f, path, res, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
@@ -50,7 +50,8 @@ echo "# $($rt --version | head -1); systemd $(systemctl --version | head -1 | cu
 
 # 1. A container with limits: the scope is a unit systemd knows, with the limits as properties and files.
 res='{"memory":{"limit":67108864,"swap":134217728},"pids":{"limit":64},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0"}}'
-bundle b1 "" "$res" sleep 1000
+# (a shell that exits on SIGTERM: as pid 1 of its namespace, sleep would ignore systemctl stop's TERM)
+bundle b1 "" "$res" sh -c "trap 'exit 0' TERM; sleep 1000 & wait"
 id=sd1-$$
 unit=$prefix-$id.scope
 dir=$cg/system.slice/$unit

@@ -118,13 +118,20 @@ public final class DBusConnection {
         throw DBusError.unreachable(tried: tried.isEmpty ? ["no address to try"] : tried)
     }
 
+    /// EXTERNAL authentication with BEGIN pipelined, as sd-bus clients send it. BEGIN must not
+    /// share a read with the first message: systemd 252's server (sd-bus) leaves bytes that
+    /// arrive together with BEGIN unparsed until more data comes, so a first call written right
+    /// after a separate BEGIN hung without an answer (seen with StopUnit in the VM test host).
     func authenticate() throws {
         let uid = Array(String(geteuid()).utf8).map { String($0, radix: 16) }.joined()
-        try write(Array("\0AUTH EXTERNAL \(uid)\r\n".utf8))
+        try write(Array("\0AUTH EXTERNAL \(uid)\r\nBEGIN\r\n".utf8))
         let reply = try readLine()
         guard reply.hasPrefix("OK ") else { throw DBusError.auth(address: address.path, reply: reply) }
-        try write(Array("BEGIN\r\n".utf8))
-        if trace { fputs("dbus: authenticated on \(address.path): \(reply)\n", stderr) }
+        if trace { note("authenticated on \(address.path)") }
+    }
+
+    func note(_ s: String) {
+        fputs("dbus \(Int(Self.now() * 1000) % 100_000) \(s)\n", stderr)
     }
 
     func readLine() throws -> String {
@@ -160,13 +167,16 @@ public final class DBusConnection {
     /// Reads what is available into `buffer`, waiting until `deadline`.
     func fill(until deadline: Double, what: String) throws {
         let left = deadline - Self.now()
-        if left <= 0 { throw DBusError.timeout(call: what, seconds: timeout) }
+        if left <= 0 {
+            throw DBusError.timeout(call: what + (refused.isEmpty ? "" : " (systemd called us: \(refused.joined(separator: ", ")))"), seconds: timeout)
+        }
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         let r = poll(&p, 1, Int32(min(left * 1000, 60_000)) + 1)
         if r < 0 && errno != EINTR { throw DBusError.broken(address: address.path, reason: "poll: \(String(cString: strerror(errno)))") }
         if r <= 0 { return }
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if trace { note("recv \(n) bytes") }
         if n < 0 {
             if errno == EINTR || errno == EAGAIN { return }
             throw DBusError.broken(address: address.path, reason: "recv: \(String(cString: strerror(errno)))")
@@ -183,7 +193,7 @@ public final class DBusConnection {
                     let bytes = Array(buffer[..<total])
                     buffer.removeFirst(total)
                     let m = try DBusMessage.decode(bytes)
-                    if trace { fputs("dbus <- \(m)\n", stderr) }
+                    if trace { note("<- \(m.kind) #\(m.serial) re \(m.replySerial ?? 0) \(m.member ?? m.errorName ?? "")") }
                     return m
                 }
             } catch let e as DBusFormatError {
@@ -200,7 +210,7 @@ public final class DBusConnection {
         serial += 1
         let msg = DBusMessage.call(serial: serial, destination: destination, path: path, interface: interface,
                                    member: member, body: body)
-        if trace { fputs("dbus -> \(msg)\n", stderr) }
+        if trace { note("-> #\(msg.serial) \(member)") }
         do { try write(try msg.encode()) } catch let e as DBusFormatError {
             throw DBusError.broken(address: address.path, reason: "\(member): \(e)")
         }
@@ -210,12 +220,30 @@ public final class DBusConnection {
             if m.replySerial == msg.serial && (m.kind == .methodReturn || m.kind == .error) {
                 if m.kind == .error {
                     throw DBusError.remote(call: member, name: m.errorName ?? "error",
-                                           message: m.body.first?.text ?? "")
+                                           message: (m.body.first?.text ?? "")
+                                               + (refused.isEmpty ? "" : " (systemd called us: \(refused.joined(separator: ", ")))"))
                 }
                 return m.body
             }
             if m.kind == .signal { queued.append(m) }
+            if m.kind == .methodCall { try refuse(m) }
         }
+    }
+
+    /// Method calls the peer makes to us (systemd asking polkit on a direct connection when it
+    /// does not trust our credentials) get an error reply, so the peer fails the call at once
+    /// instead of waiting; they are remembered for the error that follows.
+    var refused: [String] = []
+
+    func refuse(_ m: DBusMessage) throws {
+        refused.append("\(m.interface ?? "").\(m.member ?? "") for \(m.destination ?? "us")")
+        guard m.flags & 0x1 == 0 else { return }  // NO_REPLY_EXPECTED
+        serial += 1
+        var reply = DBusMessage(kind: .error, serial: serial, body: [.string("brig's systemd driver does not serve \(m.interface ?? "") calls")])
+        reply.errorName = "org.freedesktop.DBus.Error.UnknownMethod"
+        reply.replySerial = m.serial
+        reply.destination = m.sender
+        try write(try reply.encode())
     }
 
     /// The next signal (queued ones first) that `matches`, waiting at most `seconds`.
@@ -229,6 +257,7 @@ public final class DBusConnection {
                 throw DBusError.timeout(call: what, seconds: seconds)
             }
             if m.kind == .signal && matches(m) { return m }
+            if m.kind == .methodCall { try refuse(m) }
         }
     }
 }
