@@ -30,6 +30,8 @@ def main(description):
                     help="exit 1 only if a case that passed in RESULTS.md's COLUMN now fails, or a note in "
                          "notes.toml on COLUMN is on a case that passes now (for CI)")
     ap.add_argument("--timeout", type=int, default=30, help="per-case timeout in seconds")
+    ap.add_argument("--systemd-cgroup", action="store_true",
+                    help="pass the global flag --systemd-cgroup (the runtime's systemd cgroup driver)")
     ap.add_argument("--rootless", action="store_true",
                     help="run as an unprivileged user: configs get a user namespace mapping it to root")
     ap.add_argument("--at-least", metavar="JSON",
@@ -45,6 +47,7 @@ def main(description):
             print(f"{fn.case_name}\t{fn.spec}")
         return 0
     settings.rootless = a.rootless
+    settings.systemd_cgroup = a.systemd_cgroup
     if os.geteuid() != 0 and not a.rootless:
         sys.exit("conformance/run needs root (it creates containers), or --rootless")
     if a.unshare_unified and not a.results:

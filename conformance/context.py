@@ -219,6 +219,8 @@ class Ctx:
                 pass
         leaks = []
         names = set(self.ids) | set(self.cgroup_names)
+        if settings.systemd_cgroup:  # the systemd driver's default unit: <runtime>-<id>.scope in system.slice
+            names |= {f"{p}-{cid}.scope" for cid in self.ids for p in ("runc", "crun", "brig")}
         for d in leftover_cgroups(names):
             procs = []
             try:

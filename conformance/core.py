@@ -18,6 +18,8 @@ class Settings:
     time_scale = 1.0
     # --rootless: configs as `runc spec --rootless` makes them, run as this user.
     rootless = False
+    # --systemd-cgroup: the runtime gets the global flag (its systemd cgroup driver).
+    systemd_cgroup = False
 
 
 settings = Settings()

@@ -17,6 +17,8 @@ class Runtime:
         a = [self.path, "--root", self.root]
         if self.backend:
             a += ["--backend", self.backend]
+        if settings.systemd_cgroup:
+            a += ["--systemd-cgroup"]
         return a + list(args)
 
     def call(self, *args, timeout=15, stdin=subprocess.DEVNULL, stdout=None, stderr=None, input=None, pass_fds=()):

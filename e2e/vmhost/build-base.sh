@@ -6,10 +6,12 @@
 #               copied from this machine's installed packages (so nothing is downloaded)
 #   modules/    the kernel's modules, on base.ext4 too, for modprobe-less insmod in the guest
 # Prints the cache directory. Usage: build-base.sh [--force]
+# VMHOST_CACHE=DIR caches elsewhere (a variant with VMHOST_PACKAGES, e.g. the systemd layout's,
+# so it never invalidates the default image).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=$repo/.cache/vmhost
+cache=${VMHOST_CACHE:-$repo/.cache/vmhost}
 force=0; [ "${1:-}" = --force ] && force=1
 
 # What the guest runs: busybox for the init, python3 for conformance/run, the peer runtimes,

@@ -14,6 +14,26 @@ finish() {
 }
 stty -F "$out" raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null
+if [ "$LAYOUT" = systemd ] && [ "${1:-}" = --command ]; then
+  # Layout systemd, second part: systemd (PID 1) runs this as vmhost-cmd.service.
+  for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
+  say "layout systemd: $(cat /proc/self/cgroup)"
+  cd /work/repo || finish 125
+  sh /work/.vmhost/cmd > "$out" 2>&1 < /dev/null
+  finish $?
+elif [ "$LAYOUT" = systemd ]; then
+  # Layout systemd: Debian's systemd becomes PID 1 (it mounts cgroup2, /run, /dev/pts…) and
+  # boots into vmhost.target, whose one service runs the command (above) and powers off.
+  u=/etc/systemd/system
+  mkdir -p $u
+  printf '[Unit]\nDescription=VM test host command\nRequires=vmhost-cmd.service\nAfter=vmhost-cmd.service\n' > $u/vmhost.target
+  printf '[Unit]\nDescription=VM test host command (e2e/vmhost/run)\nAfter=basic.target\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nExecStart=/bin/sh /work/.vmhost/guest-init.sh --command\n' > $u/vmhost-cmd.service
+  ln -sf vmhost.target $u/default.target
+  # Not a first boot (it would ask for a locale and a root password on the console).
+  tr -d - < /proc/sys/kernel/random/uuid > /etc/machine-id
+  ln -sf /dev/null $u/systemd-firstboot.service
+  exec /lib/systemd/systemd
+fi
 mkdir -p /dev/pts /dev/shm /dev/mqueue
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts && ln -sf pts/ptmx /dev/ptmx
 mount -t tmpfs -o mode=1777,nosuid,nodev shm /dev/shm

@@ -39,7 +39,8 @@ public struct NamespacesBackend: Backend {
         var cgroups: any CgroupManager
         do {
             if o.systemdCgroup && !systemdRunning() { throw CgroupError.systemdNotRunning }
-            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup, layout: layout)
+            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup,
+                                            systemdUser: o.systemdCgroup && o.rootless, layout: layout)
         } catch CgroupError.systemdNotRunning {
             throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
         }

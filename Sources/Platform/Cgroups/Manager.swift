@@ -63,6 +63,8 @@ public struct CgroupState: Codable, Equatable, Sendable {
     public var created: [String]
     /// True when `join()` found an existing populated cgroup.
     public var joinedExisting: Bool
+    /// With `--systemd-cgroup`: the systemd unit that holds the cgroup (SystemdManager).
+    public var systemd: SystemdUnit? = nil
 
     public init(mode: CgroupMode, paths: [String: String], unifiedMount: String? = nil,
                 created: [String] = [], joinedExisting: Bool = false) {
@@ -111,10 +113,16 @@ public struct CgroupState: Codable, Equatable, Sendable {
 /// Builds the manager for a container: resolves `linux.cgroupsPath` (absolute, relative to the
 /// caller's cgroup, empty = the container id, or systemd `slice:prefix:name` when `systemd`)
 /// on the host's layout. With `systemd`, fails with `CgroupError.systemdNotRunning` when
-/// systemd is not the init system. `root` and `layout` are injectable for tests.
-public func makeCgroupManager(cgroupsPath: String?, containerID: String, systemd: Bool,
+/// systemd is not the init system; otherwise the cgroup is a transient systemd unit
+/// (SystemdManager; `systemdUser`: the calling user's manager). `root` and `layout` are
+/// injectable for tests.
+public func makeCgroupManager(cgroupsPath: String?, containerID: String, systemd: Bool, systemdUser: Bool = false,
                               layout: CgroupLayout? = nil, root: String = defaultCgroupRoot) throws -> any CgroupManager {
     if systemd && layout == nil && !systemdRunning() { throw CgroupError.systemdNotRunning }
+    if systemd {
+        return try SystemdManager.make(cgroupsPath: cgroupsPath, containerID: containerID, user: systemdUser,
+                                       layout: layout ?? CgroupLayout.current(), root: root)
+    }
     let state = try CgroupState.resolve(cgroupsPath: cgroupsPath, containerID: containerID, systemd: systemd,
                                         layout: layout ?? CgroupLayout.current(), root: root)
     return makeCgroupManager(state: state)
@@ -123,6 +131,7 @@ public func makeCgroupManager(cgroupsPath: String?, containerID: String, systemd
 /// Rebuilds a manager from persisted state.
 public func makeCgroupManager(state: CgroupState) -> any CgroupManager {
     if state.paths.isEmpty { return NoCgroupManager(mode: state.mode) }
+    if let unit = state.systemd { return SystemdManager(unit: unit, fs: makeCgroupManager(state: SystemdManager.stateWithoutUnit(state))) }
     switch state.mode {
     case .unified: return V2Manager(state: state)
     case .legacy: return V1Manager(state: state)
