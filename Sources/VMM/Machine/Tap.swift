@@ -25,33 +25,19 @@ public struct NetConfig: Sendable, Equatable {
     }
 }
 
-enum Tap {
+public enum Tap {
     static let tunSetIff: UInt = 0x4004_54CA // _IOW('T', 202, int)
     static let iffTap: UInt16 = 0x0002, iffNoPI: UInt16 = 0x1000
     static let nameMax = 15 // IFNAMSIZ - 1
-    static let cloneNewNet: Int32 = 0x4000_0000
 
-    /// Opens /dev/net/tun as tap `name` (IFF_TAP | IFF_NO_PI) inside `netnsPath`. Only the
-    /// calling thread changes namespace (setns of CLONE_NEWNET is per thread), and it is moved
-    /// back before returning; a thread that cannot get back is a fatal error.
-    static func open(name: String, netnsPath: String?) throws(VMError) -> Int32 {
+    /// Opens /dev/net/tun as tap `name` (IFF_TAP | IFF_NO_PI) inside `netnsPath`.
+    public static func open(name: String, netnsPath: String?) throws(VMError) -> Int32 {
         let bytes = Array(name.utf8)
         guard !bytes.isEmpty, bytes.count <= nameMax, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else {
             throw .config("tap name \"\(name)\" must be 1-\(nameMax) bytes without '/' or NUL")
         }
         guard let path = netnsPath else { return try openHere(bytes, name) }
-        let home = Glibc.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
-        guard home >= 0 else { throw .file(path: "/proc/thread-self/ns/net", errno: errno) }
-        defer { close(home) }
-        let target = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard target >= 0 else { throw .file(path: path, errno: errno) }
-        defer { close(target) }
-        guard brig_setns(target, cloneNewNet) == 0 else {
-            throw .config("entering network namespace \(path): \(String(cString: strerror(errno)))")
-        }
-        let result = Result { () throws(VMError) in try openHere(bytes, name) }
-        guard brig_setns(home, cloneNewNet) == 0 else { fatalError("cannot return from network namespace \(path): errno \(errno)") }
-        return try result.get()
+        return try NetworkNamespace.run(in: path) { () throws(VMError) in try openHere(bytes, name) }
     }
 
     private static func openHere(_ name: [UInt8], _ display: String) throws(VMError) -> Int32 {
@@ -66,5 +52,27 @@ enum Tap {
             throw .config("creating tap \(display) (TUNSETIFF): \(String(cString: strerror(e)))")
         }
         return fd
+    }
+}
+
+/// Runs code in another network namespace. Only the calling thread moves (setns of
+/// CLONE_NEWNET is per thread, and processes it spawns start there too); it is moved back
+/// before returning, and a thread that cannot get back is a fatal error.
+public enum NetworkNamespace {
+    static let cloneNewNet: Int32 = 0x4000_0000
+
+    public static func run<T>(in path: String, _ body: () throws(VMError) -> T) throws(VMError) -> T {
+        let home = Glibc.open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        guard home >= 0 else { throw .file(path: "/proc/thread-self/ns/net", errno: errno) }
+        defer { close(home) }
+        let target = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard target >= 0 else { throw .file(path: path, errno: errno) }
+        defer { close(target) }
+        guard brig_setns(target, cloneNewNet) == 0 else {
+            throw .config("entering network namespace \(path): \(String(cString: strerror(errno)))")
+        }
+        let result = Result { () throws(VMError) in try body() }
+        guard brig_setns(home, cloneNewNet) == 0 else { fatalError("cannot return from network namespace \(path): errno \(errno)") }
+        return try result.get()
     }
 }
