@@ -3,6 +3,7 @@ import Glibc
 #endif
 import BrigCore
 import BrigLinux
+import BrigOCI
 import BrigVMM
 import CBrigShim
 import FoundationEssentials
@@ -39,6 +40,30 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
     }
 
     public var netConfig: NetConfig { NetConfig(tapName: tap, netnsPath: netnsPath, mac: mac, mtu: mtu) }
+
+    // MARK: the config
+
+    /// The container's network from `linux.namespaces`: nil for a new network namespace (the
+    /// guest has loopback only, as before); the engine's namespace when one is given by path
+    /// (kvm only: the host-agent transport has no VM to connect). No network namespace at all
+    /// would mean the host's network, which a VM cannot share: refused.
+    public static func plan(_ spec: Spec, kvm: Bool) throws(RuntimeError) -> GuestNetwork? {
+        let nss = spec.linux?.namespaces ?? []
+        guard let i = nss.firstIndex(where: { $0.type == NamespaceKind.network.rawValue }) else {
+            throw RuntimeError(.unsupported, "linux.namespaces: no network namespace means the host's network, which a microvm container cannot share; add {\"type\": \"network\"} (loopback only) or {\"type\": \"network\", \"path\": ...} (the engine's network)")
+        }
+        guard let path = nss[i].path else { return nil }
+        guard kvm else { throw RuntimeError(.unsupported, "linux.namespaces[\(i)].path: joining a network namespace needs the microvm kvm transport") }
+        return try discover(netnsPath: path, field: "linux.namespaces[\(i)].path")
+    }
+
+    /// The spec the guest runs: the container shares the guest's own network namespace (where
+    /// eth0 is) instead of joining a host path that does not exist in the guest.
+    public static func guestSpec(_ spec: Spec) -> Spec {
+        var s = spec
+        s.linux?.namespaces?.removeAll { $0.type == NamespaceKind.network.rawValue && $0.path != nil }
+        return s
+    }
 
     // MARK: discovery
 

@@ -1,5 +1,6 @@
 import BrigCore
 import BrigLinux
+import BrigOCI
 import BrigVMM
 import Glibc
 import Testing
@@ -100,4 +101,26 @@ private func sendUDP(to address: String) {
     _ = inet_pton(AF_INET, address, &sa.sin_addr)
     var payload: [UInt8] = [1, 2, 3]
     _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(s, &payload, 3, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+}
+
+@Test func networkNamespaceChoices() throws {
+    func spec(_ nss: [Namespace]) -> Spec { var s = Spec(); s.linux = Linux(); s.linux?.namespaces = nss; return s }
+    // No network namespace: the host's network, refused naming the field.
+    #expect { try GuestNetwork.plan(spec([Namespace(type: "pid")]), kvm: true) } throws: {
+        ($0 as? RuntimeError)?.message.hasPrefix("linux.namespaces: no network namespace") == true
+    }
+    #expect { try GuestNetwork.plan(Spec(), kvm: true) } throws: { _ in true }
+    // A new one: loopback only, nothing to connect.
+    #expect(try GuestNetwork.plan(spec([Namespace(type: "pid"), Namespace(type: "network")]), kvm: true) == nil)
+    // A path needs the kvm transport, and must exist.
+    let joined = spec([Namespace(type: "pid"), Namespace(type: "network", path: "/nonexistent/ns")])
+    #expect { try GuestNetwork.plan(joined, kvm: false) } throws: { ($0 as? RuntimeError)?.message.hasPrefix("linux.namespaces[1].path") == true }
+    #expect { try GuestNetwork.plan(joined, kvm: true) } throws: { "\($0)".contains("/nonexistent/ns") }
+    // The guest runs the container in its own network namespace (where eth0 is).
+    #expect(GuestNetwork.guestSpec(joined).linux?.namespaces == [Namespace(type: "pid")])
+    #expect(GuestNetwork.guestSpec(spec([Namespace(type: "network")])).linux?.namespaces == [Namespace(type: "network")])
+    // Other host namespaces are still refused by checkSupported; a network path is not.
+    #expect(throws: Never.self) { try MicroVMBackend.checkSupported(joined, options: CreateOptions(id: "c", bundle: "/b", spec: joined)) }
+    let ipc = spec([Namespace(type: "ipc", path: "/proc/1/ns/ipc")])
+    #expect(throws: RuntimeError.self) { try MicroVMBackend.checkSupported(ipc, options: CreateOptions(id: "c", bundle: "/b", spec: ipc)) }
 }
