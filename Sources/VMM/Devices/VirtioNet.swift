@@ -54,6 +54,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
         /// Incremented on every rx processing round (the event loop sees whether one ran).
         var rxRounds = 0
         var stopped = false
+        /// The backend reported an error or hang-up: it is not polled again.
+        var backendGone = false
     }
     private let state = Mutex(State())
     private let rxFrame: UnsafeMutableRawBufferPointer
@@ -217,13 +219,15 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     /// `deliver` (the transport's notify of the rx queue) when a frame may be ready. Returns
     /// false once stopped.
     public func pollBackend(timeoutMs: Int32, deliver: () -> Void) -> Bool {
-        let (stalled, stopped, rounds) = state.withLock { ($0.rxStalled, $0.stopped, $0.rxRounds) }
+        let (stalled, stopped, rounds, gone) = state.withLock { ($0.rxStalled, $0.stopped, $0.rxRounds, $0.backendGone) }
         if stopped { return false }
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
-        if !stalled, backend.pollFD >= 0 { fds.append(pollfd(fd: backend.pollFD, events: Int16(POLLIN), revents: 0)) }
+        if !stalled, !gone, backend.pollFD >= 0 { fds.append(pollfd(fd: backend.pollFD, events: Int16(POLLIN), revents: 0)) }
         let n = poll(&fds, nfds_t(fds.count), timeoutMs)
         if n > 0, fds[0].revents != 0 { var v = [UInt8](repeating: 0, count: 64); while read(wakeRead, &v, 64) > 0 {} }
-        if n > 0, fds.count > 1, fds[1].revents != 0 {
+        if n > 0, fds.count > 1, fds[1].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            state.withLock { $0.backendGone = true }
+        } else if n > 0, fds.count > 1, fds[1].revents != 0 {
             deliver()
             // The transport did not run rx (driver not ready, or needs reset): wait for the
             // guest instead of spinning on a readable backend.

@@ -214,3 +214,21 @@ func frame(_ n: Int, seed: UInt8 = 1) -> [UInt8] { (0..<n).map { UInt8(truncatin
         #expect(d.backend.sent.allSatisfy { !$0.isEmpty && $0.count <= d.net.maxTxFrame })
     }
 }
+
+/// A backend that hangs up is not polled again (no busy loop on a readable-forever fd).
+@Test func aBackendThatHangsUpIsNotPolledAgain() throws {
+    var p: [Int32] = [0, 0]
+    #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &p) == 0)
+    let net = try VirtioNet(mac: NetDriver.mac, backend: TapBackend(fd: p[0]))
+    let mem = try GuestMemory(regions: [GuestRegion(guestBase: 0, size: 0x100000)])
+    var q = Virtqueue(maxSize: 16)
+    q.size = 16; q.descTable = 0x1000; q.availRing = 0x2000; q.usedRing = 0x3000; q.ready = true
+    try mem.store(UInt64(0x10000), at: 0x1000); try mem.store(UInt32(2048), at: 0x1008); try mem.store(Virtqueue.descWrite, at: 0x100C)
+    try mem.store(UInt16(0), at: 0x2004); try mem.store(UInt16(1), at: 0x2002)
+    #expect(try !net.process(queue: VirtioNet.rxQueue, &q, memory: mem)) // a buffer waits; nothing to read
+    close(p[1])
+    var delivered = 0
+    #expect(net.pollBackend(timeoutMs: 50) { delivered += 1 })
+    #expect(net.pollBackend(timeoutMs: 50) { delivered += 1 })
+    #expect(delivered == 0)
+}
