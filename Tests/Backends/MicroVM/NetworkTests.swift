@@ -1,4 +1,6 @@
 import BrigCore
+import BrigDevices
+import BrigGuestMemory
 import BrigLinux
 import BrigOCI
 import BrigVMM
@@ -70,6 +72,7 @@ func namespaceIsDiscoveredConnectedAndCleanedUp() throws {
     usleep(200_000)
     let after = rxPackets(host)
     #expect(before >= 0 && after > before)
+    try deviceCarriesFramesBothWays(n, tap: tap, host: host)
     GuestNetwork.cleanUp(stateDir: stateDir)
     #expect(access(GuestNetwork.recordPath(stateDir), F_OK) != 0)
     #expect(sh("/usr/sbin/tc -n \(ns) qdisc show dev eth0 | grep -q ingress") != 0)
@@ -123,4 +126,49 @@ private func sendUDP(to address: String) {
     #expect(throws: Never.self) { try MicroVMBackend.checkSupported(joined, options: CreateOptions(id: "c", bundle: "/b", spec: joined)) }
     let ipc = spec([Namespace(type: "ipc", path: "/proc/1/ns/ipc")])
     #expect(throws: RuntimeError.self) { try MicroVMBackend.checkSupported(ipc, options: CreateOptions(id: "c", bundle: "/b", spec: ipc)) }
+}
+
+/// The virtio-net device on the mirrored tap, driven from plain memory: an ARP request from
+/// the host side lands in a guest rx buffer after the 12-byte header, and a frame the "guest"
+/// puts on tx leaves through the veth.
+private func deviceCarriesFramesBothWays(_ n: GuestNetwork, tap: Int32, host: String) throws {
+    let net = try VirtioNet(mac: n.mac, mtu: n.mtu, backend: TapBackend(fd: dup(tap)))
+    let mem = try GuestMemory(regions: [GuestRegion(guestBase: 0, size: 0x100000)])
+    func ring(_ base: UInt64) -> Virtqueue {
+        var q = Virtqueue(maxSize: 32)
+        q.size = 32; q.descTable = base; q.availRing = base + 0x1000; q.usedRing = base + 0x2000; q.ready = true
+        return q
+    }
+    var rx = ring(0x1000), tx = ring(0x4000)
+    for i in 0..<32 {
+        let d = UInt64(0x1000 + 16 * i)
+        try mem.store(UInt64(0x10000 + i * 0x1000), at: d); try mem.store(UInt32(2048), at: d + 8); try mem.store(Virtqueue.descWrite, at: d + 12)
+        try mem.store(UInt16(i), at: 0x2004 + 2 * UInt64(i))
+    }
+    try mem.store(UInt16(32), at: 0x2002)
+    _ = try net.process(queue: VirtioNet.rxQueue, &rx, memory: mem) // the guest has buffers now
+    sendUDP(to: n.address ?? "")
+    var sawARP = false, seen: UInt16 = 0
+    for _ in 0..<40 where !sawARP {
+        _ = net.pollBackend(timeoutMs: 100) { _ = try? net.process(queue: VirtioNet.rxQueue, &rx, memory: mem) }
+        let usedIdx: UInt16 = try mem.load(at: 0x3002)
+        while seen != usedIdx {
+            let e = 0x3004 + 8 * UInt64(seen % 32)
+            let id: UInt32 = try mem.load(at: e), len: UInt32 = try mem.load(at: e + 4)
+            let f = try mem.read(0x10000 + UInt64(id) * 0x1000, count: Int(len))
+            if len >= 12 + 42, f[10] == 1, f[12 + 12] == 0x08, f[12 + 13] == 0x06 { sawARP = true }
+            seen &+= 1
+        }
+    }
+    #expect(sawARP)
+    let before = rxPackets(host)
+    let frame = [UInt8](repeating: 0, count: 12) + [UInt8](repeating: 0xFF, count: 6) + n.mac + [0x08, 0x06] + [UInt8](repeating: 0, count: 28)
+    try mem.write(frame, at: 0x40000)
+    try mem.store(UInt64(0x40000), at: 0x4000); try mem.store(UInt32(frame.count), at: 0x4008)
+    try mem.store(UInt16(0), at: 0x5004); try mem.store(UInt16(1), at: 0x5002)
+    #expect(try net.process(queue: VirtioNet.txQueue, &tx, memory: mem))
+    usleep(200_000)
+    #expect(net.stats.txFrames == 1)
+    #expect(rxPackets(host) > before)
+    net.stop()
 }
