@@ -88,6 +88,10 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
                     n.address = dotted(Array(a[20..<24])); n.netmask = dotted(Array(m[20..<24]))
                 }
                 n.gateway = (try? Files.readString("/proc/thread-self/net/route")).flatMap { defaultGateway(routeTable: $0, interface: name) }
+                // The ingress qdisc is removed whole on delete: it must be ours to remove.
+                guard try tc(["qdisc", "show", "dev", name, "ingress"]).isEmpty else {
+                    throw .config("\(field): \(name) in \(netnsPath) already has an ingress qdisc (another tool's); brig would replace it")
+                }
                 return n
             }
         } catch { throw RuntimeError(.config, "\(error)") }
@@ -162,14 +166,16 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
 
     static var tcPath: String { ["/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc"].first { access($0, X_OK) == 0 } ?? "/usr/sbin/tc" }
 
-    /// Runs tc in the calling thread's network namespace (a spawned child starts there).
-    static func tc(_ args: [String], quiet: Bool = false) throws(VMError) {
+    /// Runs tc in the calling thread's network namespace (a spawned child starts there);
+    /// returns what it printed.
+    @discardableResult
+    static func tc(_ args: [String], quiet: Bool = false) throws(VMError) -> String {
         var p: [Int32] = [-1, -1]
         guard pipe(&p) == 0 else { throw .config("pipe: \(String(cString: strerror(errno)))") }
         defer { close(p[0]) }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         var o = Spawn.Options(path: tcPath, args: [tcPath] + args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
-        o.fds = [(null, 0), (null, 1), (p[1], 2)]
+        o.fds = [(null, 0), (p[1], 1), (p[1], 2)]
         o.stdioOnly = true
         let pid: pid_t
         do { pid = try Spawn.spawn(o) } catch { close(p[1]); close(null); throw .config("\(error) (tc is iproute2's)") }
@@ -178,9 +184,9 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
         while n < err.count { let r = read(p[0], &err[n], err.count - n); if r <= 0 { break }; n += r }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        guard status == 0 || quiet else {
-            throw .config("tc \(args.joined(separator: " ")): \(String(decoding: err[0..<n], as: UTF8.self).trimmingCharacters())")
-        }
+        let output = String(decoding: err[0..<n], as: UTF8.self).trimmingCharacters()
+        guard status == 0 || quiet else { throw .config("tc \(args.joined(separator: " ")): \(output)") }
+        return output
     }
 
     // MARK: state

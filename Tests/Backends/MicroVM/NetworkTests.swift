@@ -78,6 +78,11 @@ func namespaceIsDiscoveredConnectedAndCleanedUp() throws {
     #expect(sh("/usr/sbin/tc -n \(ns) qdisc show dev eth0 | grep -q ingress") != 0)
     #expect(sh("/usr/sbin/tc -n \(ns) qdisc show dev \(n.tap) | grep -q ingress") != 0)
     GuestNetwork.cleanUp(stateDir: stateDir) // idempotent
+    // Another tool's ingress qdisc on the veth is not ours to replace or remove.
+    #expect(sh("/usr/sbin/tc -n \(ns) qdisc add dev eth0 ingress") == 0)
+    #expect { try GuestNetwork.discover(netnsPath: path, field: "linux.namespaces[1].path") } throws: {
+        "\($0)".contains("linux.namespaces[1].path") && "\($0)".contains("already has an ingress qdisc")
+    }
 }
 
 @Test func aNamespaceWithoutOneInterfaceIsRefusedNamingTheField() throws {
