@@ -68,7 +68,8 @@ public struct MicroVMBackend: Backend {
     public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
         let spec = o.spec
         try Self.checkSupported(spec, options: o)
-        let plan = try MicroVMPlan.make(spec: spec, bundle: o.bundle, defaults: defaults)
+        var plan = try MicroVMPlan.make(spec: spec, bundle: o.bundle, defaults: defaults)
+        plan.network = try GuestNetwork.plan(spec, kvm: mode == .kvm)
         let info = Info(mode: mode, stateDir: store.directory(o.id))
         var rootfs = ""
         var disk: String? = nil
@@ -97,12 +98,13 @@ public struct MicroVMBackend: Backend {
             guard access(agentExecutable, X_OK) == 0 else { throw RuntimeError(.config, "brig-agent not found at \(agentExecutable) (set BRIG_AGENT)") }
             guard disk == nil else { throw RuntimeError(.unsupported, "vm.image: the host-agent transport needs a rootfs directory") }
         }
-        var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: spec, rootfs: rootfs),
+        var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: GuestNetwork.guestSpec(spec), rootfs: rootfs),
                                    endpoint: info.endpoint, terminal: spec.process?.terminal ?? false,
                                    consoleSocket: o.consoleSocket.map(Files.absolute), consoleOnFD4: o.consoleFD != nil,
                                    plan: plan, diskImage: disk, agentExecutable: agentExecutable)
         if !config.terminal { config.consoleSocket = nil; config.consoleOnFD4 = false }
         do { try Files.write(info.pendingStart, "", flags: O_WRONLY | O_CREAT | O_TRUNC) } catch { throw RuntimeError.wrap(error) }
+        try plan.network?.record(stateDir: info.stateDir) // before the monitor creates the tap and filters
         let created = Timestamp.now()
         func record(monitor pid: pid_t, guestPid: Int32) throws(RuntimeError) -> ContainerRecord {
             guard let stat = ProcStat.read(pid: pid), stat.state != "Z" else {
@@ -141,7 +143,7 @@ public struct MicroVMBackend: Backend {
                 throw RuntimeError(.unsupported, "mounts[\(i)] (\(m.destination)): bind mounts of host paths (\(m.source ?? "")) are not supported by the microvm backend (the guest shares no filesystem with the host)")
             }
         }
-        for (i, ns) in (spec.linux?.namespaces ?? []).enumerated() where ns.path != nil {
+        for (i, ns) in (spec.linux?.namespaces ?? []).enumerated() where ns.path != nil && ns.type != NamespaceKind.network.rawValue {
             throw RuntimeError(.unsupported, "linux.namespaces[\(i)].path: a microvm container cannot join host namespaces")
         }
         if let devices = spec.linux?.netDevices, !devices.isEmpty {
@@ -184,6 +186,7 @@ public struct MicroVMBackend: Backend {
         if reply.end == .newline, reply.text.hasPrefix("ok "), let guestPid = Int32(reply.text.dropFirst(3)) { return (pid, guestPid) }
         Glibc.kill(pid, SIGKILL)
         _ = try? Spawn.wait(pid)
+        GuestNetwork.cleanUp(stateDir: config.stateDir)
         if let hookError { throw hookError }
         if reply.end == .newline, reply.text.hasPrefix("error ") { throw Self.guestError(String(reply.text.dropFirst(6))) }
         // Killed, or crashed, before it could say why: what the guest printed is the clue.
@@ -305,6 +308,7 @@ public struct MicroVMBackend: Backend {
             Glibc.kill(agent, SIGKILL)
         }
         for f in ["vsock.sock", "agent.sock", "rootfs.ext4"] { unlink(info.stateDir + "/" + f) }
+        GuestNetwork.cleanUp(stateDir: info.stateDir) // the tap went with the VMM; the qdiscs stay until now
     }
 
 }

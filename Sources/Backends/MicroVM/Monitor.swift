@@ -185,11 +185,13 @@ final class MonitorRun: @unchecked Sendable {
             vm.cpus = plan.cpus
             vm.cmdline = plan.cmdline()
             vm.vsock = VsockConfig(guestCID: MonitorConfig.guestCID, udsPath: MonitorConfig.vsockPath(config.stateDir))
+            vm.net = plan.network?.netConfig
             let console = open(config.stateDir + "/console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             if console >= 0 { vm.serialFD = console }
             let machine: VirtualMachine
             do { machine = try VirtualMachine(vm) } catch { throw RuntimeError(.system, "starting the VM: \(error)") }
             self.machine = machine
+            try plan.network?.connect() // the tap exists now; the jail below leaves this namespace
             // Confined before any thread starts, so the vCPU, vsock, relay and signal threads
             // all inherit the namespaces and the filter.
             if !VMMJail.disabledByEnvironment {

@@ -74,6 +74,8 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
     public var readOnlyRoot: Bool
     /// Seconds the monitor waits for the guest agent's hello (annotation, environment, default).
     public var agentTimeout: Double
+    /// The engine's network namespace to connect (set by create after discovery; nil: loopback only).
+    public var network: GuestNetwork?
 
     /// Guest RAM beyond the container's memory limit: the kernel, the agent, page cache.
     public static let overheadBytes: UInt64 = 128 << 20
@@ -153,6 +155,6 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
     /// The guest kernel command line: console, the agent as init, and the config's parameters.
     public func cmdline(transport: String = "vsock") -> String {
         (["console=ttyS0", "reboot=k", "panic=-1", "pci=off", "quiet", "brig.transport=\(transport)"]
-            + (readOnlyRoot ? ["brig.root=ro"] : []) + kernelParameters).joined(separator: " ")
+            + (readOnlyRoot ? ["brig.root=ro"] : []) + (network?.kernelParameter.map { [$0] } ?? []) + kernelParameters).joined(separator: " ")
     }
 }

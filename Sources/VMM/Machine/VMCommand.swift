@@ -11,9 +11,10 @@ public enum VMCommand {
     usage: vm boot --kernel K [--initrd I] [--disk D [--disk-ro]]... [--mem 256M] [--cpus 1]
                    [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit]
                    [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
-                   [--vsock-uds PATH [--vsock-cid 3]] [--seccomp]
+                   [--vsock-uds PATH [--vsock-cid 3]] [--net-tap NAME [--net-mac MAC] [--net-mtu 1500]] [--seccomp]
            vm host-info
            vm jail-check [socket-inet] [socket-unix] [netns] [pty] [tiocsti] [execve]
+    --net-tap adds a virtio-net device on tap NAME (created in the VMM's network namespace).
     --seccomp confines the VMM once the VM is built (new IPC/UTS/net namespaces, seccomp
     allowlist; see VMMJail). jail-check applies the same jail to itself, then tries each probe
     and prints `NAME ok` or `NAME errno N` (execve is killed by the filter).
@@ -55,6 +56,7 @@ public enum VMCommand {
         var mem: UInt64 = 256 << 20, cpus = 1, cmdline = VMConfig.defaultCmdline, serialOut: String?
         var timeout: Double?, pvh = true, pit = true, timing = false, seccomp = false, cpuid = CPUIDPolicy()
         var vsockUDS: String?, vsockCID: UInt64 = 3
+        var netTap: String?, netMAC: [UInt8] = [0x02, 0x62, 0x72, 0x69, 0x67, 0x01], netMTU: UInt16 = 1500
         var i = 0
         func value(_ o: String) throws(ParseError) -> String {
             i += 1
@@ -93,6 +95,15 @@ public enum VMCommand {
                 let v = try value(a)
                 guard let n = UInt64(v), n >= 3, n < UInt64(UInt32.max) else { throw .badValue(option: a, value: v) }
                 vsockCID = n
+            case "--net-tap": netTap = try value(a)
+            case "--net-mac":
+                let v = try value(a)
+                guard let m = NetConfig.parseMAC(v) else { throw .badValue(option: a, value: v) }
+                netMAC = m
+            case "--net-mtu":
+                let v = try value(a)
+                guard let m = UInt16(v), m >= 68 else { throw .badValue(option: a, value: v) }
+                netMTU = m
             case "--cpuid-vendor":
                 let v = try value(a)
                 guard v.utf8.count == 12 else { throw .badValue(option: a, value: v) }
@@ -112,6 +123,7 @@ public enum VMCommand {
         c.initrdPath = initrd; c.disks = disks; c.memoryBytes = mem; c.cpus = cpus; c.cmdline = cmdline
         c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid
         c.vsock = vsockUDS.map { VsockConfig(guestCID: vsockCID, udsPath: $0) }
+        c.net = netTap.map { NetConfig(tapName: $0, mac: netMAC, mtu: netMTU) }
         return Options(config: c, serialOut: serialOut, timing: timing, seccomp: seccomp)
     }
 

@@ -29,6 +29,8 @@ public struct VMConfig: Sendable {
     public var pit = true
     /// A virtio-vsock device with a Firecracker-style hybrid Unix socket host side.
     public var vsock: VsockConfig?
+    /// A virtio-net device on a tap (the slot after the vsock device).
+    public var net: NetConfig?
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
     public init(kernelPath: String) { self.kernelPath = kernelPath }
 }
@@ -43,7 +45,7 @@ public struct VsockConfig: Sendable {
 }
 
 /// brig's fixed device map (also in docs/vmm.md). virtio-mmio slots: disks first (slot i for
-/// disk i), then the vsock device at slot `disks.count`.
+/// disk i), then the vsock device at slot `disks.count`, then virtio-net (after vsock, if any).
 public enum DeviceMap {
     public static let serialPort: UInt64 = Serial16550.com1, serialIRQ: UInt32 = Serial16550.com1IRQ
     public static let virtioBase: UInt64 = 0xD000_0000
@@ -115,6 +117,9 @@ public final class VirtualMachine: @unchecked Sendable {
     /// The vsock device's host side when `config.vsock` is set; its thread runs while `run()` does.
     public let vsock: VsockMuxer?
     let vsockTransport: VirtioMMIO?
+    /// The virtio-net device when `config.net` is set; its event loop runs while `run()` does.
+    public let net: VirtioNet?
+    let netTransport: VirtioMMIO?
     private let stop = Mutex<StopReason?>(nil)
     /// eventfd written once by the first requestStop.
     private let stopEvent: Int32 = brig_eventfd()
@@ -147,6 +152,7 @@ public final class VirtualMachine: @unchecked Sendable {
         let serial = Serial16550(outFD: config.serialFD, irq: KVMInterruptLine(vm: vm, irq: DeviceMap.serialIRQ))
         var line = KernelCmdline(config.cmdline)
         var vsockDevice: (VsockMuxer, VirtioMMIO)?
+        var netDevice: (VirtioNet, VirtioMMIO)?
         do {
             try pio.insert(serial, base: DeviceMap.serialPort, size: 8)
             try pio.insert(I8042(), base: I8042.base, size: I8042.size)
@@ -170,6 +176,16 @@ public final class VirtualMachine: @unchecked Sendable {
                 try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
                 vsockDevice = (muxer, t)
+            }
+            if let n = config.net {
+                let fd = try Tap.open(name: n.tapName, netnsPath: n.netnsPath)
+                let dev: VirtioNet
+                do { dev = try VirtioNet(mac: n.mac, mtu: n.mtu, backend: TapBackend(fd: fd)) } catch { throw VMError.device(error.description) }
+                let (base, irq) = DeviceMap.virtio(config.disks.count + (config.vsock == nil ? 0 : 1))
+                let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
+                try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
+                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
+                netDevice = (dev, t)
             }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
@@ -201,6 +217,7 @@ public final class VirtualMachine: @unchecked Sendable {
         self.memory = memory; self.vm = vm; self.serial = serial; self.cmdline = line
         self.boot = boot; self.vcpus = list
         self.vsock = vsockDevice?.0; self.vsockTransport = vsockDevice?.1
+        self.net = netDevice?.0; self.netTransport = netDevice?.1
     }
 
     deinit { close(stopEvent) }
@@ -308,9 +325,16 @@ public final class VirtualMachine: @unchecked Sendable {
             let t = vsockTransport
             return Threads.spawn { muxer.serve { t?.notify(VirtioVsock.rxQueue) } }
         }
+        // Tap frames likewise, while the guest has rx buffers.
+        let netThread = net.map { dev in
+            let t = netTransport
+            return Threads.spawn { dev.serve { t?.notify(VirtioNet.rxQueue) } }
+        }
         defer {
             vsock?.shutdown()
+            net?.stop()
             if let t = vsockThread { pthread_join(t, nil) }
+            if let t = netThread { pthread_join(t, nil) }
         }
         let live = Mutex(vcpus.count)
         var started: [pthread_t] = []

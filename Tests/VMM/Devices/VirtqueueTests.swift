@@ -6,10 +6,14 @@ import BrigGuestMemory
 struct DriverQueue {
     let mem: GuestMemory
     let size: UInt16
-    let desc: UInt64 = 0x1000, avail: UInt64 = 0x2000, used: UInt64 = 0x3000
+    let desc: UInt64, avail: UInt64, used: UInt64
     var availIdx: UInt16 = 0
 
-    init(mem: GuestMemory, size: UInt16 = 8) { self.mem = mem; self.size = size }
+    /// Rings at `base` (descriptors), `base + 0x1000` (available), `base + 0x2000` (used).
+    init(mem: GuestMemory, size: UInt16 = 8, base: UInt64 = 0x1000) {
+        self.mem = mem; self.size = size
+        desc = base; avail = base + 0x1000; used = base + 0x2000
+    }
 
     var deviceQueue: Virtqueue {
         var q = Virtqueue(maxSize: 256)

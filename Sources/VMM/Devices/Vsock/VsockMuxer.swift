@@ -47,16 +47,11 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
         // A self-pipe wakes the poller (eventfd is not in Swift's Glibc module).
         var p: [Int32] = [-1, -1]
         guard pipe(&p) == 0 else { let e = SystemError.last("vsock wake pipe for \(udsPath)"); close(fd); throw .socket(e) }
-        for f in p { Self.setFlags(f) }
+        for f in p { setNonBlockingCloexec(f) }
         wakeRead = p[0]; wakeWrite = p[1]
     }
 
     deinit { shutdown(); close(wakeRead); close(wakeWrite) }
-
-    static func setFlags(_ fd: Int32) {
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-    }
 
     public static func withAddress<R>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         var a = sockaddr_un()
@@ -225,7 +220,7 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
         while true {
             let fd = accept(listenFD, nil, nil)
             guard fd >= 0 else { return }
-            Self.setFlags(fd)
+            setNonBlockingCloexec(fd)
             guard s.pending.count < limits.maxPendingClients,
                   s.table.liveCount + s.pending.count < limits.maxConnections + limits.maxPendingClients else {
                 close(fd); continue

@@ -1,0 +1,95 @@
+#!/bin/sh
+# The microvm container's network end to end in the VM test host: a namespace prepared as CNI's
+# bridge plugin leaves it (a veth with an address and a default route), a microvm container
+# given that namespace by path, reachable both ways (ICMP and a TCP echo with busybox nc), and
+# after delete (and delete --force of a running one) no tap, qdisc or filter is left.
+#
+#   e2e/vmhost/microvm-net.sh [e2e/vmhost/run options]     # on the host
+#
+# Needs brig's guest kernel with VIRTIO_NET and IP_PNP (scripts/build-guest-kernel.sh) and the
+# release brig and brig-agent. Prints TAP; exits non-zero if a case failed.
+set -u
+if [ "${1:-}" != --in-vm ]; then
+  here=$(cd "$(dirname "$0")" && pwd)
+  guest=$(sh "$here/microvm-guest.sh") || exit 2
+  exec sh "$here/run" --modules "kvm_amd veth tun sch_ingress act_mirred cls_u32" --copy "$guest" "$@" \
+    -- sh e2e/vmhost/microvm-net.sh --in-vm
+fi
+
+G=/work/repo/.cache/microvm-guest
+export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
+ROOT=/run/brig-net
+W=$(mktemp -d /tmp/net.XXXXXX)
+NS=brignet HOSTIP=10.213.88.1 GUESTIP=10.213.88.2
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/#   /'; done; }
+check() { if eval "$2"; then ok "$1"; else fail "$1" "$(cat "$W/out" 2>/dev/null | tail -20)"; fi; }
+mvm() { timeout -k 5 300 /work/repo/.build/release/brig --root "$ROOT" --backend microvm "$@"; }
+
+# The namespace as CNI's bridge plugin would leave it (without the bridge: the host end of
+# the veth has the gateway address).
+ip netns add $NS
+ip link add vh0 type veth peer name eth0 netns $NS
+ip addr add $HOSTIP/24 dev vh0 && ip link set vh0 up
+ip -n $NS addr add $GUESTIP/24 dev eth0 && ip -n $NS link set eth0 up && ip -n $NS link set lo up
+ip -n $NS route add default via $HOSTIP
+
+# bundle NAME ARGS-PYTHON-LIST: a busybox bundle joining the namespace by path.
+bundle() {
+  d=$W/$1
+  mkdir -p "$d" && cp -a /work/repo/.cache/rootfs "$d/rootfs" && (cd "$d" && /work/repo/.build/release/brig spec) || return 1
+  python3 - "$d/config.json" "$2" "/run/netns/$NS" <<'PY'
+import json, sys
+p, args, ns = sys.argv[1], sys.argv[2], sys.argv[3]
+s = json.load(open(p))
+s["process"]["terminal"] = False
+s["process"]["args"] = json.loads(args)
+s["root"]["readonly"] = False
+s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "network"] + [{"type": "network", "path": ns}]
+json.dump(s, open(p, "w"))
+PY
+  echo "$d"
+}
+
+left() { # nothing of ours in the namespace
+  ! ip -n $NS link show tap0_brig >/dev/null 2>&1 && ! tc -n $NS qdisc show dev eth0 | grep -q ingress
+}
+
+# Guest → host: ICMP and TCP; host → guest: ICMP and a TCP echo.
+busybox nc -l -p 7001 > "$W/from-guest" &
+listener=$!
+b=$(bundle echo '["sh", "-c", "ip addr show eth0; ping -c 2 -W 20 '$HOSTIP' >/dev/null && echo PING-OK; echo hello-from-guest | nc -w 20 '$HOSTIP' 7001; nc -l -p 7002 -e cat"]')
+mvm create --bundle "$b" net1 > "$W/out" 2>&1; rc=$?
+check "create joins the namespace by path" '[ $rc -eq 0 ]'
+check "the tap and both mirror filters exist while it runs" \
+  'ip -n $NS link show tap0_brig | grep -q UP && tc -n $NS filter show dev eth0 ingress | grep -qi "redirect to device tap0_brig" && tc -n $NS filter show dev tap0_brig ingress | grep -qi "redirect to device eth0"'
+mvm start net1 >> "$W/out" 2>&1
+i=0; while [ $i -lt 600 ] && ! grep -q PING-OK "$W/out"; do sleep 0.2; i=$((i + 1)); done
+check "guest pings the host" 'grep -q PING-OK "$W/out"'
+check "guest has the veth address" 'grep -q "inet $GUESTIP/24" "$W/out"'
+wait $listener 2>/dev/null
+check "guest → host TCP" 'grep -q hello-from-guest "$W/from-guest"'
+check "host pings the guest" 'ping -c 2 -W 10 $GUESTIP >/dev/null'
+reply=$(echo hello-to-guest | timeout 30 busybox nc -w 20 $GUESTIP 7002)
+check "host → guest TCP echo" '[ "$reply" = hello-to-guest ]'
+mvm kill net1 KILL >/dev/null 2>&1; sleep 1
+mvm delete net1 >> "$W/out" 2>&1
+check "delete leaves no tap, qdisc or filter" left
+
+# delete --force of a running container.
+b=$(bundle force '["sleep", "600"]')
+mvm create --bundle "$b" net2 > "$W/out" 2>&1
+check "second container created" 'ip -n $NS link show tap0_brig >/dev/null 2>&1'
+mvm delete --force net2 >> "$W/out" 2>&1
+check "delete --force leaves no tap, qdisc or filter" left
+
+# No network namespace: host networking, refused naming the field.
+b=$(bundle hostnet '["true"]')
+python3 -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); s["linux"]["namespaces"]=[x for x in s["linux"]["namespaces"] if x["type"]!="network"]; json.dump(s,open(p,"w"))' "$b/config.json"
+mvm create --bundle "$b" net3 > "$W/out" 2>&1; rc=$?
+check "host networking is refused naming linux.namespaces" '[ $rc -ne 0 ] && grep -q "linux.namespaces" "$W/out" && ! mvm state net3 >/dev/null 2>&1'
+
+ip netns delete $NS; ip link del vh0 2>/dev/null
+echo "1..$n"
+[ $failed -eq 0 ]
