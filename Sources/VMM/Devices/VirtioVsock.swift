@@ -74,6 +74,9 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
         var control: [VsockHeader] = []
         var nextPort = VirtioVsock.firstEphemeralPort
         var closed = false
+        /// A connection stopped being `readable` outside `pollHost` (drained by `fillRx`): the
+        /// poller's current set has no POLLIN for it and must be rebuilt.
+        var repoll = false
     }
     private let state = Mutex(State_())
     private let listenFD: Int32
@@ -338,6 +341,9 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
             try queue.pushUsed(mem, head: chain.head, length: UInt32(written)) // too-small buffers come back empty
             used = true
         }
+        // Drained here (on a vCPU thread, or the poller's own delivery): the poller may be waiting
+        // on a set built while the connection was readable, without POLLIN for it.
+        if state.withLock({ s in defer { s.repoll = false }; return s.repoll }) { wake() }
         return used
     }
 
@@ -356,7 +362,7 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
                 s.conns[key] = c
                 return (h, Array(buf.prefix(n)))
             }
-            if n < 0, errno == EAGAIN || errno == EINTR { c.readable = false; s.conns[key] = c; continue }
+            if n < 0, errno == EAGAIN || errno == EINTR { c.readable = false; s.conns[key] = c; s.repoll = true; continue }
             if n == 0, !c.hostEOF {
                 // Client shut down its sending side: the guest gets no more data from us.
                 c.hostEOF = true; c.readable = false

@@ -302,3 +302,46 @@ func establishFromHost(_ d: VsockDriver, port: UInt32 = 1024, bufAlloc: UInt32 =
 extension VsockHeader {
     func withOp(_ op: UInt16) -> VsockHeader { var h = self; h.op = op; return h }
 }
+
+/// A connection drained by the vCPU thread (the guest posted rx buffers) while the serve thread
+/// waits in poll on a set built when the connection was still readable — and so without POLLIN
+/// for it: the poller must be told to rebuild its set, or the host's next bytes are never seen
+/// and the connection stalls until the guest happens to send something.
+@Test func aConnectionDrainedByTheGuestIsPolledAgain() throws {
+    let d = try VsockDriver()
+    let (c, _) = try establishFromHost(d)
+    defer { close(c) }
+    func eventually(_ cond: () -> Bool) -> Bool {
+        for _ in 0..<200 { if cond() { return true }; usleep(5_000) }
+        return false
+    }
+    // The serve loop, its deliveries finding no rx buffer (as when the guest has none posted).
+    let vs = d.vs
+    let serving = TestThread { vs.serve(deliver: {}) }
+    sendString(c, "a")
+    #expect(eventually { d.vs.hasRxWork })
+    usleep(50_000)   // the loop goes around and waits again, the connection still readable
+    d.dev.notify(VirtioVsock.rxQueue)   // the guest posts buffers: "a" is delivered from this thread
+    #expect(try d.received().map { String(decoding: $0.1, as: UTF8.self) } == ["a"])
+    sendString(c, "b")
+    #expect(eventually { d.vs.hasRxWork }, "the host's next bytes were never polled for")
+    d.dev.notify(VirtioVsock.rxQueue)
+    #expect(try d.received().map { String(decoding: $0.1, as: UTF8.self) } == ["b"])
+    d.vs.shutdownHost()
+    serving.join()
+}
+
+/// A joinable thread running `body` (this test target does not link BrigLinux's Threads).
+final class TestThread {
+    private var thread: pthread_t = 0
+    init(_ body: @escaping () -> Void) {
+        let box = Unmanaged.passRetained(Box(body)).toOpaque()
+        pthread_create(&thread, nil, { p in
+            let b = Unmanaged<Box>.fromOpaque(p!).takeRetainedValue()
+            b.body()
+            return nil
+        }, box)
+    }
+    func join() { pthread_join(thread, nil) }
+    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
+}
