@@ -66,6 +66,19 @@ struct MicroVMHostAgentTests {
         h.assertMicroVMClean("m3")
     }
 
+    /// `events` asks the agent, which reads the container's cgroup (the guest's, in a VM).
+    @Test func eventsStatsComeFromTheAgent() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/sleep", "30"]))
+        #expect(h.microvm(["run", "-d", "--bundle", h.bundle, "m6"]).code == 0)
+        let r = h.microvm(["events", "--stats", "m6"])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("{\"type\":\"stats\",\"id\":\"m6\",\"data\":{") && r.out.contains("\"pids\":{\"current\":"), "\(r.out)")
+        #expect(h.microvm(["delete", "--force", "m6"]).code == 0)
+        h.assertMicroVMClean("m6")
+    }
+
     @Test func unsupportedConfigFailsCleanly() throws {
         let h = try Harness()
         defer { h.cleanup() }

@@ -71,7 +71,7 @@ extension AgentServer {
                 if brig_set_winsize(p.stdin, rows, cols) != 0 { throw RuntimeError.wrap(SystemError.last("resize terminal")) }
             case .stats(let id):
                 let (record, _) = try load(id)
-                do { r.stats = AgentStats(cgroup: try record.cgroupManager.stats()) } catch {
+                do { r.stats = AgentStats(cgroup: try record.cgroupManager.stats(), oomKills: try? record.cgroupManager.oomKillCount()) } catch {
                     throw RuntimeError.wrap(error, "stats of \(id)")
                 }
             case .delete(let id, let force):

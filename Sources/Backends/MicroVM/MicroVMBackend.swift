@@ -1,3 +1,4 @@
+import BrigAgentProtocol
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -301,6 +302,11 @@ public struct MicroVMBackend: Backend {
         let info = Info(record)
         let session = try info.endpoint.session(timeout: 1)
         return try session.ps(id: record.id)
+    }
+
+    /// The container's cgroup stats and OOM-kill count, from the agent (its cgroups are the guest's).
+    public func stats(_ record: ContainerRecord) throws(RuntimeError) -> AgentStats {
+        try Info(record).endpoint.session(timeout: 1).stats(id: record.id)
     }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {

@@ -1,6 +1,7 @@
 import BrigCgroups
 import BrigCore
 import BrigLinux
+import BrigMicroVM
 import BrigOCI
 import Glibc
 
@@ -22,12 +23,16 @@ enum EventsVerb: Verb {
         let id = try requireID(args)
         let (record, status) = try ctx.load(id)
         if status == .stopped { throw RuntimeError(.invalidState, "container \(id) is not running") }
-        if record.backend != "namespaces" {
-            throw RuntimeError(.unsupported, "events: not supported by the \(record.backend) backend (its cgroups live inside the guest)")
-        }
+        // A microvm container's cgroups are the guest's: its agent reads them.
+        let vm = ctx.backend(for: record) as? MicroVMBackend
         let cgroups = record.cgroupManager
         func stats() throws(RuntimeError) -> CgroupStats {
+            if let vm { return try vm.stats(record).cgroup }
             do { return try cgroups.stats() } catch { throw RuntimeError.wrap(error, "events \(id)") }
+        }
+        func oomKills() -> UInt64? {
+            if let vm { return (try? vm.stats(record))?.oomKills }
+            return try? cgroups.oomKillCount()
         }
         if args.has("stats") {
             ctx.output(try event("stats", id, try stats()))
@@ -39,14 +44,14 @@ enum EventsVerb: Verb {
         }
         // Stats every interval; an "oom" event whenever the OOM-kill count grows. Ends when the
         // container stops.
-        var ooms = (try? cgroups.oomKillCount()) ?? 0
+        var ooms = oomKills() ?? 0
         var next = 0.0
-        let step = min(interval, 0.1)
+        let step = min(interval, vm == nil ? 0.1 : 1)   // (each look at a VM is an agent connection)
         while true {
             let (rec, st) = (try? ctx.load(id)) ?? (record, .stopped)
             _ = rec
             if st == .stopped { return 0 }
-            let now = (try? cgroups.oomKillCount()) ?? ooms
+            let now = oomKills() ?? ooms
             if now > ooms {
                 ooms = now
                 ctx.output(try event("oom", id, nil))
