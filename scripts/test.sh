@@ -37,8 +37,9 @@ if [ "$(id -u)" = 0 ]; then
   # Bad cgroup v2 placements on a real cgroup2 fs: each a clear error, nothing left (~1 min).
   e2e/vmhost/run --layout root --timeout 900 -- 'sh e2e/vmhost/cgroup-v2-errors.sh'
   # The microvm backend end to end under KVM (kvm_amd inside the VM test host, which emulates
-  # SVM): brig's VMM, brig's guest kernel, brig-agent, the container, through the CLI (~6 min).
-  e2e/vmhost/microvm-e2e.sh --timeout 1500
+  # SVM): brig's VMM, brig's guest kernel, brig-agent, the container, through the CLI; with brig
+  # SIGKILLed at each step of a create and 10 lifecycles of churn (~15 min on a loaded host).
+  e2e/vmhost/microvm-e2e.sh --timeout 2400
 else
   echo "test.sh: not root: engine, conformance and integration tests are skipped (run as root)"
 fi

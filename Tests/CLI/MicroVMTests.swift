@@ -1,3 +1,4 @@
+import BrigCore
 import BrigLinux
 import BrigOCI
 import CBrigShim
@@ -63,6 +64,19 @@ struct MicroVMHostAgentTests {
         #expect(pid > 0)
         #expect(h.microvm(["delete", "--force", "m3"]).code == 0)
         h.assertMicroVMClean("m3")
+    }
+
+    /// `events` asks the agent, which reads the container's cgroup (the guest's, in a VM).
+    @Test func eventsStatsComeFromTheAgent() throws {
+        let h = try Harness()
+        defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/sleep", "30"]))
+        #expect(h.microvm(["run", "-d", "--bundle", h.bundle, "m6"]).code == 0)
+        let r = h.microvm(["events", "--stats", "m6"])
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("{\"type\":\"stats\",\"id\":\"m6\",\"data\":{") && r.out.contains("\"pids\":{\"current\":"), "\(r.out)")
+        #expect(h.microvm(["delete", "--force", "m6"]).code == 0)
+        h.assertMicroVMClean("m6")
     }
 
     @Test func unsupportedConfigFailsCleanly() throws {
@@ -170,6 +184,36 @@ struct MicroVMHostAgentTests {
     }
 }
 
+/// brig SIGKILLed at each step of a microvm create (host-agent transport: the monitor and its
+/// agent stand for the VMM and its guest): listed, and `delete --force` leaves no state dir,
+/// monitor or agent. A monitor whose creator died before it reported stops by itself. The same
+/// runs with a real VM in e2e/vmhost/microvm-e2e.sh (case 11).
+@Suite(.enabled(if: Harness.isRoot && MicroVMHarness.agentBuilt), .serialized)
+struct MicroVMCrashTests {
+    static let points = ["create.reserved"] + CrashPoint.microvmPoints.filter { $0 != "microvm.image" } + ["create.ready", "create.saved"]
+
+    @Test(arguments: points)
+    func killedAtPointLeavesNothingAfterDelete(_ point: String) throws {
+        let h = try Harness(); defer { h.cleanup() }
+        try h.write(Harness.spec(["/bin/sleep", "1000"]))
+        let id = Harness.uniqueID("mvcrash")
+        let killed = ReliabilityTests.call(h, ["--backend", "microvm", "create", "--bundle", h.bundle, id],
+                                           env: Array(MicroVMHarness.env.dropFirst()) + ReliabilityTests.crashEnv(point))
+        #expect(killed.exit == .signaled(SIGKILL), "\(point): brig was not killed there: \(String(describing: killed.exit))")
+        if point == "microvm.spawned" || point == "microvm.monitor" {
+            // Its creator gone before the monitor reported: nothing would ever stop it.
+            var left = h.processesUsing(id)
+            for _ in 0..<100 where !left.isEmpty { usleep(50_000); left = h.processesUsing(id) }
+            #expect(left.isEmpty, "\(point): the monitor outlived its creator: \(left)")
+        }
+        let status = ReliabilityTests.listed(h, id)
+        #expect(status == (point == "create.saved" ? "created" : "stopped"), "\(point): list shows \(status ?? "nothing")")
+        let d = h.microvm(["delete", "--force", id])
+        #expect(d.code == 0, "\(point): delete --force: \(d.err)")
+        h.assertMicroVMClean(id)
+    }
+}
+
 /// The KVM transport on a host where it cannot work must fail clearly and leave nothing.
 @Suite(.enabled(if: Harness.isRoot))
 struct MicroVMKVMRefusalTests {
@@ -206,16 +250,22 @@ extension Harness {
         return ["status": s.status.rawValue, "pid": Int(s.pid)]
     }
 
+    /// Processes (a monitor, an agent) whose command line names the state dir of `id`.
+    func processesUsing(_ id: String) -> [String] {
+        var left: [String] = []
+        for name in (try? Files.list("/proc")) ?? [] {
+            guard let pid = Int32(name), pid != getpid() else { continue }
+            let cmd = String(decoding: (try? Files.read("/proc/\(name)/cmdline")) ?? [], as: UTF8.self)
+            if cmd.contains(root + "/" + id) { left.append("\(pid): \(cmd)") }
+        }
+        return left
+    }
+
     /// No state dir, and no monitor or agent process still using this test's state root.
     func assertMicroVMClean(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) {
         var left: [String] = []
         for _ in 0..<40 {
-            left = []
-            for name in (try? Files.list("/proc")) ?? [] {
-                guard let pid = Int32(name), pid != getpid() else { continue }
-                let cmd = String(decoding: (try? Files.read("/proc/\(name)/cmdline")) ?? [], as: UTF8.self)
-                if cmd.contains(root + "/" + id) { left.append("\(pid): \(cmd)") }
-            }
+            left = processesUsing(id)
             if left.isEmpty { break }
             usleep(50_000)
         }

@@ -4,7 +4,7 @@ import json
 import os
 import time
 
-from ..core import case, check, eq, Fail, M, Skip
+from ..core import case, check, eq, Fail, M, Skip, settings
 
 
 @case("hooks", features=["hooks.prestart", "hooks.createRuntime", "hooks.createContainer",
@@ -71,7 +71,10 @@ def t_hook_fail(c):
 @case("hook-timeout", features=["hooks.createRuntime"], spec="config.md hooks timeout: a hook exceeding it fails")
 def t_hook_timeout(c):
     cfg = c.config(["/probe", "end"])
-    cfg["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "20"], "timeout": M(c, 1, 60)}]}
+    # (Scaled: on a slow host create itself takes longer; a hook left to finish still takes longer.)
+    scale = settings.time_scale
+    cfg["hooks"] = {"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", str(int(30 * scale))],
+                                       "timeout": M(c, 1, int(60 * scale))}]}
     t0 = time.time()
     try:
         c.create(cfg)
@@ -80,7 +83,7 @@ def t_hook_timeout(c):
         pass
     except Skip:
         raise Fail("create succeeded although a createRuntime hook exceeded its timeout")
-    check(time.time() - t0 < 15, f"create took {time.time() - t0:.1f}s with a 1s hook timeout")
+    check(time.time() - t0 < 15 * scale, f"create took {time.time() - t0:.1f}s with a 1s hook timeout")
 
 
 @case("hooks-ignoring-stdin", features=["hooks.prestart", "hooks.createRuntime", "hooks.poststart", "hooks.poststop"],

@@ -1,26 +1,90 @@
 #!/bin/sh
 # The conformance suite (conformance/run) against brig's microvm backend over the real KVM
 # transport, inside the VM test host (nested SVM under QEMU TCG: every VM boot takes seconds, so
-# every timeout is scaled by --time-scale).
+# every timeout is scaled by --time-scale, and a case gets 60 s before scaling: several boots).
 #
-#   e2e/vmhost/microvm-conformance.sh [--out DIR] [CASE…]      # on the host
+#   e2e/vmhost/microvm-conformance.sh [--out DIR] [--timeout S] [CASE…]      # on the host
 #
 # Prints the suite's TAP (one line per case) and its summary; with --out DIR the per-case
-# results land in DIR/microvm-kvm.json ({case: [status, reason]}). Exit status: the suite's.
+# results land in DIR/microvm-kvm.json ({case: [status, reason]}) and every brig call the suite
+# made in DIR/calls.log. Exit status: the suite's.
+# A watchdog prints what every brig process, monitor and guest is doing (process tree, kernel
+# stacks, each container's console tail and timing) when a brig call has run for $SLOW_CALL
+# seconds (default 60) or no case has finished for $STALL_AFTER seconds (default 420).
 set -u
 if [ "${1:-}" != --in-vm ]; then
   here=$(cd "$(dirname "$0")" && pwd)
-  out=""
-  if [ "${1:-}" = --out ]; then out=$2; shift 2; fi
+  out="" timeout=""
+  while :; do
+    case "${1:-}" in
+      --out) out=$2; shift 2 ;;
+      --timeout) timeout=$2; shift 2 ;;
+      *) break ;;
+    esac
+  done
   guest=$(sh "$here/microvm-guest.sh") || exit 2
-  exec sh "$here/run" --modules kvm_amd --copy "$guest" ${out:+--out "$out"} -- sh e2e/vmhost/microvm-conformance.sh --in-vm "$@"
+  exec sh "$here/run" --modules kvm_amd --copy "$guest" ${timeout:+--timeout "$timeout"} ${out:+--out "$out"} \
+    -- sh e2e/vmhost/microvm-conformance.sh --in-vm "$@"
 fi
 shift
 G=/work/repo/.cache/microvm-guest
 export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
+ROOT=/run/brig-conf
+STALL_AFTER=${STALL_AFTER:-420} SLOW_CALL=${SLOW_CALL:-60}
+mkdir -p /work/out && : > /work/out/calls.log
+# The runtime the suite calls: brig, each call logged with its start time and pid (the suite's
+# timeouts kill brig itself).
+cat > /tmp/brig-logged <<'EOF'
+#!/bin/sh
+echo "$(date +%s) $$ $*" >> /work/out/calls.log
+exec /work/repo/.build/release/brig "$@"
+EOF
+chmod +x /tmp/brig-logged
+
+diagnose() {
+  echo "# ---- $1: what is running ----"
+  ps -eo pid,ppid,stat,etimes,wchan:24,args | grep -v -e ' \[' -e 'ps -eo' | sed 's/^/#   /'
+  for p in $(pgrep -f 'brig|vm-monitor'); do
+    echo "# pid $p: $(tr '\0' ' ' < /proc/$p/cmdline 2>/dev/null | cut -c1-160)"
+    for t in /proc/$p/task/*; do
+      echo "#   task ${t##*/} $(cat $t/comm 2>/dev/null) $(cut -d' ' -f3 $t/stat 2>/dev/null) wchan=$(cat $t/wchan 2>/dev/null)"
+      sed 's/^/#     /' $t/stack 2>/dev/null | head -8
+    done
+    ls -l /proc/$p/fd 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\) -> /#   fd \1 -> /p' | head -20
+  done
+  for d in "$ROOT"/*/; do
+    [ -d "$d" ] || continue
+    echo "# state dir $d: $(ls -A "$d" | tr '\n' ' ')"
+    [ -f "$d/timing" ] && echo "#   timing: $(tr '\n' ' ' < "$d/timing")"
+    [ -f "$d/console.log" ] && tail -c 2500 "$d/console.log" | tr -d '\r' | sed 's/^/#   console| /'
+  done
+  for f in "$ROOT"/*/agent.log; do [ -f "$f" ] && tail -n 20 "$f" | sed "s|^|#   $f: |"; done
+  echo "# last brig calls:"; tail -n 12 /work/out/calls.log | sed 's/^/#   /'
+  echo "# ---- end of diagnosis ----"
+}
+
 start=$(date +%s)
-python3 conformance/run --runtime /work/repo/.build/release/brig --backend microvm --time-scale 6 \
-  --json /work/out/microvm-kvm.json "$@"
-rc=$?
+python3 -u conformance/run --runtime /tmp/brig-logged --root "$ROOT" --backend microvm --time-scale 6 --timeout 60 \
+  --json /work/out/microvm-kvm.json "$@" > /tmp/tap 2>&1 &
+suite=$!
+tail -n +1 -f /tmp/tap --pid=$suite &
+tailer=$!
+last=$(date +%s) seen=0 told=0 slow=""
+while kill -0 $suite 2>/dev/null; do
+  sleep 5
+  now=$(date +%s) lines=$(wc -l < /tmp/tap)
+  # Calls started more than SLOW_CALL s ago that still run, each diagnosed once. (No awk here.)
+  while read -r t c args; do
+    case "$t$c" in *[!0-9]*|"") continue ;; esac   # (an argument's continuation line)
+    [ $((now - t)) -ge "$SLOW_CALL" ] && grep -q brig "/proc/$c/cmdline" 2>/dev/null || continue
+    case " $slow " in *" $c "*) continue ;; esac
+    slow="$slow $c"
+    diagnose "brig call $c has run for $((now - t)) s: $(echo "$args" | cut -c1-150)"
+  done < /work/out/calls.log
+  if [ "$lines" != "$seen" ]; then seen=$lines last=$now told=0; continue; fi
+  if [ $((now - last)) -ge "$STALL_AFTER" ] && [ $told = 0 ]; then diagnose "no case finished for ${STALL_AFTER} s"; told=1; fi
+done
+wait $suite; rc=$?
+sleep 1; kill $tailer 2>/dev/null
 echo "# conformance under microvm+KVM: $(( $(date +%s) - start )) s in the VM test host"
 exit $rc

@@ -8,16 +8,18 @@
 # On the host it prepares the guest (e2e/vmhost/microvm-guest.sh: brig's kernel, already built,
 # and the agent initramfs from .build/release/brig-agent) and runs itself in the VM test host with
 # --modules kvm_amd. There (--in-vm) it prints TAP and exits non-zero if a case failed. Cases: run
-# with exit status, create/start/state, exec (sees the guest's PID 1), ps, pause/resume, kill,
+# with exit status, create/start/state, exec (sees the guest's PID 1), exec -t, ps, pause/resume, kill,
 # kill --all, a terminal through --console-socket with a resize, OOM in the guest, SIGKILL of the
 # monitor, and boot failures (kernel panic, a guest slower than the deadline, a monitor killed
-# mid-boot) with a guest that comes up late but in time; after each, nothing may be left
-# (processes, state entries, sockets, disk images).
+# mid-boot) with a guest that comes up late but in time, brig SIGKILLed at each step of a create
+# and at random moments, and a churn of MICROVM_CHURN (default 10) lifecycles; after each,
+# nothing may be left (processes, state entries, sockets, disk images), and the churn grows
+# no processes, open files, mounts or state-root entries.
 set -u
 if [ "${1:-}" != --in-vm ]; then
   here=$(cd "$(dirname "$0")" && pwd)
   guest=$(sh "$here/microvm-guest.sh") || exit 2
-  exec sh "$here/run" --modules kvm_amd --copy "$guest" "$@" -- sh e2e/vmhost/microvm-e2e.sh --in-vm
+  exec sh "$here/run" --modules kvm_amd --copy "$guest" "$@" -- "MICROVM_CHURN=${MICROVM_CHURN:-10} sh e2e/vmhost/microvm-e2e.sh --in-vm"
 fi
 
 G=/work/repo/.cache/microvm-guest
@@ -110,6 +112,30 @@ out=$(brig exec c1 cat /proc/1/cmdline 2>&1 | tr '\0' ' ')
 case "$out" in "/bin/sh -c"*) ok "exec sees the container's PID 1 ($out)" ;; *) fail "exec sees the container's PID 1" "$out" ;; esac
 brig exec c1 /bin/sh -c 'exit 5'; rc=$?
 if [ $rc = 5 ]; then ok "exec returns the exit status"; else fail "exec returns the exit status" "rc=$rc"; fi
+# exec -t in the foreground: brig's own terminal (a pty here) is the exec'd process's, sized as it.
+out=$(python3 - <<'PY' 2>&1
+import fcntl, os, pty, select, struct, subprocess, sys, termios, time
+master, slave = pty.openpty()
+fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 25, 90, 0, 0))
+# (The caller's size follows the process's start, as with runc: wait for it.)
+script = "tty; i=0; while [ -z \"$(stty size 2>/dev/null | grep -v '^0 0')\" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; stty size; exit 4"
+p = subprocess.Popen(["brig", "--root", "/run/brig-e2e", "exec", "-t", "c1", "/bin/sh", "-c", script],
+                     stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+os.close(slave)
+buf, end = b"", time.time() + 120
+while time.time() < end:
+    if not select.select([master], [], [], 1)[0]: continue
+    try: chunk = os.read(master, 4096)
+    except OSError: break
+    if not chunk: break
+    buf += chunk
+rc = p.wait(timeout=60)
+text = buf.decode(errors="replace")
+print(repr(text), "rc", rc)
+sys.exit(0 if rc == 4 and "/dev/pts/" in text and "25 90" in text else 1)
+PY
+); rc=$?
+if [ $rc = 0 ]; then ok "exec -t: a terminal of the caller's size, exit status"; else fail "exec -t: a terminal of the caller's size, exit status" "$out"; fi
 # ps: the guest's pids of the container (sh and its sleep), as the agent sees them.
 out=$(brig ps c1 2>&1)
 if [ "$(echo "$out" | head -1)" = PID ] && [ "$(echo "$out" | grep -c '^[0-9][0-9]*$')" -ge 2 ]; then
@@ -184,6 +210,25 @@ B=$(bundle oom 's["process"]["args"] = ["/bin/dd", "if=/dev/zero", "of=/dev/null
 out=$(mvm run --bundle "$B" o1 2>&1); rc=$?
 if [ $rc = 137 ]; then ok "OOM in the guest: exit status 137"; else fail "OOM in the guest: exit status 137" "rc=$rc" "$out"; fi
 clean oom o1
+# The same OOM in a child while the container lives on: `events` (the agent reads the guest's
+# cgroup) reports it, and `events --stats` gives the guest cgroup's memory figures.
+B=$(bundle oomev 's["process"]["args"] = ["/bin/sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.2; done; /bin/dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 1000"]; s["linux"].setdefault("resources", {})["memory"] = {"limit": 33554432}')
+mvm run -d --bundle "$B" o2 > /dev/null 2>&1
+brig events --interval 1s o2 > "$W/events" 2>&1 &
+epid=$!
+sleep 5
+brig exec o2 touch /tmp/go
+i=0; while [ $i -lt 120 ] && ! grep -q '"type":"oom"' "$W/events"; do sleep 0.5; i=$((i + 1)); done
+if grep -q '"type":"oom","id":"o2"' "$W/events"; then ok "events reports the OOM kill in the guest"
+else fail "events reports the OOM kill in the guest" "$(head -c 600 "$W/events")"; fi
+out=$(brig events --stats o2 2>&1)
+if echo "$out" | python3 -c 'import json,sys; e=json.loads(sys.stdin.readline()); sys.exit(0 if e["type"] == "stats" and e["data"]["memory"]["usage"]["limit"] == 33554432 else 1)'; then
+  ok "events --stats: the guest cgroup's memory limit"
+else fail "events --stats: the guest cgroup's memory limit" "$(echo "$out" | head -c 600)"; fi
+brig delete --force o2
+i=0; while [ $i -lt 50 ] && kill -0 $epid 2>/dev/null; do sleep 0.2; i=$((i + 1)); done
+if kill -0 $epid 2>/dev/null; then fail "events ends when the container is deleted"; kill $epid; else ok "events ends when the container is deleted"; fi
+clean oom-events o2
 
 note "case 6 at $(( $(date +%s) - t0 )) s"
 # 6. SIGKILL of the monitor: the VM dies with it, the container reads stopped, delete cleans up.
@@ -247,6 +292,73 @@ if [ $rc != 0 ] && echo "$out" | grep -q "the VM monitor exited without reportin
   ok "monitor killed mid-boot: a clear error with the console"
 else fail "monitor killed mid-boot: a clear error with the console" "rc=$rc" "$out"; fi
 clean midboot m1
+
+note "case 11 at $(( $(date +%s) - t0 )) s"
+# 11. brig SIGKILLed at each step of a microvm create (CrashPoint, docs/reliability.md): it is
+# listed, and `delete --force` leaves nothing. A monitor whose creator died before it reported
+# (it is booting: microvm.spawned, microvm.monitor) stops by itself, VM and all.
+B=$(bundle crash 's["process"]["args"] = ["/bin/sleep", "1000"]')
+monitors_of() { for p in /proc/[0-9]*; do tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q "vm-monitor $ROOT/$1/" && echo "${p#/proc/}"; done; }
+for point in create.reserved microvm.recorded microvm.image microvm.spawned microvm.monitor create.ready create.saved; do
+  id=x-$(echo $point | tr . -)
+  timeout -k 5 300 env BRIG_TEST_MODE=crash BRIG_TEST_KILL_AT=$point /work/repo/.build/release/brig --root "$ROOT" \
+    --backend microvm create --bundle "$B" "$id" > /dev/null 2>&1; rc=$?
+  gone=""
+  case $point in microvm.spawned|microvm.monitor)
+    i=0; while [ $i -lt 300 ] && [ -n "$(monitors_of "$id")" ]; do sleep 0.1; i=$((i + 1)); done
+    [ -n "$(monitors_of "$id")" ] && gone=" (the monitor outlived its creator)" ;;
+  esac
+  listed=$(brig list --format json 2>/dev/null | python3 -c 'import json,sys; print(" ".join(c["status"] for c in json.load(sys.stdin) if c["id"] == sys.argv[1]))' "$id")
+  brig delete --force "$id" > /dev/null 2>&1; drc=$?
+  sleep 0.5
+  l=$(leftovers "$id")
+  if [ $rc = 137 ] && [ -n "$listed" ] && [ $drc = 0 ] && [ -z "$l$gone" ]; then
+    ok "brig killed at $point: listed $listed, delete --force leaves nothing"
+  else fail "brig killed at $point: listed, delete --force leaves nothing" "brig exit $rc, listed '${listed}', delete $drc$gone" "$l"; fi
+done
+# The same at a random moment of a create (it boots for seconds here).
+for round in 1 2 3; do
+  id=r$round
+  mvm create --bundle "$B" "$id" > /dev/null 2>&1 &
+  cpid=$!
+  sleep "$(python3 -c 'import random; print(round(random.uniform(0.05, 12), 2))')"
+  kill -9 $cpid 2>/dev/null; wait $cpid 2>/dev/null
+  brig delete --force "$id" > /dev/null 2>&1; drc=$?
+  i=0; while [ $i -lt 300 ] && [ -n "$(monitors_of "$id")" ]; do sleep 0.1; i=$((i + 1)); done
+  l=$(leftovers "$id")
+  if [ $drc = 0 ] && [ -z "$l" ]; then ok "create SIGKILLed at random (round $round): delete --force leaves nothing"
+  else fail "create SIGKILLed at random (round $round): delete --force leaves nothing" "delete $drc" "$l"; fi
+done
+
+note "case 12 at $(( $(date +%s) - t0 )) s"
+# 12. Churn: create/start/kill/delete lifecycles; the host's processes, open files, mounts and
+# the root's entries (image cache included) are where they were.
+counts() {
+  sleep 1
+  echo "procs=$(ls -d /proc/[0-9]* | wc -l) files=$(cut -f1 /proc/sys/fs/file-nr) mounts=$(wc -l < /proc/self/mounts) root=$(find "$ROOT" | wc -l) tmp=$(ls -A /tmp | wc -l)"
+}
+# (KILL: a TERM that comes before the container's shell set its trap is ignored by a pid
+# namespace's init, and the lifecycle would wait for nothing.)
+B=$(bundle churn 's["process"]["args"] = ["/bin/sleep", "1000"]')
+lifecycle() {
+  { mvm create --bundle "$B" ch > /dev/null 2>&1 && brig start ch && brig kill ch KILL && wait_state ch stopped && brig delete ch; } || bad=$((bad + 1))
+  brig delete --force ch > /dev/null 2>&1
+}
+bad=0; lifecycle   # (the first one fills the image cache)
+before=$(counts)
+N=${MICROVM_CHURN:-10} bad=0 t=$(now)
+for i in $(seq "$N"); do lifecycle; done
+after=$(counts)
+note "churn: $N lifecycles in $(since "$t") s; before: $before; after: $after"
+growth=$(python3 - "$before" "$after" <<'PY'
+import sys
+b, a = (dict(kv.split("=") for kv in x.split()) for x in sys.argv[1:3])
+# open files: the kernel's count moves by a few with caches; anything per lifecycle would show as N
+print(" ".join(f"{k}+{int(a[k]) - int(b[k])}" for k in b if int(a[k]) - int(b[k]) > (4 if k == "files" else 0)))
+PY
+)
+if [ $bad = 0 ] && [ -z "$growth" ]; then ok "churn: $N lifecycles, nothing grew"; else fail "churn: $N lifecycles, nothing grew" "$bad failed" "$growth"; fi
+clean churn ch
 
 # Nothing of any case is left: no monitor, no socket or image copy under the root, no vsock socket.
 left=$(find "$ROOT" \( -name '*.sock' -o -name rootfs.ext4 -o -name 'monitor.json' \) 2>/dev/null)

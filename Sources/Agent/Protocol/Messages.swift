@@ -71,7 +71,9 @@ public struct AgentState: Codable, Equatable, Sendable {
 /// The guest cgroup's counters (as `runc events --stats` reports them).
 public struct AgentStats: Codable, Equatable, Sendable {
     public var cgroup: CgroupStats
-    public init(cgroup: CgroupStats) { self.cgroup = cgroup }
+    /// OOM kills in the container's cgroup so far (for `events`; absent from older agents).
+    public var oomKills: UInt64?
+    public init(cgroup: CgroupStats, oomKills: UInt64? = nil) { self.cgroup = cgroup; self.oomKills = oomKills }
     public var memoryUsage: UInt64 { cgroup.memory.usage.usage }
     public var cpuUsageNanos: UInt64 { cgroup.cpu.usage.total }
     public var pidsCurrent: UInt64 { cgroup.pids.current }

@@ -43,7 +43,10 @@ public final class AgentServer: @unchecked Sendable {
         store = StateStore(root: stateRoot + "/state")
         backend = NamespacesBackend(executable: executable)
         do {
-            for d in [stateRoot, store.root, stateRoot + "/bundles", stateRoot + "/rootfs"] { try Files.mkdirAll(d, mode: 0o700) }
+            // The root and rootfs/ only traversable by others: a container in a user namespace
+            // (its root a mapped, unprivileged uid) must reach its rootfs mount below them.
+            for d in [stateRoot, stateRoot + "/rootfs"] { try Files.mkdirAll(d, mode: 0o711) }
+            for d in [store.root, stateRoot + "/bundles"] { try Files.mkdirAll(d, mode: 0o700) }
         } catch { throw AgentError(.system, "\(error)") }
         // The container's first-stage init exits once it forked; its child must become ours.
         _ = brig_set_child_subreaper()

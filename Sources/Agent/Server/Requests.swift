@@ -68,7 +68,7 @@ extension AgentServer {
                 if brig_set_winsize(p.stdin, rows, cols) != 0 { throw RuntimeError.wrap(SystemError.last("resize terminal")) }
             case .stats(let id):
                 let container = try load(id)
-                do { r.stats = AgentStats(cgroup: try container.stats()) } catch {
+                do { r.stats = AgentStats(cgroup: try container.stats(), oomKills: try? container.oomKillCount()) } catch {
                     throw RuntimeError.wrap(error, "stats of \(id)")
                 }
             case .delete(let id, let force):

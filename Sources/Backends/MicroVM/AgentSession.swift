@@ -50,6 +50,9 @@ struct AgentSession {
     func ps(id: String) throws(RuntimeError) -> [Int32] {
         do { return try client.ps(id: id) } catch { throw Self.map(error) }
     }
+    func stats(id: String) throws(RuntimeError) -> AgentStats {
+        do { return try client.stats(id: id) } catch { throw Self.map(error) }
+    }
     func delete(id: String, force: Bool) throws(RuntimeError) {
         do { try client.delete(id: id, force: force) } catch { throw Self.map(error) }
     }

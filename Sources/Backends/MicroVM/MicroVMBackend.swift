@@ -1,3 +1,4 @@
+import BrigAgentProtocol
 import BrigCore
 import BrigLinux
 import BrigOCI
@@ -89,14 +90,26 @@ public struct MicroVMBackend: Backend {
             guard access(plan.initrd, R_OK) == 0 else {
                 throw RuntimeError(.config, "vm.kernel.initrd: agent initramfs \(plan.initrd) is missing (scripts/install-guest.sh builds it, or set BRIG_VM_INITRD)")
             }
-            if disk == nil {
-                let image = info.stateDir + "/rootfs.ext4"
-                try RootfsImage(cacheDir: store.root + "/.images").materialize(rootfs: rootfs, to: image)
-                disk = image
-            }
         } else {
             guard access(agentExecutable, X_OK) == 0 else { throw RuntimeError(.config, "brig-agent not found at \(agentExecutable) (set BRIG_AGENT)") }
             guard disk == nil else { throw RuntimeError(.unsupported, "vm.image: the host-agent transport needs a rootfs directory") }
+        }
+        // What the container will hold (the disk image copy, the monitor and its VM, sockets, the
+        // tap) is recorded before it is acquired, so `delete --force` removes what a brig killed at
+        // any later point left (docs/reliability.md): the state directory first, the monitor's pid
+        // as soon as it exists.
+        let created = Timestamp.now()
+        var pending = ContainerRecord(id: o.id, handle: .microvm(MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: 0)),
+                                      bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created, owner: "",
+                                      annotations: spec.annotations, hooks: spec.hooks)
+        pending.incomplete = true
+        try store.save(pending, durable: false)
+        CrashPoint.reached("microvm.recorded")
+        if mode == .kvm, disk == nil {
+            let image = info.stateDir + "/rootfs.ext4"
+            try RootfsImage(cacheDir: store.root + "/.images").materialize(rootfs: rootfs, to: image)
+            disk = image
+            CrashPoint.reached("microvm.image")
         }
         var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: GuestNetwork.guestSpec(spec), rootfs: rootfs),
                                    endpoint: info.endpoint, terminal: spec.process?.terminal ?? false,
@@ -105,7 +118,6 @@ public struct MicroVMBackend: Backend {
         if !config.terminal { config.consoleSocket = nil; config.consoleOnFD4 = false }
         do { try Files.write(info.pendingStart, "", flags: O_WRONLY | O_CREAT | O_TRUNC) } catch { throw RuntimeError.wrap(error) }
         try plan.network?.record(stateDir: info.stateDir) // before the monitor creates the tap and filters
-        let created = Timestamp.now()
         func record(monitor pid: pid_t, guestPid: Int32) throws(RuntimeError) -> ContainerRecord {
             guard let stat = ProcStat.read(pid: pid), stat.state != "Z" else {
                 throw RuntimeError(.system, "the VM monitor exited during create")
@@ -115,9 +127,18 @@ public struct MicroVMBackend: Backend {
                                    pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
                                    hooks: spec.hooks)
         }
+        // The monitor's pid, recorded as soon as it exists (a brig killed before this save leaves
+        // a monitor that sees its creator gone and exits by itself).
+        let spawned = { (pid: pid_t) throws(RuntimeError) in
+            CrashPoint.reached("microvm.spawned")
+            pending.pid = pid
+            pending.pidStartTime = ProcStat.read(pid: pid)?.startTime ?? 0
+            try store.save(pending, durable: false)
+            CrashPoint.reached("microvm.monitor")
+        }
         // prestart/createRuntime run here, in the host's namespaces, when the agent reports the
         // container's namespaces created — before its createContainer hooks run in the guest.
-        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD) { (pid, guestPid) throws(RuntimeError) in
+        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD, spawned: spawned) { (pid, guestPid) throws(RuntimeError) in
             let state = try record(monitor: pid, guestPid: guestPid).state(.creating)
             try HookRunner.runCreateRuntime(spec.hooks, state: state)
         }
@@ -154,7 +175,10 @@ public struct MicroVMBackend: Backend {
     /// Spawns `brig vm-monitor`, waits for its `ok <guest pid>` (or its error), returns its pid.
     /// Fd 3 is a stream socket: before that report, the monitor may ask `hooks <guest pid>`, and
     /// `runtimeHooks` runs then (its failure goes back as `error <message>` and fails the create).
+    /// `spawned` runs as soon as the monitor exists (the create records its pid); its failure
+    /// kills the monitor. A monitor whose creator dies before its report exits by itself.
     func spawnMonitor(_ config: MonitorConfig, name: String, consoleFD: Int32?,
+                      spawned: ((pid_t) throws(RuntimeError) -> Void)? = nil,
                       runtimeHooks: ((pid_t, Int32) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> (pid_t, Int32) {
         let path = config.stateDir + "/" + name
         do {
@@ -170,6 +194,11 @@ public struct MicroVMBackend: Backend {
         let pid: pid_t
         do { pid = try Spawn.spawn(o) } catch { close(theirs); throw RuntimeError.wrap(error, "starting the VM monitor") }
         close(theirs)
+        do throws(RuntimeError) { try spawned?(pid) } catch {
+            Glibc.kill(pid, SIGKILL)
+            _ = try? Spawn.wait(pid)
+            throw error
+        }
         var hookError: RuntimeError?
         var reply = Files.readLine(fd: mine, max: 1 << 16)
         while reply.end == .newline, reply.text.hasPrefix("hooks "), let guestPid = Int32(reply.text.dropFirst(6)) {
@@ -279,15 +308,24 @@ public struct MicroVMBackend: Backend {
     }
 
     public func featureAnnotations() -> [String: String] {
-        ["run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs",
-         "run.oci.brig.microvm.unsupported": "bind mounts of host paths,joining host namespaces by path,linux.netDevices,--preserve-fds,update,events --stats"]
+        ["run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,events,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs",
+         "run.oci.brig.microvm.unsupported": "bind mounts of host paths,joining host namespaces by path (network: with the kvm transport),linux.netDevices,--preserve-fds,update"]
     }
 
     /// Guest pids: the host's ps(1) cannot describe them.
     public var reportsHostPids: Bool { false }
 
-    /// Why `update` and `events` are refused.
+    /// Why `update` is refused.
     public var unsupportedReason: String? { "its cgroups live inside the guest" }
+
+    /// The container's cgroup stats and OOM-kill count come from the agent (its cgroups are the guest's).
+    public func agentStats(_ record: ContainerRecord) throws(RuntimeError) -> AgentStats {
+        try Info(record).endpoint.session(timeout: 1).stats(id: record.id)
+    }
+
+    public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { try agentStats(record).cgroup }
+
+    public func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64 { try agentStats(record).oomKills ?? 0 }
 
     public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         stopMonitor(id: record.id, pid: record.pid, startTime: record.pidStartTime, info: Info(record))
@@ -298,7 +336,7 @@ public struct MicroVMBackend: Backend {
         if info.mode == .hostAgent, let session = try? info.endpoint.session(timeout: 0) {
             try? session.delete(id: id, force: true)
         }
-        if let s = ProcStat.read(pid: pid), startTime == nil || s.startTime == startTime {
+        if pid > 0, let s = ProcStat.read(pid: pid), startTime == nil || s.startTime == startTime {
             Glibc.kill(pid, SIGKILL)
             Glibc.kill(pid, SIGCONT)
             var status: Int32 = 0

@@ -115,6 +115,7 @@ final class MonitorRun: @unchecked Sendable {
         let client: AgentSession
         do {
             try bringUpAgent()
+            watchCreator()
             var w = waiter()
             client = try w.session()
             timing("agent-ready-ms", monotonicSeconds() - t0)
@@ -169,8 +170,11 @@ final class MonitorRun: @unchecked Sendable {
             do {
                 let log = try Files.open(config.stateDir + "/agent.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC)
                 let null = try Files.open("/dev/null", O_RDWR | O_CLOEXEC)
+                // The agent stands for a guest: the host's crash-test points are not its own (it
+                // runs the core's create too, and would kill itself at them).
+                let env = Env.all().filter { !$0.hasPrefix(CrashPoint.modeVariable + "=") && !$0.hasPrefix(CrashPoint.pointVariable + "=") }
                 var o = Spawn.Options(path: exe, args: [exe, "--listen-unix", sock, "--state", config.stateDir + "/agent"],
-                                      env: Env.all())
+                                      env: env)
                 o.fds = [(null, 0), (log, 1), (log, 2)]
                 agentPid = try Spawn.spawn(o)
                 close(log); close(null)
@@ -216,6 +220,24 @@ final class MonitorRun: @unchecked Sendable {
                 _ = try? Files.write(config.stateDir + "/vm-stopped", message, flags: O_WRONLY | O_CREAT | O_TRUNC)
                 exit(reason == .powerOff(status: 0) || reason == .reset ? 255 : 137)
             }
+        }
+    }
+
+    /// Until this monitor has reported, its creator (`brig create`/`exec`) waits on the other end
+    /// of fd 3. A creator that dies first (SIGKILL at any point) will never report or record the
+    /// container, so nothing would ever stop this monitor and its VM: it tears down and exits.
+    /// (Started after the VMM's confinement, which every thread must share.)
+    func watchCreator() {
+        let fd = fcntl(MonitorConfig.syncFD, F_DUPFD_CLOEXEC, 10)
+        guard fd >= 0 else { return }
+        Threads.detach { [self] in
+            // POLLRDHUP only: the creator's replies (to `hooks`) are the main thread's to read.
+            var p = pollfd(fd: fd, events: Int16(0x2000), revents: 0)
+            while poll(&p, 1, -1) < 0 && errno == EINTR {}
+            close(fd)
+            guard !phase.withLock({ $0.reported }) else { return }
+            teardown()
+            exit(125)
         }
     }
 

@@ -63,6 +63,7 @@ public struct RootfsImage {
         let sig = try Self.signature(of: rootfs)
         do { try Files.mkdirAll(cacheDir, mode: 0o700) } catch { throw RuntimeError(.system, "\(error)") }
         let cached = "\(cacheDir)/\(Self.hash(rootfs))-\(sig.key).ext4"
+        Self.sweepPartial(cacheDir)
         if !Files.exists(cached) {
             let tmp = cached + ".tmp.\(getpid())"
             defer { unlink(tmp) }
@@ -77,6 +78,15 @@ public struct RootfsImage {
             }
         }
         try Self.sparseCopy(cached, to: dest)
+    }
+
+    /// Removes half-built images (`NAME.tmp.PID`) whose brig is gone: one killed in mke2fs.
+    static func sweepPartial(_ cacheDir: String) {
+        for n in (try? Files.list(cacheDir)) ?? [] {
+            let parts = n.split(separator: ".")
+            guard parts.count >= 3, parts[parts.count - 2] == "tmp", let pid = Int32(parts[parts.count - 1]), pid > 0 else { continue }
+            if Glibc.kill(pid, 0) != 0 && errno == ESRCH { unlink(cacheDir + "/" + n) }
+        }
     }
 
     /// Copies a file, keeping holes: only the data extents (SEEK_DATA/SEEK_HOLE) are copied.

@@ -30,6 +30,15 @@ public enum CrashPoint {
         "delete.destroyed",  // delete: cgroups removed, state directory not yet
     ]
 
+    /// The microvm backend's create, between `create.reserved` and `create.ready` (tested in the
+    /// VM test host: e2e/vmhost/microvm-e2e.sh, case 11).
+    public static let microvmPoints = [
+        "microvm.recorded",  // state.json records the backend and state dir, nothing acquired yet
+        "microvm.image",     // the disk image copied into the state dir, no monitor yet
+        "microvm.spawned",   // the monitor (VMM) spawned, its pid not yet recorded
+        "microvm.monitor",   // the monitor's pid recorded; the VM boots
+    ]
+
     public static var armed: Bool {
         guard let mode = getenv(modeVariable), String(cString: mode) == "crash" else { return false }
         return getenv(pointVariable) != nil
