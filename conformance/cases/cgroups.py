@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from ..core import case, check, eq, Fail, M, Skip
+from ..core import case, check, eq, Fail, M, Skip, settings
 from ..host import cg_version, controller_mounted, host_cgroup_dir, unified_host
 from ..context import Ctx, create_fails, parse_report
 
@@ -413,3 +413,33 @@ def t_unified_v1(c):
     cfg["linux"]["resources"] = {"unified": {"pids.max": "10"}}
     err = create_fails(c, cfg)
     check("invalid configuration" in err and "unified" in err, f"error does not say why: {err.strip()[:200]!r}")
+
+
+@case("cgroup-systemd", features=["linux.cgroup.systemd"],
+      spec="runc --systemd-cgroup: cgroupsPath slice:prefix:name is the transient scope <prefix>-<name>.scope "
+           "in the slice, made by systemd; delete stops it")
+def t_cgroup_systemd(c):
+    if not os.path.isdir("/run/systemd/system"):
+        raise Skip("systemd is not the init system here (the VM test host's systemd layout runs this case)")
+    if not unified_host():
+        raise Skip("the case reads the scope on a unified host")
+    flag = [] if settings.systemd_cgroup else ["--systemd-cgroup"]
+    cfg = c.config(["/probe", "sleep", "60"])
+    name = f"c{os.getpid()}-{Ctx.counter}"
+    unit = f"conformance-{name}.scope"
+    c.cgroup_names.append(unit)
+    cfg["linux"]["cgroupsPath"] = f"system.slice:conformance:{name}"
+    b = c.bundle(cfg)
+    cid = c.new_id()
+    c.rt.ok(*flag, "create", "--bundle", b, cid, timeout=30)
+    pid = c.rt.state(cid)["pid"]
+    with open(f"/proc/{pid}/cgroup") as f:
+        own = [l.split(":", 2)[2] for l in f.read().splitlines() if l.startswith("0::")]
+    eq(own[:1], [M(c, f"/system.slice/{unit}", "/system.slice")], "the container's cgroup")
+    p = subprocess.run(["systemctl", "is-active", unit], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    eq(p.stdout.strip(), "active", f"systemctl is-active {unit}")
+    c.rt.ok(*flag, "delete", "--force", cid, timeout=30)
+    deadline = time.time() + 10
+    while os.path.isdir(f"/sys/fs/cgroup/system.slice/{unit}") and time.time() < deadline:
+        time.sleep(0.1)
+    check(not os.path.isdir(f"/sys/fs/cgroup/system.slice/{unit}"), f"{unit} is still there after delete")

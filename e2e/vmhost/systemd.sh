@@ -25,7 +25,11 @@ echo "# runc --systemd-cgroup: $(grep -c "^ok" /work/out/runc-driver.tap) ok, $(
 grep "^not ok" /work/out/runc-driver.tap
 sh e2e/vmhost/systemd-guest.sh brig brig > /work/out/brig-driver.tap 2>&1 || rc=1
 echo "# brig --systemd-cgroup: $(grep -c "^ok" /work/out/brig-driver.tap) ok, $(grep -c "^not ok" /work/out/brig-driver.tap) not ok"
-grep -v "^ok" /work/out/brig-driver.tap'
+grep -v "^ok" /work/out/brig-driver.tap
+python3 conformance/run --systemd-cgroup --runtime $(pwd)/.build/release/brig cgroup-systemd > /work/out/brig-case.tap 2>&1 || rc=1
+grep -q "^1 passed" /work/out/brig-case.tap || rc=1
+echo "# conformance cgroup-systemd, brig: $(tail -1 /work/out/brig-case.tap)"
+grep -v "^ok " /work/out/brig-case.tap'
 if [ "$conformance" = 1 ]; then
   cmd="$cmd
 python3 conformance/run --systemd-cgroup --runtime /usr/sbin/runc --json /work/out/runc.json $* > /work/out/runc.tap 2>&1

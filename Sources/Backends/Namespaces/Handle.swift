@@ -23,12 +23,19 @@ extension CgroupState {
     init(_ r: CgroupRecord) {
         self.init(mode: CgroupMode(rawValue: r.mode) ?? .legacy, paths: r.paths, unifiedMount: r.unifiedMount,
                   created: r.created, joinedExisting: r.joinedExisting)
+        systemd = r.systemd.map { u in
+            var unit = SystemdUnit(name: u.name, slice: u.slice, user: u.user, containerID: u.containerID)
+            unit.started = u.started
+            return unit
+        }
     }
 }
 
 extension CgroupRecord {
     init(_ s: CgroupState) {
         self.init(mode: s.mode.rawValue, paths: s.paths, unifiedMount: s.unifiedMount, created: s.created,
-                  joinedExisting: s.joinedExisting)
+                  joinedExisting: s.joinedExisting,
+                  systemd: s.systemd.map { SystemdUnitRecord(name: $0.name, slice: $0.slice, user: $0.user,
+                                                              containerID: $0.containerID, started: $0.started) })
     }
 }

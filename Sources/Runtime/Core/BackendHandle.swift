@@ -53,10 +53,25 @@ public struct CgroupRecord: Codable, Sendable, Equatable {
     public var created: [String]
     /// An existing populated cgroup was joined (a pod's): never emptied or removed.
     public var joinedExisting: Bool
+    /// With `--systemd-cgroup`: the transient unit holding the cgroup.
+    public var systemd: SystemdUnitRecord?
     public init(mode: String = "legacy", paths: [String: String] = [:], unifiedMount: String? = nil,
-                created: [String] = [], joinedExisting: Bool = false) {
+                created: [String] = [], joinedExisting: Bool = false, systemd: SystemdUnitRecord? = nil) {
         self.mode = mode; self.paths = paths; self.unifiedMount = unifiedMount
-        self.created = created; self.joinedExisting = joinedExisting
+        self.created = created; self.joinedExisting = joinedExisting; self.systemd = systemd
+    }
+}
+
+/// The systemd unit of a container's cgroup (BrigCgroups' SystemdUnit, same JSON shape).
+public struct SystemdUnitRecord: Codable, Sendable, Equatable {
+    public var name: String
+    public var slice: String
+    public var user: Bool
+    public var containerID: String
+    /// Set once this container's create started the unit (only then does delete stop it).
+    public var started: Bool?
+    public init(name: String, slice: String, user: Bool, containerID: String, started: Bool?) {
+        self.name = name; self.slice = slice; self.user = user; self.containerID = containerID; self.started = started
     }
 }
 
