@@ -47,6 +47,8 @@ s["process"]["terminal"] = False
 s["process"]["args"] = json.loads(args)
 s["root"]["readonly"] = False
 s["linux"]["namespaces"] = [n for n in s["linux"]["namespaces"] if n["type"] != "network"] + [{"type": "network", "path": ns}]
+for k in ("bounding", "effective", "permitted"):  # busybox ping opens a raw socket
+    s["process"]["capabilities"][k] = s["process"]["capabilities"].get(k, []) + ["CAP_NET_RAW"]
 json.dump(s, open(p, "w"))
 PY
   echo "$d"
@@ -70,7 +72,7 @@ check "guest pings the host" 'grep -q PING-OK "$W/out"'
 check "guest has the veth address" 'grep -q "inet $GUESTIP/24" "$W/out"'
 wait $listener 2>/dev/null
 check "guest → host TCP" 'grep -q hello-from-guest "$W/from-guest"'
-check "host pings the guest" 'ping -c 2 -W 10 $GUESTIP >/dev/null'
+check "host pings the guest" 'busybox ping -c 2 -W 10 $GUESTIP >/dev/null'
 reply=$(echo hello-to-guest | timeout 30 busybox nc -w 20 $GUESTIP 7002)
 check "host → guest TCP echo" '[ "$reply" = hello-to-guest ]'
 mvm kill net1 KILL >/dev/null 2>&1; sleep 1
