@@ -172,6 +172,8 @@ public struct NamespacesBackend: Backend {
             case .seccompFD:
                 try forwardNotifyFD(passedFD, plan: plan, state: state(.creating))
             case .ready:
+                // Without hooks there is no round trip after the mounts: they are done by now.
+                if !plan.hooksRoundTrip { debug("create \(o.id): init stage 2: mounts done (no prestart/createRuntime hooks)") }
                 debug("create \(o.id): init stage 2 ready (pid \(containerPid)), parked until start")
                 break loop
             case .error(let message):
