@@ -9,7 +9,7 @@ import tempfile
 import time
 
 from .core import CACHE, HERE, OCI_VERSION, REPO, M, Fail, check, settings, until
-from .host import leftover_cgroups
+from .host import leftover_cgroups, remove_cgroups
 from .runtime import describe_rc
 
 
@@ -233,15 +233,7 @@ class Ctx:
                 except ProcessLookupError:
                     pass
             leaks.append(d + (f" (processes {procs})" if procs else ""))
-        for d in leftover_cgroups(names):
-            for _ in range(20):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove_cgroups(leftover_cgroups(names), tries=20)
         # Under --unshare-unified, /sys/fs/cgroup/unified is a plain tmpfs directory, and some
         # runtimes (crun 1.8) write their cgroup2 files into it: remove ours, they are not cgroups.
         uni = "/sys/fs/cgroup/unified"

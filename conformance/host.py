@@ -1,6 +1,7 @@
 """Facts about this host, read from /proc: processes, namespaces, cgroup hierarchies."""
 import os
 import platform
+import time
 
 
 def pid_alive(pid):
@@ -129,3 +130,16 @@ def machine():
     v2 = controller_mounted("")
     mode = "hybrid (v1 controllers + cgroup2 at /sys/fs/cgroup/unified)" if v1 and v2 else "v1" if v1 else "v2 (unified)"
     return {"kernel": platform.release(), "cpu": cpu, "ncpu": os.cpu_count(), "cgroup": mode}
+
+
+def remove_cgroups(dirs, tries=50):
+    """rmdir each of `dirs` in order, retrying while it is busy (its last processes exiting)."""
+    for d in dirs:
+        for _ in range(tries):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)

@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from ..core import case, check, eq, Fail, M, Skip, settings
-from ..host import cg_version, controller_mounted, host_cgroup_dir, unified_host
+from ..host import cg_version, controller_mounted, host_cgroup_dir, remove_cgroups, unified_host
 from ..context import Ctx, create_fails, parse_report
 
 
@@ -342,18 +342,6 @@ def precreated_cgroup(c, which):
         remove_cgroups(reversed(dirs))
         raise Skip(f"this user may not create a cgroup there ({e})")
     return path, dirs
-
-
-def remove_cgroups(dirs):
-    for d in dirs:
-        for _ in range(50):
-            try:
-                os.rmdir(d)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.05)
 
 
 @case("cgroups-path-frozen", spec="runc: a pre-existing frozen cgroup as cgroupsPath is refused, not waited on")

@@ -1,10 +1,9 @@
 """Cases: runc CLI exec: a process joining a running container."""
 import json
 import os
-import time
 
 from ..core import case, check, eq, M, Skip
-from ..host import host_cgroup_dir, own_cgroups
+from ..host import host_cgroup_dir, own_cgroups, remove_cgroups
 from ..context import parse_report, running
 from .cgroups import copy_cpuset
 
@@ -98,12 +97,4 @@ def t_exec_cgroup(c):
         err = c.rt.call("exec", "--cgroup", "../escape", cid, "/probe", "end", timeout=15).err
         check("sub cgroup" in err, f"exec --cgroup ../escape: error does not say why: {err.strip()[:200]!r}")
     finally:
-        for d in reversed(made):
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove_cgroups(reversed(made))
