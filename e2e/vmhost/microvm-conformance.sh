@@ -27,7 +27,7 @@ if [ "${1:-}" != --in-vm ]; then
     -- sh e2e/vmhost/microvm-conformance.sh --in-vm "$@"
 fi
 shift
-G=/work/repo/.cache/microvm-guest
+G=/work/repo/.build/microvm-guest
 export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
 ROOT=/run/brig-conf
 STALL_AFTER=${STALL_AFTER:-420} SLOW_CALL=${SLOW_CALL:-60}

@@ -22,7 +22,7 @@ if [ "${1:-}" != --in-vm ]; then
   exec sh "$here/run" --modules kvm_amd --copy "$guest" "$@" -- "MICROVM_CHURN=${MICROVM_CHURN:-10} sh e2e/vmhost/microvm-e2e.sh --in-vm"
 fi
 
-G=/work/repo/.cache/microvm-guest
+G=/work/repo/.build/microvm-guest
 export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
 ROOT=/run/brig-e2e
 W=$(mktemp -d /tmp/e2e.XXXXXX)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Prepares brig's microvm guest for the VM test host (e2e/vmhost/run --copy), in
-# .cache/microvm-guest/, and prints that path (relative to the repo):
+# .build/microvm-guest/, and prints that path (relative to the repo):
 #   vmlinux        brig's guest kernel (scripts/build-guest-kernel.sh, already built: this never
 #                  builds a kernel; either PVM flavour)
 #   kernelrelease  its `uname -r`
@@ -11,7 +11,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-out=$repo/.cache/microvm-guest
+out=$repo/.build/microvm-guest   # per worktree: concurrent runs of other trees never swap in their agent
 delay=${SLOW_INIT_DELAY:-20}
 vmlinux=$(PVM_HOST=0 sh "$repo/scripts/build-guest-kernel.sh" --cached 2>/dev/null ||
           PVM_HOST=1 sh "$repo/scripts/build-guest-kernel.sh" --cached 2>/dev/null) ||

@@ -16,7 +16,7 @@ if [ "${1:-}" != --in-vm ]; then
     -- sh e2e/vmhost/microvm-net.sh --in-vm
 fi
 
-G=/work/repo/.cache/microvm-guest
+G=/work/repo/.build/microvm-guest
 export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
 ROOT=/run/brig-net
 W=$(mktemp -d /tmp/net.XXXXXX)
