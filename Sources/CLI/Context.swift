@@ -89,7 +89,10 @@ public final class Context {
         let line: String
         if logJSON {
             struct Entry: Encodable { var level: String; var msg: String; var time: String }
-            let data = (try? JSONEncoder().encode(Entry(level: level, msg: message, time: Timestamp.now()))) ?? Data()
+            // logrus's JSON: keys sorted (level, msg, time), slashes as is.
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let data = (try? enc.encode(Entry(level: level, msg: message, time: Timestamp.now()))) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"
         } else {
             line = "time=\"\(Timestamp.now())\" level=\(level) msg=\(Context.logQuoted(message))\n"

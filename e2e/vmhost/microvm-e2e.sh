@@ -213,14 +213,15 @@ clean oom o1
 # The same OOM in a child while the container lives on: `events` (the agent reads the guest's
 # cgroup) reports it, and `events --stats` gives the guest cgroup's memory figures.
 B=$(bundle oomev 's["process"]["args"] = ["/bin/sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.2; done; /bin/dd if=/dev/zero of=/dev/null bs=128M count=1; sleep 1000"]; s["linux"].setdefault("resources", {})["memory"] = {"limit": 33554432}')
-mvm run -d --bundle "$B" o2 > /dev/null 2>&1
+mvm run -d --bundle "$B" o2 > "$W/o2.run" 2>&1 || note "run -d o2 failed: $(head -c 300 "$W/o2.run")"
 brig events --interval 1s o2 > "$W/events" 2>&1 &
 epid=$!
-sleep 5
-brig exec o2 touch /tmp/go
+# The OOM comes only once events streams (its first stats line: it has read the starting count).
+i=0; while [ $i -lt 240 ] && ! grep -q '"type":"stats"' "$W/events"; do sleep 0.5; i=$((i + 1)); done
+brig exec o2 touch /tmp/go || note "exec touch /tmp/go failed: rc=$?"
 i=0; while [ $i -lt 120 ] && ! grep -q '"type":"oom"' "$W/events"; do sleep 0.5; i=$((i + 1)); done
 if grep -q '"type":"oom","id":"o2"' "$W/events"; then ok "events reports the OOM kill in the guest"
-else fail "events reports the OOM kill in the guest" "$(head -c 600 "$W/events")"; fi
+else fail "events reports the OOM kill in the guest" "events: $(head -c 600 "$W/events")" "state: $(brig state o2 2>&1 | head -c 300)" "console: $(tail -c 600 "$ROOT/o2/console.log" 2>/dev/null)"; fi
 out=$(brig events --stats o2 2>&1)
 if echo "$out" | python3 -c 'import json,sys; e=json.loads(sys.stdin.readline()); sys.exit(0 if e["type"] == "stats" and e["data"]["memory"]["usage"]["limit"] == 33554432 else 1)'; then
   ok "events --stats: the guest cgroup's memory limit"

@@ -62,6 +62,10 @@ public struct MicroVMBackend: Backend {
             self.init(mode: MicroVMMode(rawValue: h.mode) ?? .kvm, stateDir: h.stateDir)
         }
         var pendingStart: String { stateDir + "/start.pending" }
+        /// Seconds a request to a running agent (start, ps, stats) may take to connect and be
+        /// greeted: instant on a healthy host, seconds when the guest is nested or emulated
+        /// and busy (an OOM in it); only a wedged agent makes a caller wait this long.
+        static let requestTimeout: Double = 15
     }
 
     // MARK: Backend
@@ -238,14 +242,13 @@ public struct MicroVMBackend: Backend {
 
     public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         let info = Info(record)
-        let session = try info.endpoint.session(timeout: 2)
+        let session = try info.endpoint.session(timeout: Info.requestTimeout)
         try session.start(id: record.id)
         unlink(info.pendingStart)
     }
 
     public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32 {
         if o.preserveFDs > 0 { throw RuntimeError(.unsupported, "--preserve-fds: host file descriptors cannot be passed into a microvm") }
-        if !o.subCgroups.isEmpty { throw RuntimeError(.unsupported, "--cgroup: not supported by the microvm backend (the guest's cgroups are the agent's)") }
         if !o.subCgroups.isEmpty { throw RuntimeError(.unsupported, "--cgroup: not supported by the microvm backend (the guest's cgroups are the agent's)") }
         let info = Info(record)
         var n = UInt32.random(in: 0...UInt32.max)
@@ -303,7 +306,7 @@ public struct MicroVMBackend: Backend {
 
     public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
         let info = Info(record)
-        let session = try info.endpoint.session(timeout: 1)
+        let session = try info.endpoint.session(timeout: Info.requestTimeout)
         return try session.ps(id: record.id)
     }
 
@@ -315,12 +318,15 @@ public struct MicroVMBackend: Backend {
     /// Guest pids: the host's ps(1) cannot describe them.
     public var reportsHostPids: Bool { false }
 
+    /// Each OOM-count ask is a new agent connection (a vsock round trip into the guest).
+    public var eventsPollSeconds: Double { 1 }
+
     /// Why `update` is refused.
     public var unsupportedReason: String? { "its cgroups live inside the guest" }
 
     /// The container's cgroup stats and OOM-kill count come from the agent (its cgroups are the guest's).
     public func agentStats(_ record: ContainerRecord) throws(RuntimeError) -> AgentStats {
-        try Info(record).endpoint.session(timeout: 1).stats(id: record.id)
+        try Info(record).endpoint.session(timeout: Info.requestTimeout).stats(id: record.id)
     }
 
     public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { try agentStats(record).cgroup }

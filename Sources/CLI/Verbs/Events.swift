@@ -31,23 +31,29 @@ enum EventsVerb: Verb {
         guard let interval = parseDuration(text), interval > 0 else {
             throw RuntimeError(.usage, "--interval: invalid duration \"\(text)\" (e.g. 5s, 500ms, 1m)")
         }
-        // Stats every interval; an "oom" event whenever the OOM-kill count grows. Ends when the
-        // container stops.
+        // Stats every interval; an "oom" event whenever the OOM-kill count grows (asked at most
+        // every eventsPollSeconds). Ends when the container stops. A stats read that fails while
+        // the container lives (a busy guest) is a warning, as in runc; the stream goes on.
         var ooms = (try? container.oomKillCount()) ?? 0
         var next = 0.0
-        let step = min(interval, 0.1)
+        let step = min(interval, container.backend.eventsPollSeconds)
         var stats: CgroupStats? = first
         while true {
-            if (try? ctx.load(id))?.status ?? .stopped == .stopped { return 0 }
             let now = (try? container.oomKillCount()) ?? ooms
             if now > ooms {
                 ooms = now
                 ctx.output(try event("oom", id, nil))
             }
+            if (try? ctx.load(id))?.status ?? .stopped == .stopped { return 0 }
             if next <= 0 {
-                let current: CgroupStats
-                if let s = stats.take() { current = s } else { current = try container.stats() }
-                ctx.output(try event("stats", id, current))
+                do throws(RuntimeError) {
+                    let current: CgroupStats
+                    if let s = stats.take() { current = s } else { current = try container.stats() }
+                    ctx.output(try event("stats", id, current))
+                } catch {
+                    if (try? ctx.load(id))?.status ?? .stopped == .stopped { return 0 }
+                    ctx.warn("events: stats of \(id): \(error)")
+                }
                 next = interval
             }
             var ts = timespec(tv_sec: Int(step), tv_nsec: Int((step - Double(Int(step))) * 1e9))

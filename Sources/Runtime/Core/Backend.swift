@@ -67,6 +67,7 @@ public protocol Backend {
     var unsupportedReason: String? { get }
     func terminate(_ record: ContainerRecord) throws(RuntimeError)
     var reportsHostPids: Bool { get }
+    var eventsPollSeconds: Double { get }
     func update(_ record: ContainerRecord, resources: Resources) throws(RuntimeError)
     func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats
     func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64
@@ -83,6 +84,9 @@ extension Backend {
     }
     /// Whether `pids` are host pids (`ps` can then describe them with the host's ps(1)).
     public var reportsHostPids: Bool { true }
+    /// How often `events` may ask for the OOM-kill count (at most; stats follow `--interval`):
+    /// cheap where it is a file read, slower where each ask is a round trip.
+    public var eventsPollSeconds: Double { 0.1 }
     /// Said in the refusals below, in parentheses.
     public var unsupportedReason: String? { nil }
     /// The refusal of `operation`.
