@@ -336,7 +336,7 @@ note "case 12 at $(( $(date +%s) - t0 )) s"
 # the root's entries (image cache included) are where they were.
 counts() {
   sleep 1
-  echo "procs=$(ls -d /proc/[0-9]* | wc -l) files=$(cut -f1 /proc/sys/fs/file-nr) mounts=$(wc -l < /proc/self/mounts) root=$(find "$ROOT" | wc -l) tmp=$(ls -A /tmp | wc -l)"
+  echo "procs=$(ls -d /proc/[0-9]* | wc -l) files=$(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l) mounts=$(wc -l < /proc/self/mounts) root=$(find "$ROOT" | wc -l) tmp=$(ls -A /tmp | wc -l)"
 }
 # (KILL: a TERM that comes before the container's shell set its trap is ignored by a pid
 # namespace's init, and the lifecycle would wait for nothing.)
@@ -354,7 +354,7 @@ note "churn: $N lifecycles in $(since "$t") s; before: $before; after: $after"
 growth=$(python3 - "$before" "$after" <<'PY'
 import sys
 b, a = (dict(kv.split("=") for kv in x.split()) for x in sys.argv[1:3])
-# open files: the kernel's count moves by a few with caches; anything per lifecycle would show as N
+# open files (every process's fds): a few come and go with the shell; anything per lifecycle would show as N
 print(" ".join(f"{k}+{int(a[k]) - int(b[k])}" for k in b if int(a[k]) - int(b[k]) > (4 if k == "files" else 0)))
 PY
 )
