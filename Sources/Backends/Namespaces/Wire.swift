@@ -102,7 +102,8 @@ struct WireReader {
     mutating func list<T>(_ field: String, _ read: (inout WireReader) throws(InitError) -> T) throws(InitError) -> [T] {
         let n = try count(field)
         var out: [T] = []
-        out.reserveCapacity(n)
+        // n is bounded by the bytes left, not by what n elements take in memory.
+        out.reserveCapacity(min(n, 256))
         for _ in 0..<n { out.append(try read(&self)) }
         return out
     }
