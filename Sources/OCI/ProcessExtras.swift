@@ -30,6 +30,10 @@ public enum ProcessExtras {
         public var runtime: UInt64
         public var deadline: UInt64
         public var period: UInt64
+        public init(policy: UInt32, flags: UInt64, nice: Int32, priority: UInt32, runtime: UInt64, deadline: UInt64, period: UInt64) {
+            self.policy = policy; self.flags = flags; self.nice = nice; self.priority = priority
+            self.runtime = runtime; self.deadline = deadline; self.period = period
+        }
     }
 
     public static let schedPolicies: [String: UInt32] = [
@@ -76,6 +80,7 @@ public enum ProcessExtras {
         public var mode: Int32
         public var mask: [UInt64]
         public var maxnode: UInt
+        public init(mode: Int32, mask: [UInt64], maxnode: UInt) { self.mode = mode; self.mask = mask; self.maxnode = maxnode }
     }
 
     public static let memPolicyModes: [String: Int32] = [

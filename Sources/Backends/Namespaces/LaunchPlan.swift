@@ -4,17 +4,18 @@ import BrigOCI
 import CBrigShim
 
 /// Everything the container's init needs, computed by the parent from the spec (pure), sent to
-/// `brig init` as JSON. The init process interprets no spec itself.
-public struct LaunchPlan: Codable, Sendable, Equatable {
-    public struct JoinNamespace: Codable, Sendable, Equatable {
+/// `brig init` in the binary form of WirePlan.swift (not Codable: no JSON in the init). The init
+/// process interprets no spec itself.
+public struct LaunchPlan: Sendable, Equatable {
+    public struct JoinNamespace: Sendable, Equatable {
         public var kind: String
         public var path: String
         public init(kind: String, path: String) { self.kind = kind; self.path = path }
     }
 
-    public enum MountKind: String, Codable, Sendable { case bind, cgroup, regular }
+    public enum MountKind: String, Sendable { case bind, cgroup, regular }
 
-    public struct PlannedMount: Codable, Sendable, Equatable {
+    public struct PlannedMount: Sendable, Equatable {
         public var destination: String
         public var source: String
         public var type: String
@@ -22,7 +23,7 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
         public var options: MountOptions
     }
 
-    public struct PlannedDevice: Codable, Sendable, Equatable {
+    public struct PlannedDevice: Sendable, Equatable {
         public var path: String
         public var type: String
         public var major: Int64
@@ -33,14 +34,14 @@ public struct LaunchPlan: Codable, Sendable, Equatable {
     }
 
     /// A host cgroup hierarchy, for `cgroup` mounts inside the container.
-    public struct CgroupHierarchy: Codable, Sendable, Equatable {
+    public struct CgroupHierarchy: Sendable, Equatable {
         public var mountpoint: String   // host mountpoint, e.g. /sys/fs/cgroup/memory
         public var options: String      // controllers (v1), empty for cgroup2
         public var version: Int         // 1 or 2
         public var containerDir: String // the container's directory on the host
     }
 
-    public struct PlannedProcess: Codable, Sendable, Equatable {
+    public struct PlannedProcess: Sendable, Equatable {
         public var args: [String]
         public var env: [String]
         public var cwd: String

@@ -230,7 +230,8 @@ public struct NamespacesBackend: Backend {
             CrashPoint.reached("start.connected")
             var state = record.state(.created)
             state.status = .created
-            try UnixSocket.send(conn, Array(try JSONEncoder().encode(state)))
+            // The init reads the state only for startContainer hooks: none, no JSON to encode.
+            if !(record.hooks?.startContainer ?? []).isEmpty { try UnixSocket.send(conn, Array(try JSONEncoder().encode(state))) }
             shutdown(conn, Int32(SHUT_WR))
             var reply: [UInt8] = []
             while true {

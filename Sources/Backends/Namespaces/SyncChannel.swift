@@ -1,11 +1,10 @@
 import BrigLinux
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// Messages between the parent (`brig create`) and the container's init over a SOCK_SEQPACKET
-/// socketpair: one JSON message per packet, typed verbs per direction.
-public enum SyncMessage: Codable, Sendable {
+/// socketpair: one message per packet in the binary form of Wire.swift, typed verbs per direction.
+public enum SyncMessage: Sendable {
     case plan(LaunchPlan)          // parent → init
     case placed                    // parent → init: you are in the container's cgroups, go on
     case mapUser                   // init → parent: write my uid/gid maps
@@ -25,7 +24,7 @@ public struct SyncChannel {
     public init(fd: Int32) { self.fd = fd }
 
     public func send(_ m: SyncMessage) throws {
-        try UnixSocket.send(fd, Array(try JSONEncoder().encode(m)))
+        try UnixSocket.send(fd, m.wire)
     }
 
     /// Receives one message; nil when the peer closed the channel.
@@ -47,11 +46,11 @@ public struct SyncChannel {
             count = n
         }
         if n == 0 { if passed >= 0 { close(passed) }; return nil }
-        return (try JSONDecoder().decode(SyncMessage.self, from: Data(buf)), passed)
+        do { return (try SyncMessage(wire: buf), passed) } catch { if passed >= 0 { close(passed) }; throw error }
     }
 
     /// Sends a message with an fd attached.
     public func send(_ m: SyncMessage, fd passed: Int32) throws {
-        try UnixSocket.sendFD(fd, passed, String(decoding: try JSONEncoder().encode(m), as: UTF8.self))
+        _ = try UnixSocket.sendFD(fd, passed, bytes: m.wire, what: "send fd over socket")
     }
 }

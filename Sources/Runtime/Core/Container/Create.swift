@@ -18,7 +18,9 @@ extension Containers {
             let record = try backend.create(options, store: store)
             made = (backend, record)
             CrashPoint.reached("create.ready")
-            try store.save(record)
+            // Not fsync'd either, like runc's and crun's: the record must outlive brig, not the
+            // machine (what it names is gone after a reboot; a torn record deletes as corrupt).
+            try store.save(record, durable: false)
             CrashPoint.reached("create.saved")
             return record
         } catch {
