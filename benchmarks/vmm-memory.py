@@ -58,7 +58,7 @@ def peak(argv):
             st = open(f"/proc/{p.pid}/status").read()
             h = int(re.search(r"VmHWM:\s+(\d+)", st).group(1))
             text = open(f"/proc/{p.pid}/smaps").read()
-            if h >= hwm:
+            if h >= hwm and HEAD.match(text):  # (an exiting process's smaps is empty)
                 hwm, best = h, text
         except (OSError, AttributeError):
             pass
