@@ -68,7 +68,7 @@ PY
   for i in $(seq 1 3); do
     "$brig" --root "$work/s3" --backend microvm run -d --bundle "$b" r$i
     pid=$("$brig" --root "$work/s3" state r$i | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
-    sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' /proc/$pid/status >> "$work/rss"
+    python3 benchmarks/vmm-memory.py --json --pid "$pid" >> "$work/rss"
     grep agent-ready-ms "$work/s3/r$i/timing" | cut -d= -f2 >> "$work/ready"
     "$brig" --root "$work/s3" delete --force r$i
   done
@@ -98,6 +98,8 @@ PY
     qrss=$(peak_rss qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none \
              -serial null -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel "$kernel" -initrd "$initrd" -append "$cmdline" -no-reboot)
     brss=$(peak_rss "$brig" vm boot --kernel "$kernel" --initrd "$initrd" --mem 256M --cmdline "$cmdline" --serial-out /dev/null)
+    python3 benchmarks/vmm-memory.py --json -- "$brig" vm boot --kernel "$kernel" --initrd "$initrd" --mem 256M \
+      --cmdline "$cmdline" --serial-out /dev/null > "$work/bootmem"
   fi
   python3 - "$work" "$qrss" "$brss" <<'PY'
 import json, statistics, sys
@@ -115,11 +117,17 @@ if len(names) > 1:
     q = boot[names[1]]
     line += f"   QEMU microvm {q*1000:9.1f} ms   QEMU/brig x{q/b:.2f}"
 print(line)
-rss = [int(x) for x in open(f"{w}/rss").read().split()]
+rss = [json.loads(x) for x in open(f"{w}/rss").read().split("\n") if x]
 ready = [int(x) for x in open(f"{w}/ready").read().split()]
-print(f"  create → agent ready {statistics.median(ready)} ms (median of {len(ready)});  VMM RSS with a running container {statistics.median(rss)/1024:.1f} MiB")
+def mem(r):
+    return (f"RSS {r['rss']/1024:.1f} MiB = guest RAM touched {r['guest']/1024:.1f} + brig's binary {(r['image'] - r['image_dirty'])/1024:.1f} "
+            f"(clean page cache, shared) + the VMM's own {r['own']/1024:.1f}")
+mid = sorted(rss, key=lambda r: r["rss"])[len(rss) // 2]
+print(f"  create → agent ready {statistics.median(ready)} ms (median of {len(ready)})")
+print(f"  VMM with a running container (median of {len(rss)}): {mem(mid)}")
 if qrss and brss:
     print(f"  peak RSS of that boot   brig VMM {int(brss)/1024:.1f} MiB   QEMU microvm {int(qrss)/1024:.1f} MiB   QEMU/brig x{int(qrss)/int(brss):.2f}")
+    print(f"  brig VMM at its peak: {mem(json.load(open(f'{w}/bootmem')))}")
 PY
 else
   echo "No vmx/svm on this host: the VM rows (microvm run, agent ready, VMM RSS, QEMU) are skipped."

@@ -5,9 +5,10 @@ import os
 import subprocess
 import time
 
-from ..core import case, check, eq, Fail, M, Skip, settings
+from ..core import case, check, eq, Fail, M, Skip, settings, until
 from ..host import cg_version, controller_mounted, host_cgroup_dir, remove_cgroups, unified_host
 from ..context import Ctx, create_fails, parse_report
+from ..inside import InsideCgroup, cgroup_lines, exec_probe, looks_inside, own_cgroup_view
 
 
 @case("cgroups-path", features=["linux.cgroup.v1"], spec="config-linux.md cgroupsPath (absolute) on every hierarchy; removed by delete")
@@ -18,6 +19,15 @@ def t_cgpath(c):
     cfg["linux"]["cgroupsPath"] = path
     c.cgroup_names.append(path.lstrip("/"))
     cid, _, _ = c.create(cfg)
+    if looks_inside(c):
+        # The container's init, from inside (its cgroups are the guest's; nothing on the host to
+        # see after delete).
+        c.rt.ok("start", cid)
+        lines = cgroup_lines(exec_probe(c, cid, "file", "/proc/1/cgroup").get("file[/proc/1/cgroup]", ""))
+        for ctrl in ("memory", "pids", "cpu"):
+            own = [p for ctrls, p in lines if ctrl in ctrls.split(",")] or [p for ctrls, p in lines if ctrls == ""]
+            check(own and own[0].endswith(M(c, path, "/x")), f"{ctrl} cgroup of the container (inside): {own}")
+        return
     pid = c.rt.state(cid)["pid"]
     for ctrl in ("memory", "pids", "cpu"):
         if cg_version(ctrl):
@@ -38,8 +48,12 @@ def t_cgpath2(c):
     cfg["linux"]["cgroupsPath"] = path
     c.cgroup_names.append(path.lstrip("/"))
     cid, _, _ = c.create(cfg)
-    pid = c.rt.state(cid)["pid"]
-    line = [l for l in open(f"/proc/{pid}/cgroup").read().splitlines() if l.startswith("0::")]
+    if looks_inside(c):
+        c.rt.ok("start", cid)
+        text = exec_probe(c, cid, "file", "/proc/1/cgroup").get("file[/proc/1/cgroup]", "")
+    else:
+        text = open(f"/proc/{c.rt.state(cid)['pid']}/cgroup").read()
+    line = [l for l in text.replace("|", "\n").splitlines() if l.startswith("0::")]
     check(line and line[0].endswith(M(c, path, "/x")), f"cgroup2 path of the container: {line}")
 
 
@@ -61,7 +75,24 @@ def cg_dir(pid, ctrl, version):
     return d
 
 
+def container_cgroup(c, cid, pid, ctrl, version):
+    """The container's cgroup for `ctrl` -> (directory, cgroup version): on the host through the
+    state pid, or from inside the container where the state pid is not its process."""
+    if looks_inside(c):
+        d = InsideCgroup(c, cid, ctrl)
+        return d, d.version
+    return cg_dir(pid, ctrl, version), version
+
+
+def cg_exists(d, name):
+    if isinstance(d, InsideCgroup):
+        return d.exists(name)
+    return os.path.exists(os.path.join(d, name))
+
+
 def cg_read(d, name):
+    if isinstance(d, InsideCgroup):
+        return d.read(name)
     try:
         with open(os.path.join(d, name)) as f:
             return f.read().strip()
@@ -69,14 +100,19 @@ def cg_read(d, name):
         raise Fail(f"read {d}/{name}: {e}")
 
 
-def cg_container(c, resources, args=("/probe", "sleep", "60"), start=False, edit=None):
-    """A container with `resources` in the runtime's default cgroup placement -> (id, pid)."""
+def cg_container(c, resources, args=("/probe", "sleep", "60"), start=False, edit=None, inside=True):
+    """A container with `resources` in the runtime's default cgroup placement -> (id, pid). Where
+    the case will look from inside (container_cgroup), and `inside` allows it, the container is
+    started and sees its own cgroup at /sys/fs/cgroup."""
     cfg = c.config(list(args))
     cfg["linux"]["resources"] = resources
     if edit:
         edit(cfg)
+    look = inside and looks_inside(c)
+    if look:
+        own_cgroup_view(cfg)
     cid, _, out = c.create(cfg)
-    if start:
+    if start or look:
         c.rt.ok("start", cid)
     return cid, c.rt.state(cid)["pid"], out
 
@@ -86,11 +122,11 @@ def cgroup_value_case(name, ctrl, resources, files, spec, extra_features=()):
     @case(name, features=["linux.resources." + ctrl] + list(extra_features), spec=spec)
     def t(c):
         v = need(ctrl)
+        cid, pid, _ = cg_container(c, resources)
+        d, v = container_cgroup(c, cid, pid, ctrl, v)
         want = files.get(v)
         if callable(want):
             want = want()
-        _cid, pid, _ = cg_container(c, resources)
-        d = cg_dir(pid, ctrl, v)
         for fname, w in want:
             eq(cg_read(d, fname), M(c, w, "x"), f"{d}/{fname}")
     return t
@@ -121,10 +157,10 @@ cgroup_value_case("cgroup-cpuset", "cpuset", {"cpu": {"cpus": "0", "mems": "0"}}
       spec="config-linux.md resources.memory.swap (v1 memsw = limit + swap; v2 swap.max = swap - limit)")
 def t_cg_swap(c):
     v = need("memory")
-    _cid, pid, _ = cg_container(c, {"memory": {"limit": 64 << 20, "swap": 128 << 20}})
-    d = cg_dir(pid, "memory", v)
+    cid, pid, _ = cg_container(c, {"memory": {"limit": 64 << 20, "swap": 128 << 20}})
+    d, v = container_cgroup(c, cid, pid, "memory", v)
     f = "memory.memsw.limit_in_bytes" if v == 1 else "memory.swap.max"
-    if not os.path.exists(os.path.join(d, f)):
+    if not cg_exists(d, f):
         raise Skip(f"no swap accounting on this host ({f})")
     eq(cg_read(d, f), M(c, str(128 << 20) if v == 1 else str(64 << 20), "x"), f"{d}/{f}")
 
@@ -133,8 +169,10 @@ def t_cg_swap(c):
       spec="config-linux.md resources.memory.limit: exceeding it OOM-kills the container")
 def t_cg_oom(c):
     v = need("memory")
+    # (Read on the host even under a microvm runtime: the counter is read after the container
+    # stopped, and its VM with it.)
     cid, pid, out = cg_container(c, {"memory": {"limit": 32 << 20, "swap": 32 << 20}},
-                                 args=("/probe", "alloc", "256", "sleep", "60", "end"))
+                                 args=("/probe", "alloc", "256", "sleep", "60", "end"), inside=False)
     d = cg_dir(pid, "memory", v)
     c.rt.ok("start", cid)
     st = c.wait_stopped(cid, timeout=20)
@@ -153,7 +191,7 @@ def t_cg_hugetlb(c):
     v = need("hugetlb")
     if not os.path.isdir("/sys/kernel/mm/hugepages/hugepages-2048kB"):
         raise Skip("no 2 MB huge pages on this host")
-    _cid, pid, _ = cg_container(c, {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 21}]})
+    _cid, pid, _ = cg_container(c, {"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 21}]}, inside=False)
     d = cg_dir(pid, "hugetlb", v)
     f = "hugetlb.2MB.limit_in_bytes" if v == 1 else "hugetlb.2MB.max"
     eq(cg_read(d, f), M(c, str(4 << 21), "x"), f"{d}/{f}")
@@ -179,7 +217,9 @@ def t_cg_io(c):
     if not dev:
         raise Skip("no block device on this host")
     major, minor = (int(x) for x in dev.split(":"))
-    _cid, pid, _ = cg_container(c, {"blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]}})
+    # (The host's disk: on the host even under a microvm runtime, whose guest has other disks.)
+    _cid, pid, _ = cg_container(c, {"blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]}},
+                                inside=False)
     if v == 1:
         d = cg_dir(pid, "blkio", 1)
         eq(cg_read(d, "blkio.throttle.read_bps_device"), M(c, f"{dev} 1048576", "x"), f"{d}/blkio.throttle.read_bps_device")
@@ -211,7 +251,8 @@ def t_cg_freeze(c):
     v = 1 if controller_mounted("freezer") else (2 if unified_host() else None)
     if v is None:
         raise Skip("no freezer on this host")
-    cid, pid, _ = cg_container(c, {}, start=True)
+    # (On the host even under a microvm runtime: its pause stops the VM, so nothing can be exec'd.)
+    cid, pid, _ = cg_container(c, {}, start=True, inside=False)
     d = cg_dir(pid, "freezer", v)
     c.rt.ok("pause", cid)
     eq(c.rt.state(cid)["status"], M(c, "paused", "running"), "status after pause")
@@ -227,6 +268,17 @@ def t_cg_freeze(c):
 @case("kill-all", spec="runc CLI kill --all: every process in the container's cgroup")
 def t_kill_all(c):
     cid, pid, _ = cg_container(c, {}, args=("sh", "-c", "sleep 300 & sleep 300 & wait"), start=True)
+    if looks_inside(c):
+        # From inside, where an exec'd reader is one of the cgroup's processes itself: the three
+        # appear, and kill --all stops the container (its VM goes with it: nothing to read after).
+        d, _v = container_cgroup(c, cid, pid, "pids", None)
+        deadline = until(5)
+        while time.time() < deadline and len(cg_read(d, "cgroup.procs").split()) < 4:
+            time.sleep(0.05)
+        check(len(cg_read(d, "cgroup.procs").split()) >= 4, "the container's three processes never appeared")
+        c.rt.ok("kill", "--all", cid, "KILL")
+        eq(c.wait_stopped(cid)["status"], M(c, "stopped", "x"), "status after kill --all KILL")
+        return
     d = cg_dir(pid, "pids", 1 if controller_mounted("pids") else 2)
     deadline = time.time() + 5
     while time.time() < deadline and len(cg_read(d, "cgroup.procs").split()) < 3:
@@ -243,7 +295,7 @@ def t_kill_all(c):
       spec="runc CLI update --memory --pids-limit on a running container")
 def t_update(c):
     vm, vp = need("memory"), need("pids")
-    cid, pid, _ = cg_container(c, {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}, start=True)
+    cid, pid, _ = cg_container(c, {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}, start=True, inside=False)
     c.rt.ok("update", "--memory", str(128 << 20), "--pids-limit", "99", cid)
     dm, dp = cg_dir(pid, "memory", vm), cg_dir(pid, "pids", vp)
     eq(cg_read(dm, "memory.limit_in_bytes" if vm == 1 else "memory.max"), M(c, str(128 << 20), "x"), "memory limit after update")
@@ -253,7 +305,7 @@ def t_update(c):
 @case("events-stats", spec="runc CLI events --stats: one JSON object of the container's cgroup statistics")
 def t_events_stats(c):
     need("pids")
-    cid, _pid, _ = cg_container(c, {"memory": {"limit": 64 << 20}} if cg_version("memory") else {}, start=True)
+    cid, _pid, _ = cg_container(c, {"memory": {"limit": 64 << 20}} if cg_version("memory") else {}, start=True, inside=False)
     p = c.rt.ok("events", "--stats", cid, timeout=15)
     try:
         ev = json.loads(p.out.strip().splitlines()[0])
@@ -268,12 +320,18 @@ def t_events_stats(c):
 
 @case("ps", spec="runc CLI ps --format json: the container's processes")
 def t_ps(c):
-    cid, pid, _ = cg_container(c, {}, start=True)
+    cid, pid, _ = cg_container(c, {}, start=True, inside=False)
     p = c.rt.ok("ps", "--format", "json", cid)
     try:
         pids = json.loads(p.out)
     except ValueError:
         raise Fail(f"ps --format json: {p.out[:200]!r}")
+    if looks_inside(c):
+        # The state pid is the VMM; ps lists the container's processes, here its one init, in
+        # the pid namespace the runtime runs it from (the guest's).
+        check(M(c, len(pids) == 1 and all(isinstance(x, int) and x > 0 for x in pids), not pids),
+              f"ps of a container running one process: {pids}")
+        return
     check(M(c, pid in pids, pid not in pids), f"container pid {pid} not in {pids}")
 
 

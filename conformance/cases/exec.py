@@ -5,6 +5,7 @@ import os
 from ..core import case, check, eq, M, Skip
 from ..host import host_cgroup_dir, own_cgroups, remove_cgroups
 from ..context import parse_report, running
+from ..inside import looks_inside
 from .cgroups import copy_cpuset
 
 
@@ -28,10 +29,14 @@ def t_exec(c):
     cid, _, _ = c.create(c.config(["/probe", "sleep", "60"]))
     c.rt.ok("start", cid)
     pid = c.rt.state(cid)["pid"]
-    p = c.rt.ok("exec", cid, "/probe", "ns", "end", timeout=15)
+    names = ("pid", "net", "ipc", "uts", "mnt")
+    # The container's init: on the host through the state pid, or (a microvm runtime, whose state
+    # pid is the VMM) as /proc/1 inside the container's pid namespace.
+    p = c.rt.ok("exec", cid, "/probe", "ns", *(a for n in names for a in ("stat", f"/proc/1/ns/{n}")), "end", timeout=15)
     rep = parse_report(p.out)
-    for n in ("pid", "net", "ipc", "uts", "mnt"):
-        eq(rep.get(f"ns.{n}"), M(c, os.readlink(f"/proc/{pid}/ns/{n}"), "x"), f"exec'd process ns.{n}")
+    for n in names:
+        init = rep.get(f"stat[/proc/1/ns/{n}].target") if looks_inside(c) else os.readlink(f"/proc/{pid}/ns/{n}")
+        eq(rep.get(f"ns.{n}"), M(c, init, "x"), f"exec'd process ns.{n}")
 
 
 @case("exec-process-json-no-user", spec="runc: exec --process without a user runs as 0:0")

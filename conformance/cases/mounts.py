@@ -7,6 +7,7 @@ import subprocess
 from ..core import case, check, eq, M, Skip
 from ..host import controller_mounted
 from ..context import create_fails
+from ..inside import exec_probe, looks_inside
 
 
 @case("mount-tmpfs", features=["mountOptions.nosuid", "mountOptions.noexec", "mountOptions.nodev"],
@@ -149,15 +150,23 @@ def t_symlink_escape(c):
     cfg = c.config(["/probe", "end"])
     cfg["mounts"].append({"destination": "/evil", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]})
     cfg["mounts"].append({"destination": "/evil2", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]})
+    if looks_inside(c):
+        cfg["process"]["args"] = ["/probe", "sleep", "60"]
     cid, b, out = c.create(cfg, prepare=prepare)
     with open("/proc/self/mountinfo") as f:
         leaked = [l for l in f if f" {M(c, target, '/')} " in l]
     check(not leaked, f"a mount landed on the host at {target}")
-    try:
-        with open(f"/proc/{c.rt.state(cid)['pid']}/mountinfo") as f:
-            inside = [l for l in f if target in l.split()[4]]
-    except FileNotFoundError:
-        inside = []
+    if looks_inside(c):
+        # The container's init's mount table, from inside (the state pid is the VMM).
+        c.rt.ok("start", cid)
+        lines = exec_probe(c, cid, "file", "/proc/1/mountinfo").get("file[/proc/1/mountinfo]", "").split("|")
+    else:
+        try:
+            with open(f"/proc/{c.rt.state(cid)['pid']}/mountinfo") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            lines = []
+    inside = [l for l in lines if len(l.split()) > 4 and target in l.split()[4]]
     check(inside, f"the tmpfs is not at {target} inside the container's root")
 
 

@@ -79,6 +79,8 @@ final class MonitorRun: @unchecked Sendable {
     var agentPid: pid_t = 0
     var slave: Int32 = -1
     let phase = Mutex(BootPhase())
+    /// The agent answered the hello: from then on a failure is the guest's answer, not the boot's.
+    var agentAnswered = false
 
     init(config: MonitorConfig, signals: sigset_t) { self.config = config; self.signals = signals }
 
@@ -118,6 +120,7 @@ final class MonitorRun: @unchecked Sendable {
             watchCreator()
             var w = waiter()
             client = try w.session()
+            agentAnswered = true
             timing("agent-ready-ms", monotonicSeconds() - t0)
             record("agent-attempts", w.attempts)
             // A VM that stops from now on wakes us from the agent connection.
@@ -307,11 +310,24 @@ final class MonitorRun: @unchecked Sendable {
     }
 
     func diagnose(_ e: RuntimeError) -> String {
-        if config.mode == .kvm, case .container = config.role, e.kind == .system || e.kind == .internalError {
-            // Boot or agent trouble: what the guest printed is the best clue.
-            return "the guest agent did not become ready: \(e.message); guest console: \(consoleTail())"
+        let booting: Bool
+        if case .container = config.role { booting = config.mode == .kvm } else { booting = false }
+        return Self.failureMessage(e, booting: booting, agentAnswered: agentAnswered,
+                                   vmStopped: phase.withLock { $0.stopped } != nil, console: consoleTail)
+    }
+
+    /// What `create` reports when a VM's monitor fails before the container runs. Until the agent
+    /// answered its hello the failure is the boot's (or the connection's), and the tail of the
+    /// guest console is the best clue. Once it answered, the failure is what the guest said (its
+    /// create failed: a bad spec, a missing executable, a hook) and is reported as it said it, as over
+    /// the host-agent transport; the console is added only if the VM stopped meanwhile.
+    static func failureMessage(_ e: RuntimeError, booting: Bool, agentAnswered: Bool, vmStopped: Bool,
+                               console: () -> String) -> String {
+        guard booting else { return e.message }
+        if !agentAnswered && (e.kind == .system || e.kind == .internalError) {
+            return "the guest agent did not become ready: \(e.message); guest console: \(console())"
         }
-        return e.message
+        return vmStopped ? "\(e.message); guest console: \(console())" : e.message
     }
 
     func timing(_ key: String, _ seconds: Double) { record(key, Int(seconds * 1000)) }

@@ -89,15 +89,24 @@ public final class ExitPort: BusDevice {
     }
 }
 
-/// Enough of the i8042 keyboard controller for Linux: status reads, and the 0xFE reset command.
+/// Enough of the i8042 keyboard controller for Linux: the 0xFE reset command (`reboot=k`), and a
+/// status that tells the driver there is no controller to probe. The status always reads "output
+/// buffer full, input buffer empty": Linux's probe drains the output buffer, finds it never
+/// empties and reports "i8042: No controller found" after 16 reads (as on a machine without one),
+/// while its reset path, which waits only for the input buffer to empty, writes 0xFE at once.
+/// (A status of 0 made the driver think a controller was there and poll for its answer to "read
+/// CTR" for seconds: 6 s of a nested boot.)
 public final class I8042: BusDevice {
     /// Registers at 0x60 (data) and 0x64 (command/status); map as one 5-byte range at 0x60.
     public static let base: UInt64 = 0x60
     public static let size: UInt64 = 5
+    /// Status: OBF (bit 0) set, IBF (bit 1) clear.
+    public static let status: UInt8 = 0x01
     public init() {}
     public func read(offset: UInt64, into data: UnsafeMutableRawBufferPointer) {
-        // 0x64 status: output buffer empty, input buffer empty. 0x60: no data. 0x61: 0.
+        // 0x64: the status above. 0x60: no data (0). 0x61: 0.
         for i in data.indices { data[i] = 0 }
+        if offset == 4, !data.isEmpty { data[0] = Self.status }
     }
     public func write(offset: UInt64, data: UnsafeRawBufferPointer) -> DeviceEffect {
         if offset == 4, data.first == 0xFE { return .reset }

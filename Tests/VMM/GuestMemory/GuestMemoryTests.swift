@@ -45,3 +45,13 @@ import Testing
     let a = try GuestRegion(guestBase: 0, size: 0x2000), b = try GuestRegion(guestBase: 0x1000, size: 0x1000)
     #expect(throws: GuestMemoryError.self) { try GuestMemory(regions: [a, b]) }
 }
+
+@Test func guestRAMSitsOnAHugePageBoundary() throws {
+    // So that the host's THP policy can back it with 2 MiB pages KVM maps whole.
+    for size: UInt64 in [4096, 3 << 20, 64 << 20] {
+        let r = try GuestRegion(guestBase: 0, size: size)
+        #expect(UInt(bitPattern: r.host) % UInt(GuestRegion.hugePage) == 0)
+        r.host.storeBytes(of: 0xAB, toByteOffset: Int(size) - 1, as: UInt8.self)
+        #expect(r.host.load(fromByteOffset: Int(size) - 1, as: UInt8.self) == 0xAB)
+    }
+}
