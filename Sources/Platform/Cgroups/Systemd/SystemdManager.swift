@@ -23,6 +23,11 @@ public final class SystemdManager: CgroupManager {
     var startPending = false
     /// The resources `apply` was given, for StartTransientUnit and then the fs manager.
     var pendingResources: Resources?
+    /// Properties StartTransientUnit gets after those from the resources: the spec's
+    /// `org.systemd.property.*` annotations (`SystemdAnnotations`).
+    public var extraProperties: [SystemdProperty] = []
+    /// The manager's version once asked (`supported`); `.some(nil)` when it could not be read.
+    var version_: Int??
 
     public init(unit: SystemdUnit, fs: any CgroupManager,
                 connect: (() throws -> any SystemdClient)? = nil) {
@@ -104,7 +109,8 @@ public final class SystemdManager: CgroupManager {
         guard startPending else { return try fs.addProcess(pid) }
         let r = pendingResources ?? Resources()
         var properties = unit.startProperties(pid: pid, unified: mode == .unified)
-        properties += try SystemdProperties.from(r, unified: mode == .unified, devices: !skipDevices)
+        properties += supported(try SystemdProperties.from(r, unified: mode == .unified, devices: !skipDevices))
+        properties += extraProperties
         let c = try client()
         var ours = true
         do {
@@ -136,7 +142,7 @@ public final class SystemdManager: CgroupManager {
     /// rules by first denying everything, so the container is frozen meanwhile (as runc does).
     public func update(_ resources: Resources) throws {
         let devices = resources.devices != nil && !skipDevices
-        let properties = try SystemdProperties.from(resources, unified: mode == .unified, devices: devices)
+        let properties = supported(try SystemdProperties.from(resources, unified: mode == .unified, devices: devices))
         if !properties.isEmpty {
             let c = try client()
             let freeze = devices && !((try? fs.isFrozen()) ?? true)
@@ -147,6 +153,15 @@ public final class SystemdManager: CgroupManager {
             }
         }
         try fs.update(resources)
+    }
+
+    /// `p` without the properties this systemd is too old for (`SystemdProperties.minimumVersion`,
+    /// runc's checks): the fs manager writes their files all the same. The version is asked only
+    /// when such a property is there; one that cannot be read counts as too old (as runc).
+    func supported(_ p: [SystemdProperty]) -> [SystemdProperty] {
+        guard p.contains(where: { SystemdProperties.minimumVersion[$0.name] != nil }) else { return p }
+        if version_ == nil { version_ = .some(try? client().managerVersion()) }
+        return SystemdProperties.supported(p, version: version_!)
     }
 
     public func freeze() throws { try fs.freeze() }
