@@ -6,6 +6,7 @@
 # Private storage, state and sockets under a temp dir; a busybox image imported from the local
 # rootfs. Prints TAP; exits non-zero when a check fails.
 set -u
+. "$(dirname "$0")/../engines/lib.sh"
 runtime=$1
 name=$(basename "$runtime")
 work=$(mktemp -d /tmp/sde.XXXXXX)
@@ -65,20 +66,8 @@ podman_ rm -f "$cid" >/dev/null 2>&1
 
 # containerd 1.6, runc shim v2 with SystemdCgroup (ctr --runc-systemd-cgroup; the CRI plugin's
 # SystemdCgroup = true sets the same shim option): the container is ctrd-<name>.scope.
-podman --root "$work/p2" --runroot "$work/p2r" --storage-driver vfs import -q "$work/busybox.tar" localhost/busybox:latest >/dev/null 2>&1
-podman --root "$work/p2" --runroot "$work/p2r" --storage-driver vfs save -q --format oci-archive -o "$work/oci.tar" localhost/busybox:latest
-cat > "$work/config.toml" <<CONF
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-CONF
-containerd --config "$work/config.toml" > "$work/containerd.log" 2>&1 &
-ctrd_pid=$!
-ctr_() { timeout 120 ctr --address "$work/containerd.sock" "$@"; }
-for _ in $(seq 100); do ctr_ version >/dev/null 2>&1 && break; sleep 0.2; done
+busybox_oci_archive "$(pwd)/.cache/rootfs" "$work"
+start_containerd "$work"
 ctr_ image import --snapshotter native --base-name localhost/busybox "$work/oci.tar" > "$work/import2.out" 2>&1 || not_ok "ctr image import: $(cat "$work/import2.out")"
 crun_() { ctr_ run --snapshotter native --runc-binary "$runtime" --runc-systemd-cgroup "$@"; }
 check "ctr run --rm echo" equals "$(crun_ --rm --cgroup "system.slice:ctrd:c1-$$" $img c1 echo hello 2>&1)" hello
