@@ -139,3 +139,22 @@ import Testing
         #expect(p.firstIndex(of: SystemdProperty("MemoryMax", .uint64(4096)))! < p.firstIndex(of: extra[0])!)
     }
 }
+
+@Suite struct SystemdUserErrorTests {
+    @Test func aUserManagerRefusingToMoveTheProcessSaysWhy() throws {
+        let fs = TempCgroupFS()
+        fs.touch("cgroup.controllers", "memory pids")
+        let fake = FakeSystemd()
+        fake.refuse = .remote(call: "StartTransientUnit brig-c1.scope", name: "job resources", message: "ended with result \"resources\"")
+        let m = try SystemdManager.make(cgroupsPath: nil, containerID: "c1", user: true, layout: .unified(), root: fs.root,
+                                        connect: { fake })
+        m.skipDevices = true
+        try m.create()
+        do {
+            try m.addProcess(9)
+            Issue.record("expected the start to fail")
+        } catch {
+            #expect("\(error)".contains("brig-c1.scope") && "\(error)".contains("the user's delegated tree"), "\(error)")
+        }
+    }
+}

@@ -119,8 +119,9 @@ public final class SystemdManager: CgroupManager {
             ours = false  // a slice may be shared (a pod's): it is used as it is, and never stopped
             try fs.addProcess(pid)
         } catch {
-            throw SystemdError(unit: unit.name, action: "StartTransientUnit", underlying: "\(error)",
-                               properties: properties)
+            var e = SystemdError(unit: unit.name, action: "StartTransientUnit", underlying: "\(error)", properties: properties)
+            if unit.user, (error as? DBusError)?.remoteName == "job resources" { e.underlying += Self.userTreeHint }
+            throw e
         }
         startPending = false
         unit.started = ours
@@ -130,6 +131,12 @@ public final class SystemdManager: CgroupManager {
         try fs.addProcess(pid)
         try fs.apply(r)
     }
+
+    /// Why a user's manager fails a start job with result `resources`: it may not move the
+    /// process into its tree.
+    static let userTreeHint = "; rootless, the caller must be in the user's delegated tree, as a login session's shell"
+        + " is (user@UID.service running, e.g. with `loginctl enable-linger`; `systemd-run --user --scope` puts a"
+        + " command in it), or systemd must reach the system bus to move the process"
 
     /// Checks the conversion now (so a bad value fails before anything starts); the unit gets
     /// the resources when `addProcess` starts it.
