@@ -45,9 +45,12 @@ if [ "$(id -u)" = 0 ]; then
   # on a tap mirrored to the veth; nothing left after delete (~3 min).
   e2e/vmhost/microvm-net.sh --timeout 900
   # The systemd cgroup driver with systemd as PID 1 (layout systemd): transient scopes, limits as
-  # unit properties and files, update, pause/resume, exec, `systemctl stop`, delete --force after
-  # a killed brig; runc runs the same checks as the reference (~4 min). The conformance suite
-  # with --systemd-cgroup (e2e/vmhost/systemd.sh without --no-conformance) takes ~10 min more.
+  # unit properties and files, update, pause/resume, exec, `systemctl stop`, annotations, delete
+  # --force after a killed brig; rootless through the user's manager (lingering, in a scope of
+  # it); podman --cgroup-manager=systemd and containerd with SystemdCgroup; runc runs the same
+  # checks as the reference (~8 min on a loaded host). The conformance suite with
+  # --systemd-cgroup, root and rootless (e2e/vmhost/systemd.sh without --no-conformance), takes
+  # ~20 min more.
   e2e/vmhost/systemd.sh --no-conformance
 else
   echo "test.sh: not root: engine, conformance and integration tests are skipped (run as root)"

@@ -15,24 +15,11 @@ cleanup() {
 trap cleanup EXIT
 command -v containerd >/dev/null && command -v podman >/dev/null || { echo "containerd.sh: containerd/podman not installed"; exit 1; }
 ./scripts/make-rootfs.sh "$work/rootfs"
-tar -C "$work/rootfs" -cf "$work/busybox.tar" .
-podman --root "$work/p" --runroot "$work/pr" --storage-driver vfs import -q "$work/busybox.tar" localhost/busybox:latest >/dev/null
-podman --root "$work/p" --runroot "$work/pr" --storage-driver vfs save -q --format oci-archive -o "$work/oci.tar" localhost/busybox:latest
-cat > "$work/config.toml" <<CONF
-version = 2
-root = "$work/root"
-state = "$work/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$work/containerd.sock"
-CONF
-containerd --config "$work/config.toml" > "$work/containerd.log" 2>&1 &
-ctrd_pid=$!
-ctr_() { ctr --address "$work/containerd.sock" "$@"; }
-for i in $(seq 50); do ctr_ version >/dev/null 2>&1 && break; sleep 0.1; done
+. "$(dirname "$0")/lib.sh"
+busybox_oci_archive "$work/rootfs" "$work"
+start_containerd "$work"
 ctr_ image import --base-name localhost/busybox "$work/oci.tar" >"$work/import.log" 2>&1 || { echo "not ok - import image: $(cat "$work/import.log")"; exit 1; }
 img=localhost/busybox:latest
-. "$(dirname "$0")/lib.sh"
 run() { ctr_ run --rm --runc-binary "$runtime" "$@"; }
 check "ctr run --rm echo" "hello" "$(run $img c1 echo hello 2>&1)"
 run $img c2 sh -c 'exit 9' >/dev/null 2>&1

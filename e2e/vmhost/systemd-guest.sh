@@ -115,7 +115,28 @@ check "the first container still runs" equals "$(systemctl is-active "sdtest-$$.
 check "delete --force" r delete --force "sd2-$$"
 check "its unit is stopped" unit_gone "sdtest-$$.scope"
 
-# 8. A brig killed once the container was parked: delete --force still stops the unit (brig only:
+# 8. org.systemd.property.* annotations become unit properties (runc's value form); a bad one is
+#    refused, naming it, and leaves nothing.
+bundle b5 "system.slice:sdann:$$" '{}' sleep 1000
+python3 - "$work/b5/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["annotations"] = {"org.systemd.property.TimeoutStopSec": "7", "org.systemd.property.CollectMode": "'inactive-or-failed'"}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+check "run -d with org.systemd.property annotations" r run -d --bundle "$work/b5" "sd5-$$"
+check "TimeoutStopSec=7 -> TimeoutStopUSec" equals "$(prop "sdann-$$.scope" TimeoutStopUSec)" 7s
+check "CollectMode='inactive-or-failed'" equals "$(prop "sdann-$$.scope" CollectMode)" inactive-or-failed
+check "delete --force" r delete --force "sd5-$$"
+sed -i 's/"7"/"\x27seven\x27"/' "$work/b5/config.json"
+if r run -d --bundle "$work/b5" "sd6-$$" > "$work/ann.out" 2>&1; then not_ok "a bad annotation is refused"; else
+  if grep -q "org.systemd.property.TimeoutStopSec" "$work/ann.out"; then ok "a bad annotation is refused, naming it"; else not_ok "refusal names the annotation: $(cat "$work/ann.out")"; fi
+fi
+sed 's/^/#   /' "$work/ann.out"
+check "the refused container left no state" equals "$(status_of "sd6-$$")" gone
+check "and no unit" unit_gone "sdann-$$.scope"
+
+# 9. A brig killed once the container was parked: delete --force still stops the unit (brig only:
 #    its crash points).
 if [ "$prefix" = brig ]; then
   bundle b4 "" '{}' sleep 1000

@@ -47,6 +47,12 @@ public struct NamespacesBackend: Backend {
         // Rootless (runc): an unprivileged user cannot load the devices eBPF program, and device
         // access is bounded by the user's own permissions anyway.
         if o.rootless { cgroups.skipDevices = true }
+        // runc's `org.systemd.property.*` annotations: more properties of the container's unit.
+        if let unit = cgroups as? SystemdManager {
+            do { unit.extraProperties = try SystemdAnnotations.properties(spec.annotations ?? [:]) } catch {
+                throw RuntimeError(.config, "\(error)")
+            }
+        }
         // Each mounted hierarchy with the container's directory in it (for `cgroup` mounts).
         let dirs = layout.hierarchies.compactMap { h in cgroups.state.paths[h.key].map { (h, $0) } }
         var extraEnv: [String] = []

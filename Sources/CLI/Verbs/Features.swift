@@ -60,7 +60,7 @@ enum FeaturesVerb: Verb {
             linux: LinuxFeatures(
                 namespaces: ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
                 capabilities: Tables.capabilities,
-                cgroup: Cgroup(v1: true, v2: true, systemd: true, systemdUser: false, rdma: false),
+                cgroup: Cgroup(v1: true, v2: true, systemd: true, systemdUser: true, rdma: false),
                 seccomp: SeccompFeatures.current(),
                 apparmor: Enabled(enabled: false),
                 selinux: Enabled(enabled: false),

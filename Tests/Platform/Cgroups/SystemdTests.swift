@@ -199,6 +199,8 @@ final class FakeSystemd: SystemdClient {
     func stopUnit(_ name: String) throws { calls.append("stop \(name)") }
     func resetFailedUnit(_ name: String) { calls.append("reset-failed \(name)") }
     func managerControlGroup() throws -> String { "/user.slice/user-1000.slice/user@1000.service" }
+    var version = 252
+    func managerVersion() throws -> Int { calls.append("version"); return version }
 }
 
 @Suite struct SystemdManagerTests {

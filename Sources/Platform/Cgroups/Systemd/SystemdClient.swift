@@ -23,6 +23,8 @@ public protocol SystemdClient: AnyObject {
     /// The manager's root cgroup (its `ControlGroup` property), e.g.
     /// `/user.slice/user-1000.slice/user@1000.service` for a user's manager.
     func managerControlGroup() throws -> String
+    /// The manager's version (its `Version` property's number: 252 for `252.39-1~deb12u2`).
+    func managerVersion() throws -> Int
 }
 
 /// The systemd manager over D-Bus (the private socket or the bus; `DBusAddress.candidates`).
@@ -96,13 +98,24 @@ public final class SystemdDBusClient: SystemdClient {
         _ = try? managerCall("ResetFailedUnit", [.string(name)])
     }
 
-    public func managerControlGroup() throws -> String {
+    /// A string property of the manager.
+    func managerProperty(_ name: String) throws -> String {
         let reply = try connection.call(destination: connection.address.isBus ? Self.destination : nil, path: Self.path,
                                         interface: "org.freedesktop.DBus.Properties", member: "Get",
-                                        body: [.string(Self.manager), .string("ControlGroup")])
-        guard case let .variant(.string(cg))? = reply.first else {
-            throw DBusError.broken(address: connection.address.path, reason: "ControlGroup is \(reply)")
+                                        body: [.string(Self.manager), .string(name)])
+        guard case let .variant(.string(value))? = reply.first else {
+            throw DBusError.broken(address: connection.address.path, reason: "\(name) is \(reply)")
         }
-        return cg
+        return value
+    }
+
+    public func managerControlGroup() throws -> String { try managerProperty("ControlGroup") }
+
+    public func managerVersion() throws -> Int {
+        let v = try managerProperty("Version")
+        guard let n = SystemdProperties.parseVersion(v) else {
+            throw DBusError.broken(address: connection.address.path, reason: "Version \"\(v)\" does not start with a number")
+        }
+        return n
     }
 }

@@ -23,6 +23,11 @@ public final class SystemdManager: CgroupManager {
     var startPending = false
     /// The resources `apply` was given, for StartTransientUnit and then the fs manager.
     var pendingResources: Resources?
+    /// Properties StartTransientUnit gets after those from the resources: the spec's
+    /// `org.systemd.property.*` annotations (`SystemdAnnotations`).
+    public var extraProperties: [SystemdProperty] = []
+    /// The manager's version once asked (`supported`); `.some(nil)` when it could not be read.
+    var version_: Int??
 
     public init(unit: SystemdUnit, fs: any CgroupManager,
                 connect: (() throws -> any SystemdClient)? = nil) {
@@ -104,7 +109,8 @@ public final class SystemdManager: CgroupManager {
         guard startPending else { return try fs.addProcess(pid) }
         let r = pendingResources ?? Resources()
         var properties = unit.startProperties(pid: pid, unified: mode == .unified)
-        properties += try SystemdProperties.from(r, unified: mode == .unified, devices: !skipDevices)
+        properties += supported(try SystemdProperties.from(r, unified: mode == .unified, devices: !skipDevices))
+        properties += extraProperties
         let c = try client()
         var ours = true
         do {
@@ -113,8 +119,9 @@ public final class SystemdManager: CgroupManager {
             ours = false  // a slice may be shared (a pod's): it is used as it is, and never stopped
             try fs.addProcess(pid)
         } catch {
-            throw SystemdError(unit: unit.name, action: "StartTransientUnit", underlying: "\(error)",
-                               properties: properties)
+            var e = SystemdError(unit: unit.name, action: "StartTransientUnit", underlying: "\(error)", properties: properties)
+            if unit.user, (error as? DBusError)?.remoteName == "job resources" { e.underlying += Self.userTreeHint }
+            throw e
         }
         startPending = false
         unit.started = ours
@@ -124,6 +131,12 @@ public final class SystemdManager: CgroupManager {
         try fs.addProcess(pid)
         try fs.apply(r)
     }
+
+    /// Why a user's manager fails a start job with result `resources`: it may not move the
+    /// process into its tree.
+    static let userTreeHint = "; rootless, the caller must be in the user's delegated tree, as a login session's shell"
+        + " is (user@UID.service running, e.g. with `loginctl enable-linger`; `systemd-run --user --scope` puts a"
+        + " command in it), or systemd must reach the system bus to move the process"
 
     /// Checks the conversion now (so a bad value fails before anything starts); the unit gets
     /// the resources when `addProcess` starts it.
@@ -136,7 +149,7 @@ public final class SystemdManager: CgroupManager {
     /// rules by first denying everything, so the container is frozen meanwhile (as runc does).
     public func update(_ resources: Resources) throws {
         let devices = resources.devices != nil && !skipDevices
-        let properties = try SystemdProperties.from(resources, unified: mode == .unified, devices: devices)
+        let properties = supported(try SystemdProperties.from(resources, unified: mode == .unified, devices: devices))
         if !properties.isEmpty {
             let c = try client()
             let freeze = devices && !((try? fs.isFrozen()) ?? true)
@@ -147,6 +160,15 @@ public final class SystemdManager: CgroupManager {
             }
         }
         try fs.update(resources)
+    }
+
+    /// `p` without the properties this systemd is too old for (`SystemdProperties.minimumVersion`,
+    /// runc's checks): the fs manager writes their files all the same. The version is asked only
+    /// when such a property is there; one that cannot be read counts as too old (as runc).
+    func supported(_ p: [SystemdProperty]) -> [SystemdProperty] {
+        guard p.contains(where: { SystemdProperties.minimumVersion[$0.name] != nil }) else { return p }
+        if version_ == nil { version_ = .some(try? client().managerVersion()) }
+        return SystemdProperties.supported(p, version: version_!)
     }
 
     public func freeze() throws { try fs.freeze() }

@@ -112,6 +112,22 @@ public enum SystemdProperties {
         return p
     }
 
+    /// The systemd version that first knows a property, for those runc checks: older ones refuse
+    /// the unit (`Cannot set property …, or unknown property`), so the property is left out and
+    /// the fs manager's file is the limit.
+    public static let minimumVersion: [String: Int] = ["CPUQuotaPeriodUSec": 242, "AllowedCPUs": 244, "AllowedMemoryNodes": 244]
+
+    /// `p` without what systemd `version` (nil: unknown) does not know.
+    public static func supported(_ p: [SystemdProperty], version: Int?) -> [SystemdProperty] {
+        p.filter { q in minimumVersion[q.name].map { min in (version ?? 0) >= min } ?? true }
+    }
+
+    /// The leading number of systemd's `Version` property (`252.39-1~deb12u2`, `v245.4-1.fc32`, `245`).
+    public static func parseVersion(_ s: String) -> Int? {
+        let digits = (s.hasPrefix("v") ? s.dropFirst() : Substring(s)).prefix { $0.isASCII && $0.isNumber }
+        return Int(digits)
+    }
+
     /// CPUQuotaPerSecUSec (and CPUQuotaPeriodUSec when a period is given), as runc's
     /// addCpuQuota: quota per second of CPU time, rounded up to 10 ms because systemd keeps a
     /// whole percentage; no quota with a period means unlimited.
