@@ -89,7 +89,7 @@ func namespaceIsDiscoveredConnectedAndCleanedUp() throws {
     let stateDir = String(cString: try #require(mkdtemp(&dir)))
     defer { rmdir(stateDir) }
     try n.record(stateDir: stateDir)
-    let tap = try Tap.open(name: n.tap, netnsPath: path)
+    let tap = try Tap.open(name: n.tap, netnsPath: path, vnetHeader: false) // plain frames, read and written here
     defer { close(tap) }
     try n.connect()
     #expect(sh("/usr/sbin/tc -n \(ns) filter show dev eth0 ingress | grep -q 'Egress Redirect to device \(n.tap)'") == 0)
@@ -114,6 +114,12 @@ func namespaceIsDiscoveredConnectedAndCleanedUp() throws {
     let after = rxPackets(host)
     #expect(before >= 0 && after > before)
     try deviceCarriesFramesBothWays(n, tap: tap, host: host)
+    // A tap opened for offloads: TapBackend finds IFF_VNET_HDR and the tap takes TUNSETOFFLOAD.
+    do { // (closed at the end of the block: the tap goes)
+        let vb = TapBackend(fd: try Tap.open(name: "tapv\(getpid() % 100_000)", netnsPath: path, vnetHeader: true))
+        #expect(vb.vnetHeader && vb.setOffloads(1 | 2 | 4) && vb.setOffloads(0))
+        #expect(!TapBackend(fd: dup(tap)).vnetHeader)
+    }
     GuestNetwork.cleanUp(stateDir: stateDir)
     #expect(access(GuestNetwork.recordPath(stateDir), F_OK) != 0)
     #expect(sh("/usr/sbin/tc -n \(ns) qdisc show dev eth0 | grep -q ingress") != 0)
