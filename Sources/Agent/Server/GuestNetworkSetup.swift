@@ -8,11 +8,11 @@ import Glibc
 /// does (the guest has no iproute2): the link's MAC, MTU and IFF_UP in one RTM_NEWLINK, then each
 /// address (IPv6 without duplicate address detection: the address is the namespace's, already
 /// unique on the link) and each route in the order `validated()` gives (on-link first, default
-/// last). Only a guest's PID 1 does this: an agent on the host (the host-agent test transport)
-/// must never reconfigure the host's interfaces.
+/// last). Only the agent a guest's PID 1 started does this (`AgentServer.inGuest`): an agent on
+/// the host (the host-agent test transport) must never reconfigure the host's interfaces.
 enum GuestNetworkSetup {
-    static func apply(_ n: AgentNetwork, sysClassNet: String = "/sys/class/net") throws(RuntimeError) {
-        guard getpid() == 1 else { throw RuntimeError(.unsupported, "network: only the agent of a VM (PID 1) configures interfaces") }
+    static func apply(_ n: AgentNetwork, inGuest: Bool, sysClassNet: String = "/sys/class/net") throws(RuntimeError) {
+        guard inGuest else { throw RuntimeError(.unsupported, "network: only the agent of a VM configures interfaces (this one serves the host)") }
         let v: AgentNetwork.Valid
         do { v = try n.validated() } catch { throw RuntimeError(.config, error.message) }
         let name = try interface(for: v.mac, sysClassNet: sysClassNet)

@@ -131,9 +131,18 @@ import Testing
         #expect(Netlink.ackError(other + ack(ENODEV)) == ENODEV)  // skips a message that is not an ack
     }
 
-    @Test func onlyAGuestsPID1ConfiguresInterfaces() {
-        #expect { try GuestNetworkSetup.apply(Self.good) } throws: {
-            ($0 as? RuntimeError)?.kind == .unsupported && "\($0)".contains("PID 1")
+    @Test func onlyAnAgentInAGuestConfiguresInterfaces() throws {
+        #expect { try GuestNetworkSetup.apply(Self.good, inGuest: false) } throws: {
+            ($0 as? RuntimeError)?.kind == .unsupported && "\($0)".contains("only the agent of a VM")
+        }
+        // A host agent (the default) refuses the request over the protocol too.
+        var dir = Array("/tmp/brig-agentnet-XXXXXX".utf8CString)
+        let root = String(cString: try #require(mkdtemp(&dir)))
+        defer { Files.removeAll(root) }
+        let server = try AgentServer(stateRoot: root)
+        #expect(!server.inGuest)
+        #expect { _ = try server.perform(.network(Self.good), connection: -1, requestID: 1) } throws: {
+            ($0 as? AgentError)?.code == .unsupported
         }
     }
 
