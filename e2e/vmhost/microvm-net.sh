@@ -1,12 +1,14 @@
 #!/bin/sh
 # The microvm container's network end to end in the VM test host: a namespace prepared as CNI's
-# bridge plugin leaves it (a veth with an address and a default route), a microvm container
-# given that namespace by path, reachable both ways (ICMP and a TCP echo with busybox nc), and
-# after delete (and delete --force of a running one) no tap, qdisc or filter is left.
+# bridge plugin leaves it (a veth with an IPv4 and an IPv6 address, default routes for both and
+# a second IPv4 route through another gateway), a microvm container given that namespace by
+# path, configured by brig-agent as the namespace is (addresses, routes, MTU, MAC), reachable
+# both ways (ICMP over IPv4 and IPv6, the second route, a TCP echo with busybox nc), and after
+# delete (and delete --force of a running one) no tap, qdisc or filter is left.
 #
 #   e2e/vmhost/microvm-net.sh [e2e/vmhost/run options]     # on the host
 #
-# Needs brig's guest kernel with VIRTIO_NET and IP_PNP (scripts/build-guest-kernel.sh) and the
+# Needs brig's guest kernel with VIRTIO_NET and IPV6 (scripts/build-guest-kernel.sh) and the
 # release brig and brig-agent. Prints TAP; exits non-zero if a case failed.
 set -u
 if [ "${1:-}" != --in-vm ]; then
@@ -20,7 +22,8 @@ G=/work/repo/.build/microvm-guest
 export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
 ROOT=/run/brig-net
 W=$(mktemp -d /tmp/net.XXXXXX)
-NS=brignet HOSTIP=10.213.88.1 GUESTIP=10.213.88.2
+NS=brignet HOSTIP=10.213.88.1 GUESTIP=10.213.88.2 HOST6=fd00:213:88::1 GUEST6=fd00:213:88::2
+GW2=10.213.88.254 FAR=10.213.99.1   # the second route: 10.213.99.0/24 via GW2 (both the host's)
 n=0 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/#   /'; done; }
@@ -31,9 +34,13 @@ mvm() { timeout -k 5 300 /work/repo/.build/release/brig --root "$ROOT" --backend
 # the veth has the gateway address).
 ip netns add $NS
 ip link add vh0 type veth peer name eth0 netns $NS
-ip addr add $HOSTIP/24 dev vh0 && ip link set vh0 up
-ip -n $NS addr add $GUESTIP/24 dev eth0 && ip -n $NS link set eth0 up && ip -n $NS link set lo up
-ip -n $NS route add default via $HOSTIP
+ip addr add $HOSTIP/24 dev vh0 && ip addr add $GW2/24 dev vh0 && ip addr add $HOST6/64 dev vh0 nodad && ip link set vh0 up
+ip addr add $FAR/32 dev lo
+ip -n $NS link set eth0 mtu 1400
+ip -n $NS addr add $GUESTIP/24 dev eth0 && ip -n $NS addr add $GUEST6/64 dev eth0 nodad
+ip -n $NS link set eth0 up && ip -n $NS link set lo up
+ip -n $NS route add default via $HOSTIP && ip -n $NS route add 10.213.99.0/24 via $GW2
+ip -n $NS -6 route add default via $HOST6
 
 # bundle NAME ARGS-PYTHON-LIST: a busybox bundle joining the namespace by path.
 bundle() {
@@ -61,7 +68,7 @@ left() { # nothing of ours in the namespace
 # Guest → host: ICMP and TCP; host → guest: ICMP and a TCP echo.
 busybox nc -l -p 7001 > "$W/from-guest" &
 listener=$!
-b=$(bundle echo '["sh", "-c", "ip addr show eth0; ping -c 2 -W 20 '$HOSTIP' >/dev/null && echo PING-OK; echo hello-from-guest | nc -w 20 '$HOSTIP' 7001; nc -l -p 7002 -e cat"]')
+b=$(bundle echo '["sh", "-c", "ip addr show eth0; ip route; ip -6 route; ping -c 2 -W 20 '$HOSTIP' >/dev/null && echo PING-OK; ping6 -c 2 -W 20 '$HOST6' >/dev/null && echo PING6-OK; ping -c 2 -W 20 '$FAR' >/dev/null && echo FAR-OK; echo hello-from-guest | nc -w 20 '$HOSTIP' 7001; nc -l -p 7002 -e cat"]')
 mvm create --bundle "$b" net1 > "$W/out" 2>&1; rc=$?
 check "create joins the namespace by path" '[ $rc -eq 0 ]'
 check "the tap and both mirror filters exist while it runs" \
@@ -69,10 +76,17 @@ check "the tap and both mirror filters exist while it runs" \
 mvm start net1 >> "$W/out" 2>&1
 i=0; while [ $i -lt 600 ] && ! grep -q PING-OK "$W/out"; do sleep 0.2; i=$((i + 1)); done
 check "guest pings the host" 'grep -q PING-OK "$W/out"'
-check "guest has the veth address" 'grep -q "inet $GUESTIP/24" "$W/out"'
+check "guest has the veth addresses, MAC and MTU" \
+  'grep -q "inet $GUESTIP/24" "$W/out" && grep -q "inet6 $GUEST6/64" "$W/out" && grep -q "mtu 1400" "$W/out" &&
+   grep -qi "ether $(ip -n $NS link show eth0 | sed -n "s/.*ether \([0-9a-f:]*\).*/\1/p")" "$W/out"'
+check "guest has both IPv4 routes and the IPv6 default route" \
+  'grep -q "default via $HOSTIP" "$W/out" && grep -q "10.213.99.0/24 via $GW2" "$W/out" && grep -q "default via $HOST6" "$W/out"'
+check "guest pings the host over IPv6" 'grep -q PING6-OK "$W/out"'
+check "guest reaches $FAR through the second route" 'grep -q FAR-OK "$W/out"'
 wait $listener 2>/dev/null
 check "guest → host TCP" 'grep -q hello-from-guest "$W/from-guest"'
 check "host pings the guest" 'busybox ping -c 2 -W 10 $GUESTIP >/dev/null'
+check "host pings the guest over IPv6" 'busybox ping6 -c 2 -W 10 $GUEST6 >/dev/null'
 reply=$(echo hello-to-guest | timeout 30 busybox nc -w 20 $GUESTIP 7002)
 check "host → guest TCP echo" '[ "$reply" = hello-to-guest ]'
 mvm kill net1 KILL >/dev/null 2>&1; sleep 1
@@ -92,6 +106,6 @@ python3 -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); s["linux"]["na
 mvm create --bundle "$b" net3 > "$W/out" 2>&1; rc=$?
 check "host networking is refused naming linux.namespaces" '[ $rc -ne 0 ] && grep -q "linux.namespaces" "$W/out" && ! mvm state net3 >/dev/null 2>&1'
 
-ip netns delete $NS; ip link del vh0 2>/dev/null
+ip netns delete $NS; ip link del vh0 2>/dev/null; ip addr del $FAR/32 dev lo 2>/dev/null
 echo "1..$n"
 [ $failed -eq 0 ]

@@ -178,6 +178,7 @@ public final class AgentClient: @unchecked Sendable {
     }
 
     public func delete(id: String, force: Bool) throws(AgentError) { _ = try call(.delete(id: id, force: force)) }
+    public func configureNetwork(_ n: AgentNetwork) throws(AgentError) { _ = try call(.network(n)) }
 
     /// Relays this connection's attached process: `stdin` → stdin frames (EOF closes the process's
     /// stdin; pass -1 for none), stdout/stderr frames → `stdout`/`stderr`, until the process exits.

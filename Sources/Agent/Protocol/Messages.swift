@@ -91,6 +91,9 @@ public enum AgentRequest: Codable, Equatable, Sendable {
     case resize(id: String, execID: String?, rows: UInt16, cols: UInt16)
     case stats(id: String)
     case delete(id: String, force: Bool)
+    /// Configures the guest's interface as the engine's namespace has it (once, before create;
+    /// refused by an agent that is not a guest's PID 1).
+    case network(AgentNetwork)
 }
 
 public struct AgentResponse: Codable, Equatable, Sendable {

@@ -33,6 +33,9 @@ public final class AgentServer: @unchecked Sendable {
     var signalFD: Int32 = -1
     /// `serve(fd:)` ends when its only connection closes.
     var stopWhenIdle = false
+    /// Started by a guest's PID 1 (brig-agent's main): only then does `network` configure
+    /// interfaces — never the host's, from a host agent.
+    public var inGuest = false
 
     /// - Parameters:
     ///   - stateRoot: where bundles, the state store and block mounts go (created if missing).

@@ -73,6 +73,8 @@ extension AgentServer {
                 }
             case .delete(let id, let force):
                 try delete(id, force: force)
+            case .network(let n):
+                try GuestNetworkSetup.apply(n, inGuest: inGuest)
             }
         } catch let e as RuntimeError {
             throw AgentError(e)

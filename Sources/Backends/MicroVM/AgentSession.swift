@@ -24,6 +24,8 @@ struct AgentSession {
                 let runtimeHooks = !(spec.hooks?.prestart ?? []).isEmpty || !(spec.hooks?.createRuntime ?? []).isEmpty
                 spec.hooks?.prestart = nil; spec.hooks?.createRuntime = nil
                 spec.hooks?.poststart = nil; spec.hooks?.poststop = nil
+                // The guest's interface as the engine's namespace has it, before the container exists.
+                if c.mode == .kvm, let network = c.plan?.network { try client.configureNetwork(network.agentNetwork) }
                 let source: AgentRootfs = c.mode == .kvm
                     ? .block(device: MonitorConfig.guestRootDevice, fstype: "ext4") : .path(rootfs)
                 return try client.create(AgentCreate(id: c.id, spec: spec, rootfs: source, terminal: c.terminal,

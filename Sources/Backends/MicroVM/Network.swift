@@ -3,6 +3,7 @@ import Glibc
 #endif
 import BrigCore
 import BrigLinux
+import BrigAgentProtocol
 import BrigOCI
 import BrigVMM
 import CBrigShim
@@ -14,8 +15,9 @@ import FoundationEssentials
 /// ingress qdisc on each and a matchall filter redirecting every frame to the other's egress.
 /// Chosen over a bridge because it changes nothing the engine set up (the veth keeps its
 /// address and routes; no new device is enslaved), needs no bridge module, and is removed by
-/// deleting two ingress qdiscs. The guest's interface gets the veth's MAC (virtio config),
-/// MTU (VIRTIO_NET_F_MTU) and IPv4 address and gateway (the kernel's `ip=` parameter).
+/// deleting two ingress qdiscs. The guest's interface gets the veth's MAC (virtio config) and
+/// MTU (VIRTIO_NET_F_MTU); the agent gives it the veth's MAC, MTU, every IPv4/IPv6 address and
+/// route again over rtnetlink (`agentNetwork`, sent before the container is created).
 /// Recorded as `network.json` in the state directory before anything is created, so `delete`
 /// removes the qdiscs a killed brig left; the tap is not persistent and goes with the VMM.
 public struct GuestNetwork: Codable, Equatable, Sendable {
@@ -25,18 +27,17 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
     public var tap: String
     public var mac: [UInt8]
     public var mtu: UInt16
-    /// IPv4 address, netmask and default gateway, in network order as dotted quads.
-    public var address: String?
-    public var netmask: String?
-    public var gateway: String?
+    /// The interface's addresses (IPv4 and IPv6, not link-local) and routes (not those the
+    /// guest's kernel makes itself: connected prefixes, link-local, multicast, local).
+    public var addresses: [AgentNetwork.Address]?
+    public var routes: [AgentNetwork.Route]?
 
     public static let tapName = "tap0_brig"
     public static let recordName = "network.json"
 
-    /// The kernel's IP autoconfiguration parameter for the guest's eth0 (nil without an address).
-    public var kernelParameter: String? {
-        guard let address, let netmask else { return nil }
-        return "ip=\(address)::\(gateway ?? ""):\(netmask)::eth0:off"
+    /// What the agent configures in the guest.
+    public var agentNetwork: AgentNetwork {
+        AgentNetwork(mac: AgentNetwork.formatMAC(mac), mtu: Int(mtu), addresses: addresses ?? [], routes: routes ?? [])
     }
 
     public var netConfig: NetConfig { NetConfig(tapName: tap, netnsPath: netnsPath, mac: mac, mtu: mtu) }
@@ -68,7 +69,7 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
     // MARK: discovery
 
     /// Looks at the namespace: exactly one interface besides lo (and our tap), its MAC, MTU,
-    /// first IPv4 address and the default gateway.
+    /// addresses and routes.
     public static func discover(netnsPath: String, field: String) throws(RuntimeError) -> GuestNetwork {
         do {
             return try NetworkNamespace.run(in: netnsPath) { () throws(VMError) -> GuestNetwork in
@@ -84,10 +85,11 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
                 }
                 var n = GuestNetwork(netnsPath: netnsPath, interface: name, tap: tapName, mac: Array(hw[18..<24]),
                                      mtu: UInt16(clamping: Int32(littleEndian: mtuReq[16..<20].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })))
-                if let a = ifreq(sock, name, siocgifaddr), let m = ifreq(sock, name, siocgifnetmask) {
-                    n.address = dotted(Array(a[20..<24])); n.netmask = dotted(Array(m[20..<24]))
-                }
-                n.gateway = (try? Files.readString("/proc/thread-self/net/route")).flatMap { defaultGateway(routeTable: $0, interface: name) }
+                n.addresses = interfaceAddresses(name)
+                let v4 = (try? Files.readString("/proc/thread-self/net/route")).map { ipv4Routes(table: $0, interface: name) } ?? []
+                let v6 = (try? Files.readString("/proc/thread-self/net/ipv6_route")).map { ipv6Routes(table: $0, interface: name) } ?? []
+                n.routes = withoutConnected(v4 + v6, addresses: n.addresses ?? [])
+                do { _ = try n.agentNetwork.validated() } catch { throw .config("\(field): \(name) in \(netnsPath): \(error)") }
                 // The ingress qdisc is removed whole on delete: it must be ours to remove.
                 guard try tc(["qdisc", "show", "dev", name, "ingress"]).isEmpty else {
                     throw .config("\(field): \(name) in \(netnsPath) already has an ingress qdisc (another tool's); brig would replace it")
@@ -97,7 +99,7 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
         } catch { throw RuntimeError(.config, "\(error)") }
     }
 
-    static let siocgifaddr: UInt = 0x8915, siocgifnetmask: UInt = 0x891B, siocgifmtu: UInt = 0x8921
+    static let siocgifmtu: UInt = 0x8921
     static let siocgifhwaddr: UInt = 0x8927, siocgifflags: UInt = 0x8913, siocsifflags: UInt = 0x8914, siocsifmtu: UInt = 0x8922
 
     /// A `struct ifreq` ioctl on `name`; the 40 bytes after it, nil on failure.
@@ -114,19 +116,6 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
         var out: [String] = [], p = list
         while p.pointee.if_index != 0, let n = p.pointee.if_name { out.append(String(cString: n)); p += 1 }
         return out
-    }
-
-    static func dotted(_ b: [UInt8]) -> String { b.map { "\($0)" }.joined(separator: ".") }
-
-    /// The default route's gateway on `interface` from /proc/net/route (hex, little-endian).
-    static func defaultGateway(routeTable: String, interface: String) -> String? {
-        for line in routeTable.split(separator: "\n").dropFirst() {
-            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard f.count >= 8, f[0] == interface, f[1] == "00000000", f[7] == "00000000",
-                  let gw = UInt32(f[2], radix: 16), let flags = UInt32(f[3], radix: 16), flags & 0x3 == 0x3 else { continue }
-            return dotted(withUnsafeBytes(of: gw.littleEndian) { Array($0) })
-        }
-        return nil
     }
 
     // MARK: wiring (in the monitor, after the VMM opened the tap and before it confines itself)

@@ -155,6 +155,6 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
     /// The guest kernel command line: console, the agent as init, and the config's parameters.
     public func cmdline(transport: String = "vsock") -> String {
         (["console=ttyS0", "reboot=k", "panic=-1", "pci=off", "quiet", "brig.transport=\(transport)"]
-            + (readOnlyRoot ? ["brig.root=ro"] : []) + (network?.kernelParameter.map { [$0] } ?? []) + kernelParameters).joined(separator: " ")
+            + (readOnlyRoot ? ["brig.root=ro"] : []) + kernelParameters).joined(separator: " ")
     }
 }

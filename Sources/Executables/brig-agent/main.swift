@@ -15,6 +15,7 @@ if GuestInit.isPID1 {
     GuestInit.superviseAgent()
     do {
         let server = try AgentServer()
+        server.inGuest = true
         switch try Transport.fromCmdline().open() {
         case .connection(let fd): try server.serve(fd: fd)
         case .listener(let fd): try server.listen(fd: fd)

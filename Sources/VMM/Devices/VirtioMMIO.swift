@@ -12,10 +12,14 @@ public protocol VirtioDevice: AnyObject, Sendable {
     func process(queue index: Int, _ queue: inout Virtqueue, memory: GuestMemory) throws(VirtqueueError) -> Bool
     /// Queues to service right after `index` was processed (e.g. vsock answers tx packets on rx).
     func followUpQueues(after index: Int) -> [Int]
+    /// The driver set DRIVER_OK having accepted `features` (e.g. virtio-net tells its tap which
+    /// offloads the guest takes).
+    func activate(features: UInt64)
 }
 
 extension VirtioDevice {
     public func followUpQueues(after index: Int) -> [Int] { [] }
+    public func activate(features: UInt64) {}
 }
 
 /// Builds the `virtio_mmio.device=<size>@<base>:<irq>` kernel parameter for one device.
@@ -160,7 +164,9 @@ public final class VirtioMMIO: BusDevice, @unchecked Sendable {
             let ok = driverFeatures & ~offeredFeatures == 0 && driverFeatures & Self.featureVersion1 != 0
             if !ok { new &= ~Self.featuresOK }
         }
+        let activated = new & Self.driverOK != 0 && status & Self.driverOK == 0
         status = new | (status & Self.needsReset)
+        if activated { device.activate(features: driverFeatures) }
     }
 
     private func notifyLocked(_ index: Int) {

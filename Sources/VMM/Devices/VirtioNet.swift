@@ -5,7 +5,9 @@ import BrigGuestMemory
 import Synchronization
 
 /// Where a virtio-net device's frames come from and go to: a tap in the VMM, memory in tests.
-/// Frames are plain Ethernet frames (no virtio_net_hdr: the device adds and strips it).
+/// Frames are plain Ethernet frames (the device adds and strips the virtio_net_hdr), unless
+/// `vnetHeader`: then each frame starts with the 12-byte virtio_net_hdr_v1 both ways (a tap
+/// with IFF_VNET_HDR), which the device passes through, and it offers checksum and TSO offloads.
 public protocol NetBackend: AnyObject, Sendable {
     /// Hands one frame to the host side; false when it was dropped (full, down).
     func transmit(_ frame: UnsafeRawBufferPointer) -> Bool
@@ -14,6 +16,15 @@ public protocol NetBackend: AnyObject, Sendable {
     func receive(into buffer: UnsafeMutableRawBufferPointer) -> Int?
     /// A descriptor that polls readable when `receive` may have a frame (-1: none, tests).
     var pollFD: Int32 { get }
+    var vnetHeader: Bool { get }
+    /// The offloads the guest accepted, as TUN_F_* bits (CSUM 1, TSO4 2, TSO6 4): what the
+    /// host side may hand it from now on. False when the backend cannot.
+    func setOffloads(_ tunFlags: UInt32) -> Bool
+}
+
+extension NetBackend {
+    public var vnetHeader: Bool { false }
+    public func setOffloads(_ tunFlags: UInt32) -> Bool { tunFlags == 0 }
 }
 
 /// Counters of what the device did, for tests and diagnostics.
@@ -21,9 +32,12 @@ public struct NetStats: Equatable, Sendable {
     public var txFrames = 0, txDropped = 0, rxFrames = 0, rxDropped = 0
 }
 
-/// virtio-net (device type 1), no offloads: VIRTIO_NET_F_MAC, F_MTU, F_STATUS, one rx/tx
-/// queue pair, the 12-byte virtio 1.x header (always VERSION_1 here), one chain per frame
-/// (no mergeable rx buffers). The guest is hostile: a tx chain with a writable buffer, shorter
+/// virtio-net (device type 1): VIRTIO_NET_F_MAC, F_MTU, F_STATUS, one rx/tx queue pair, the
+/// 12-byte virtio 1.x header (always VERSION_1 here), one chain per frame (no mergeable rx
+/// buffers). With a `vnetHeader` backend also F_CSUM, F_GUEST_CSUM, F_HOST_TSO4/6 and
+/// F_GUEST_TSO4/6: the headers go through untouched (the tap's kernel side validates the
+/// guest's, as for any tap user) and frames up to 64 KiB; `activate` tells the tap what the
+/// guest accepted. The guest is hostile: a tx chain with a writable buffer, shorter
 /// than the header, or longer than header + MTU + 18 (Ethernet header and one VLAN tag), and
 /// an rx chain with a readable buffer or too small for header + frame, are answered with a
 /// used length of 0 and counted as dropped; chains that leave guest RAM or loop fail in the
@@ -32,15 +46,22 @@ public struct NetStats: Equatable, Sendable {
 /// tap's own queue, which the kernel drops from.
 public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     public static let featureMTU: UInt64 = 1 << 3, featureMAC: UInt64 = 1 << 5, featureStatus: UInt64 = 1 << 16
+    public static let featureCsum: UInt64 = 1 << 0, featureGuestCsum: UInt64 = 1 << 1
+    public static let featureGuestTSO4: UInt64 = 1 << 7, featureGuestTSO6: UInt64 = 1 << 8
+    public static let featureHostTSO4: UInt64 = 1 << 11, featureHostTSO6: UInt64 = 1 << 12
+    public static let offloadFeatures = featureCsum | featureGuestCsum | featureGuestTSO4 | featureGuestTSO6 | featureHostTSO4 | featureHostTSO6
+    /// Largest frame with TSO (a 64 KiB IP packet, Ethernet header, one VLAN tag).
+    public static let maxOffloadFrame = 65535 + 18
     public static let headerSize = 12
     public static let rxQueue = 0, txQueue = 1
     public static let linkUp: UInt16 = 1
-    /// Largest frame read from the backend (a tap without GSO delivers at most its MTU + 14).
-    public static let maxHostFrame = 65536
+    /// Largest frame read from the backend (a tap without GSO delivers at most its MTU + 14;
+    /// with a vnet header and TSO, the header and up to 64 KiB).
+    public static let maxHostFrame = headerSize + maxOffloadFrame
 
     public let deviceType: UInt32 = 1
     public let queueMaxSizes: [UInt16] = [256, 256]
-    public let features: UInt64 = VirtioNet.featureMAC | VirtioNet.featureMTU | VirtioNet.featureStatus
+    public let features: UInt64
     public let mac: [UInt8]
     public let mtu: UInt16
     public let backend: any NetBackend
@@ -61,6 +82,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     private let rxFrame: UnsafeMutableRawBufferPointer
     private let txFrame: UnsafeMutableRawBufferPointer
     private let wakeRead: Int32, wakeWrite: Int32
+    /// Frames to and from the backend carry the virtio_net_hdr.
+    private let passHeader: Bool
 
     public enum ConfigError: Error, Equatable, CustomStringConvertible {
         case mac(count: Int), mtu(UInt16), wakePipe(errno: Int32)
@@ -80,16 +103,27 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
         guard pipe(&p) == 0 else { throw .wakePipe(errno: errno) }
         for f in p { setNonBlockingCloexec(f) }
         self.mac = mac; self.mtu = mtu; self.backend = backend
+        passHeader = backend.vnetHeader
+        features = Self.featureMAC | Self.featureMTU | Self.featureStatus | (passHeader ? Self.offloadFeatures : 0)
         wakeRead = p[0]; wakeWrite = p[1]
         rxFrame = .allocate(byteCount: Self.maxHostFrame, alignment: 16)
-        txFrame = .allocate(byteCount: Int(mtu) + 18, alignment: 16)
+        txFrame = .allocate(byteCount: passHeader ? Self.headerSize + Self.maxOffloadFrame : Int(mtu) + 18, alignment: 16)
     }
 
     deinit { close(wakeRead); close(wakeWrite); rxFrame.deallocate(); txFrame.deallocate() }
 
     public var stats: NetStats { state.withLock { $0.stats } }
     /// Longest frame (without the virtio header) the guest may send.
-    public var maxTxFrame: Int { txFrame.count }
+    public var maxTxFrame: Int { passHeader ? txFrame.count - Self.headerSize : txFrame.count }
+
+    /// The guest's offloads go to the tap: checksums it leaves partial, TSO segments it takes
+    /// whole (TSO needs checksum offload, as the tap requires).
+    public func activate(features: UInt64) {
+        guard passHeader else { return }
+        let csum = features & Self.featureGuestCsum != 0
+        let flags: UInt32 = csum ? 1 | (features & Self.featureGuestTSO4 != 0 ? 2 : 0) | (features & Self.featureGuestTSO6 != 0 ? 4 : 0) : 0
+        _ = backend.setOffloads(flags)
+    }
 
     /// Config space: mac[6], status u16, max_virtqueue_pairs u16, mtu u16 (little-endian).
     public func readConfig(offset: UInt64, into data: UnsafeMutableRawBufferPointer) {
@@ -128,8 +162,8 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     func gather(_ chain: DescriptorChain, _ mem: GuestMemory) -> Int? {
         guard chain.buffers.allSatisfy({ !$0.writable }) else { return nil }
         let total = chain.buffers.reduce(UInt64(0)) { $0 + UInt64($1.length) }
-        guard total > UInt64(Self.headerSize), total - UInt64(Self.headerSize) <= UInt64(txFrame.count) else { return nil }
-        var skip = Self.headerSize, out = 0
+        guard total > UInt64(Self.headerSize), total - UInt64(Self.headerSize) <= UInt64(maxTxFrame) else { return nil }
+        var skip = passHeader ? 0 : Self.headerSize, out = 0
         for b in chain.buffers {
             var len = Int(b.length), addr = b.address
             let s = min(skip, len)
@@ -175,15 +209,22 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
         return used
     }
 
-    /// Writes the header (num_buffers = 1) and `rxFrame[..<n]` into an rx chain; returns the
-    /// bytes written, 0 when the chain is malformed or too small (the frame is dropped).
+    /// Writes the header (num_buffers = 1) and `rxFrame[..<n]` into an rx chain (with a vnet
+    /// header backend, `rxFrame` starts with the host's header); returns the bytes written, 0
+    /// when the chain is malformed or too small (the frame is dropped).
     func scatter(_ n: Int, _ chain: DescriptorChain, _ mem: GuestMemory) -> Int {
         guard chain.buffers.allSatisfy(\.writable) else { return 0 }
         let room = chain.buffers.reduce(UInt64(0)) { $0 + UInt64($1.length) }
-        guard room >= UInt64(Self.headerSize + n) else { return 0 }
         var header = [UInt8](repeating: 0, count: Self.headerSize)
+        if passHeader {
+            guard n > Self.headerSize, room >= UInt64(n) else { return 0 }
+            for i in 0..<10 { header[i] = rxFrame[i] }
+        } else {
+            guard room >= UInt64(Self.headerSize + n) else { return 0 }
+        }
         header[10] = 1 // num_buffers (le16)
-        let total = Self.headerSize + n
+        let skip = passHeader ? Self.headerSize : 0
+        let total = Self.headerSize + n - skip
         var done = 0
         for b in chain.buffers where done < total {
             let len = min(Int(b.length), total - done)
@@ -196,7 +237,7 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
                 } else {
                     let k = len - at
                     UnsafeMutableRawBufferPointer(rebasing: dst[at..<len])
-                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: rxFrame[(o - Self.headerSize)..<(o - Self.headerSize + k)]))
+                        .copyMemory(from: UnsafeRawBufferPointer(rebasing: rxFrame[(o - Self.headerSize + skip)..<(o - Self.headerSize + skip + k)]))
                     at = len
                 }
             }
@@ -242,16 +283,25 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     }
 }
 
-/// A tap file descriptor (opened by the VMM with IFF_TAP | IFF_NO_PI, no IFF_VNET_HDR: the
-/// device offers no offloads, so the header carries nothing for the tap). Owns the fd.
+/// A tap file descriptor (opened by the VMM with IFF_TAP | IFF_NO_PI, and IFF_VNET_HDR unless
+/// offloads are off): with IFF_VNET_HDR its header size is set to the virtio 1.x 12 bytes and
+/// the device passes headers through. Owns the fd.
 public final class TapBackend: NetBackend, @unchecked Sendable {
     public let fd: Int32
+    public let vnetHeader: Bool
+    static let tunGetIff: UInt = 0x8004_54D2, tunSetVnetHdrSz: UInt = 0x4004_54D8, tunSetOffload: UInt = 0x4004_54D0
+    static let iffVnetHdr: UInt16 = 0x4000
+
     public init(fd: Int32) {
         self.fd = fd
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var ifr = [UInt8](repeating: 0, count: 40), size: Int32 = Int32(VirtioNet.headerSize)
+        let flags = ifr.withUnsafeMutableBytes { ioctl(fd, Self.tunGetIff, $0.baseAddress!) } == 0 ? UInt16(ifr[16]) | UInt16(ifr[17]) << 8 : 0
+        vnetHeader = flags & Self.iffVnetHdr != 0 && ioctl(fd, Self.tunSetVnetHdrSz, &size) == 0
     }
     deinit { close(fd) }
     public var pollFD: Int32 { fd }
+    public func setOffloads(_ tunFlags: UInt32) -> Bool { ioctl(fd, Self.tunSetOffload, CInt(bitPattern: tunFlags)) == 0 }
     public func transmit(_ frame: UnsafeRawBufferPointer) -> Bool {
         while true {
             let n = write(fd, frame.baseAddress, frame.count)
@@ -268,11 +318,15 @@ public final class TapBackend: NetBackend, @unchecked Sendable {
     }
 }
 
-/// Frames in memory (tests, and a loopback for the VMM's own checks).
+/// Frames in memory (tests, and a loopback for the VMM's own checks); with `vnetHeader`, frames
+/// carry the virtio_net_hdr as a tap's do, and the offloads set are recorded.
 public final class MemoryNetBackend: NetBackend, @unchecked Sendable {
-    private let q = Mutex((inbound: [[UInt8]](), sent: [[UInt8]]()))
-    public init() {}
+    private let q = Mutex((inbound: [[UInt8]](), sent: [[UInt8]](), offloads: [UInt32]()))
+    public let vnetHeader: Bool
+    public init(vnetHeader: Bool = false) { self.vnetHeader = vnetHeader }
     public var pollFD: Int32 { -1 }
+    public var offloads: [UInt32] { q.withLock { $0.offloads } }
+    public func setOffloads(_ tunFlags: UInt32) -> Bool { q.withLock { $0.offloads.append(tunFlags) }; return vnetHeader }
     public func inject(_ frame: [UInt8]) { q.withLock { $0.inbound.append(frame) } }
     public var sent: [[UInt8]] { q.withLock { $0.sent } }
     public var waiting: Int { q.withLock { $0.inbound.count } }

@@ -28,25 +28,30 @@ public struct NetConfig: Sendable, Equatable {
 
 public enum Tap {
     static let tunSetIff: UInt = 0x4004_54CA // _IOW('T', 202, int)
-    static let iffTap: UInt16 = 0x0002, iffNoPI: UInt16 = 0x1000
+    static let iffTap: UInt16 = 0x0002, iffNoPI: UInt16 = 0x1000, iffVnetHdr: UInt16 = 0x4000
+    /// `BRIG_VM_NET_OFFLOAD=0` opens the tap without IFF_VNET_HDR: no checksum/TSO offloads
+    /// (benchmarks/net.sh measures both).
+    public static let offloadVariable = "BRIG_VM_NET_OFFLOAD"
+    public static var offloads: Bool { getenv(offloadVariable).map { String(cString: $0) != "0" } ?? true }
     static let nameMax = 15 // IFNAMSIZ - 1
 
-    /// Opens /dev/net/tun as tap `name` (IFF_TAP | IFF_NO_PI) inside `netnsPath`.
-    public static func open(name: String, netnsPath: String?) throws(VMError) -> Int32 {
+    /// Opens /dev/net/tun as tap `name` (IFF_TAP | IFF_NO_PI, IFF_VNET_HDR unless offloads are
+    /// off) inside `netnsPath`.
+    public static func open(name: String, netnsPath: String?, vnetHeader: Bool = offloads) throws(VMError) -> Int32 {
         let bytes = Array(name.utf8)
         guard !bytes.isEmpty, bytes.count <= nameMax, !bytes.contains(0), !bytes.contains(UInt8(ascii: "/")) else {
             throw .config("tap name \"\(name)\" must be 1-\(nameMax) bytes without '/' or NUL")
         }
-        guard let path = netnsPath else { return try openHere(bytes, name) }
-        return try NetworkNamespace.run(in: path) { () throws(VMError) in try openHere(bytes, name) }
+        guard let path = netnsPath else { return try openHere(bytes, name, vnetHeader) }
+        return try NetworkNamespace.run(in: path) { () throws(VMError) in try openHere(bytes, name, vnetHeader) }
     }
 
-    private static func openHere(_ name: [UInt8], _ display: String) throws(VMError) -> Int32 {
+    private static func openHere(_ name: [UInt8], _ display: String, _ vnetHeader: Bool) throws(VMError) -> Int32 {
         let fd = Glibc.open("/dev/net/tun", O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw .file(SystemError.last("open /dev/net/tun")) }
         var ifr = [UInt8](repeating: 0, count: 40) // struct ifreq: name[16], then ifr_flags
         for (i, b) in name.enumerated() { ifr[i] = b }
-        withUnsafeBytes(of: (iffTap | iffNoPI).littleEndian) { ifr[16] = $0[0]; ifr[17] = $0[1] }
+        withUnsafeBytes(of: (iffTap | iffNoPI | (vnetHeader ? iffVnetHdr : 0)).littleEndian) { ifr[16] = $0[0]; ifr[17] = $0[1] }
         let rc = ifr.withUnsafeMutableBytes { brig_ioctl_ptr(fd, tunSetIff, $0.baseAddress) }
         guard rc == 0 else {
             let e = errno; close(fd)

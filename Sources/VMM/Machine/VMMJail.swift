@@ -67,12 +67,14 @@ public enum VMMJail {
         "keyctl", "add_key", "request_key", "userfaultfd", "open_by_handle_at",
     ]
 
-    /// ioctl requests outside KVM's 0xAE type that the monitor uses on its host pty.
+    /// ioctl requests outside KVM's 0xAE type that the monitor uses on its host pty, and on the
+    /// tap when the guest's virtio-net driver starts (TUNSETOFFLOAD: the offloads it accepted).
     static let ttyIoctls: [UInt64] = [
         0x5401, 0x5402, 0x5403, 0x5404,  // TCGETS, TCSETS, TCSETSW, TCSETSF
         0x540E, 0x5413, 0x5414,  // TIOCSCTTY, TIOCGWINSZ, TIOCSWINSZ
         0x541B, 0x5421, 0x5451,  // FIONREAD, FIONBIO, FIOCLEX
         0x8004_5430, 0x4004_5431,  // TIOCGPTN, TIOCSPTLCK
+        0x4004_54D0,  // TUNSETOFFLOAD
     ]
 
     /// The allowlist as an OCI seccomp profile (so it goes through the same validation and

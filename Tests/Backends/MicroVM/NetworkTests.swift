@@ -1,3 +1,4 @@
+import BrigAgentProtocol
 import BrigCore
 import BrigDevices
 import BrigGuestMemory
@@ -8,22 +9,58 @@ import Glibc
 import Testing
 @testable import BrigMicroVM
 
-@Test func defaultGatewayAndKernelParameter() {
-    let table = """
+@Test func routeTablesAreParsedAndWhatTheGuestKernelMakesIsLeftOut() {
+    // /proc/net/route as a namespace with a default and a second route has it, plus junk.
+    let v4 = """
     Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
     eth0\t00000000\t0100580A\t0003\t0\t0\t0\t00000000\t0\t0\t0
     eth0\t0000580A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+    eth0\t0000630A\tFE00580\t0003\t0\t0\t100\t0000FFFF\t0\t0\t0
+    eth0\t0000630A\tFE00580A\t0003\t0\t0\t100\t0000FFFF\t0\t0\t0
+    eth0\t0101A8C0\t00000000\t0005\t0\t0\t0\tFFFFFFFF\t0\t0\t0
+    eth0\t0000000B\t00000000\t0201\t0\t0\t0\t000000FF\t0\t0\t0
+    eth0\t0000000C\t00000000\t0000\t0\t0\t0\t000000FF\t0\t0\t0
+    eth0\t0000000D\t00000000\t0001\t0\t0\t0\t00FF00FF\t0\t0\t0
+    eth0\t0500580A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
+    eth1\t00000000\t0100580A\t0003\t0\t0\t0\t00000000\t0\t0\t0
+    eth0\tZZZZZZZZ\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0
+    eth0\t00000000\t0100580A\t0003
+    eth0\t000000000\t0100580A\t0003\t0\t0\t0\t00000000\t0\t0\t0
     """
-    #expect(GuestNetwork.defaultGateway(routeTable: table, interface: "eth0") == "10.88.0.1")
-    #expect(GuestNetwork.defaultGateway(routeTable: table, interface: "eth1") == nil)
-    #expect(GuestNetwork.defaultGateway(routeTable: "Iface\n", interface: "eth0") == nil)
-    var n = GuestNetwork(netnsPath: "/run/netns/x", interface: "eth0", tap: GuestNetwork.tapName, mac: [2, 0, 0, 0, 0, 1], mtu: 1500,
-                         address: "10.88.0.5", netmask: "255.255.0.0", gateway: "10.88.0.1")
-    #expect(n.kernelParameter == "ip=10.88.0.5::10.88.0.1:255.255.0.0::eth0:off")
-    n.gateway = nil
-    #expect(n.kernelParameter == "ip=10.88.0.5:::255.255.0.0::eth0:off")
-    n.address = nil
-    #expect(n.kernelParameter == nil)
+    let r4 = GuestNetwork.ipv4Routes(table: v4, interface: "eth0")
+    #expect(r4 == [.init("0.0.0.0/0", gateway: "10.88.0.1"), .init("10.88.0.0/16"), .init("10.99.0.0/16", gateway: "10.88.0.254", metric: 100),
+                   .init("192.168.1.1/32"), .init("10.88.0.0/16")])  // host bits masked; reject, down, non-contiguous masks dropped
+    // /proc/net/ipv6_route of a namespace with fd00::2/64 and a default via fd00::1 (real output).
+    let v6 = """
+    fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+    fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0
+    00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0
+    00000000000000000000000000000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000002 00000000 80200001       lo
+    fd000000000000000000000000000002 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000004 00000000 80200001     eth0
+    fe8000000000000000fc00fffe000001 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000000 00000003 00000000 80200001     eth0
+    ff000000000000000000000000000000 08 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000002 00000000 00000001     eth0
+    fd000000000000000000000000000000 40 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000003 00000000 00040003     eth0
+    fd010000000000000000000000000000 ff 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+    fd020000000000000000000000000000 30 fd000000000000000000000000000000 40 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+    fd03000000000000000000000000000 30 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0
+    fd040000000000000000000000000000 30 00000000000000000000000000000000 00 fe80000000000000000000000000000g 00000100 00000001 00000000 00000003     eth0
+    fd050000000000000000000000000000 30 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000100 00000001 00000000 00000003     eth0
+    """
+    let r6 = GuestNetwork.ipv6Routes(table: v6, interface: "eth0")
+    #expect(r6 == [.init("fd00::/64", metric: 256), .init("::/0", gateway: "fd00::1", metric: 1024),
+                   .init("fd05::/48", gateway: "fe80::1", metric: 256)]) // RA-learnt, >128, source-routed, malformed: dropped
+    let addresses: [AgentNetwork.Address] = [.init("10.88.0.5", prefixLength: 16), .init("fd00::2", prefixLength: 64)]
+    #expect(GuestNetwork.withoutConnected(r4 + r6, addresses: addresses) == [
+        .init("0.0.0.0/0", gateway: "10.88.0.1"), .init("10.99.0.0/16", gateway: "10.88.0.254", metric: 100), .init("192.168.1.1/32"),
+        .init("::/0", gateway: "fd00::1", metric: 1024), .init("fd05::/48", gateway: "fe80::1", metric: 256)])
+    #expect(GuestNetwork.ipv4Routes(table: "", interface: "eth0").isEmpty && GuestNetwork.ipv6Routes(table: "\n\n", interface: "eth0").isEmpty)
+    #expect(GuestNetwork.prefixLength([255, 255, 240, 0]) == 20 && GuestNetwork.prefixLength([255, 0, 255, 0]) == nil)
+    #expect(GuestNetwork.prefixLength([UInt8](repeating: 255, count: 16)) == 128 && GuestNetwork.prefixLength([0, 0, 0, 0]) == 0)
+    // What the agent gets validates (it checks again, as it must).
+    let n = GuestNetwork(netnsPath: "/run/netns/x", interface: "eth0", tap: GuestNetwork.tapName, mac: [2, 0x42, 0x0A, 0x58, 0, 5], mtu: 1500,
+                         addresses: addresses, routes: GuestNetwork.withoutConnected(r4 + r6, addresses: addresses))
+    #expect(n.agentNetwork.mac == "02:42:0a:58:00:05")
+    #expect(throws: Never.self) { try n.agentNetwork.validated() }
 }
 
 /// A namespace prepared as CNI's bridge plugin leaves it (a veth with an address and a default
@@ -39,16 +76,20 @@ func namespaceIsDiscoveredConnectedAndCleanedUp() throws {
     #expect(sh("/usr/sbin/ip addr add 10.213.77.1/24 dev \(host) && /usr/sbin/ip link set \(host) up") == 0)
     #expect(sh("/usr/sbin/ip -n \(ns) link set eth0 address 02:42:0a:58:00:05 mtu 1400 up") == 0)
     #expect(sh("/usr/sbin/ip -n \(ns) addr add 10.213.77.5/24 dev eth0 && /usr/sbin/ip -n \(ns) route add default via 10.213.77.1") == 0)
+    #expect(sh("/usr/sbin/ip -n \(ns) route add 10.213.78.0/24 via 10.213.77.254 metric 7") == 0)
+    #expect(sh("/usr/sbin/ip -n \(ns) addr add fd00:213:77::5/64 dev eth0 nodad && /usr/sbin/ip -n \(ns) -6 route add default via fd00:213:77::1") == 0)
     let path = "/run/netns/\(ns)"
     let n = try GuestNetwork.discover(netnsPath: path, field: "linux.namespaces[1].path")
     #expect(n == GuestNetwork(netnsPath: path, interface: "eth0", tap: GuestNetwork.tapName, mac: [0x02, 0x42, 0x0A, 0x58, 0x00, 0x05],
-                              mtu: 1400, address: "10.213.77.5", netmask: "255.255.255.0", gateway: "10.213.77.1"))
+                              mtu: 1400, addresses: [.init("10.213.77.5", prefixLength: 24), .init("fd00:213:77::5", prefixLength: 64)],
+                              routes: [.init("0.0.0.0/0", gateway: "10.213.77.1"), .init("10.213.78.0/24", gateway: "10.213.77.254", metric: 7),
+                                       .init("::/0", gateway: "fd00:213:77::1", metric: 1024)]))
 
     var dir = Array("/tmp/brig-net-XXXXXX".utf8CString)
     let stateDir = String(cString: try #require(mkdtemp(&dir)))
     defer { rmdir(stateDir) }
     try n.record(stateDir: stateDir)
-    let tap = try Tap.open(name: n.tap, netnsPath: path)
+    let tap = try Tap.open(name: n.tap, netnsPath: path, vnetHeader: false) // plain frames, read and written here
     defer { close(tap) }
     try n.connect()
     #expect(sh("/usr/sbin/tc -n \(ns) filter show dev eth0 ingress | grep -q 'Egress Redirect to device \(n.tap)'") == 0)
@@ -73,6 +114,12 @@ func namespaceIsDiscoveredConnectedAndCleanedUp() throws {
     let after = rxPackets(host)
     #expect(before >= 0 && after > before)
     try deviceCarriesFramesBothWays(n, tap: tap, host: host)
+    // A tap opened for offloads: TapBackend finds IFF_VNET_HDR and the tap takes TUNSETOFFLOAD.
+    do { // (closed at the end of the block: the tap goes)
+        let vb = TapBackend(fd: try Tap.open(name: "tapv\(getpid() % 100_000)", netnsPath: path, vnetHeader: true))
+        #expect(vb.vnetHeader && vb.setOffloads(1 | 2 | 4) && vb.setOffloads(0))
+        #expect(!TapBackend(fd: dup(tap)).vnetHeader)
+    }
     GuestNetwork.cleanUp(stateDir: stateDir)
     #expect(access(GuestNetwork.recordPath(stateDir), F_OK) != 0)
     #expect(sh("/usr/sbin/tc -n \(ns) qdisc show dev eth0 | grep -q ingress") != 0)
@@ -152,7 +199,7 @@ private func deviceCarriesFramesBothWays(_ n: GuestNetwork, tap: Int32, host: St
     }
     try mem.store(UInt16(32), at: 0x2002)
     _ = try net.process(queue: VirtioNet.rxQueue, &rx, memory: mem) // the guest has buffers now
-    sendUDP(to: n.address ?? "")
+    sendUDP(to: "10.213.77.5")
     var sawARP = false, seen: UInt16 = 0
     for _ in 0..<40 where !sawARP {
         _ = net.pollBackend(timeoutMs: 100) { _ = try? net.process(queue: VirtioNet.rxQueue, &rx, memory: mem) }

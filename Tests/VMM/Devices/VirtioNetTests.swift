@@ -7,7 +7,7 @@ import BrigGuestMemory
 /// entries each; the test places descriptors itself.
 final class NetDriver {
     let mem: GuestMemory
-    let backend = MemoryNetBackend()
+    let backend: MemoryNetBackend
     let net: VirtioNet
     let dev: VirtioMMIO
     let irq = CountingIRQ()
@@ -15,7 +15,9 @@ final class NetDriver {
     var queues: [DriverQueue]
     static let mac: [UInt8] = [0x02, 0x42, 0xAC, 0x11, 0x00, 0x02]
 
-    init(mtu: UInt16 = 1500) throws {
+    init(mtu: UInt16 = 1500, vnetHeader: Bool = false,
+         features: UInt64 = VirtioNet.featureMAC | VirtioNet.featureMTU | VirtioNet.featureStatus) throws {
+        backend = MemoryNetBackend(vnetHeader: vnetHeader)
         mem = try GuestMemory(regions: [GuestRegion(guestBase: 0, size: 0x100000)])
         net = try VirtioNet(mac: Self.mac, mtu: mtu, backend: backend)
         let m = mem
@@ -23,7 +25,7 @@ final class NetDriver {
         dev = VirtioMMIO(device: net, memory: mem, irq: irq)
         dev.w32(VirtioMMIO.Status, VirtioMMIO.acknowledge | VirtioMMIO.driver)
         dev.w32(VirtioMMIO.DriverFeaturesSel, 0)
-        dev.w32(VirtioMMIO.DriverFeatures, UInt32(VirtioNet.featureMAC | VirtioNet.featureMTU | VirtioNet.featureStatus))
+        dev.w32(VirtioMMIO.DriverFeatures, UInt32(truncatingIfNeeded: features))
         dev.w32(VirtioMMIO.DriverFeaturesSel, 1); dev.w32(VirtioMMIO.DriverFeatures, 1)
         dev.w32(VirtioMMIO.Status, VirtioMMIO.acknowledge | VirtioMMIO.driver | VirtioMMIO.featuresOK)
         for q in 0..<2 {
@@ -44,8 +46,8 @@ final class NetDriver {
     func usedElem(_ q: Int, _ i: UInt16) throws -> (id: UInt32, len: UInt32) { try queues[q].usedElem(i) }
 
     /// Sends header + frame as one tx descriptor (or split at `split`).
-    func send(_ frame: [UInt8], split: Int? = nil) throws {
-        let bytes = [UInt8](repeating: 0, count: VirtioNet.headerSize) + frame
+    func send(_ frame: [UInt8], split: Int? = nil, header: [UInt8] = [UInt8](repeating: 0, count: VirtioNet.headerSize)) throws {
+        let bytes = header + frame
         try mem.write(bytes, at: 0x40000)
         if let s = split {
             try setDesc(1, 0, addr: 0x40000, len: UInt32(s), flags: Virtqueue.descNext, next: 1)
