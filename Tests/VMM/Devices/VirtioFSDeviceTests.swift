@@ -127,3 +127,12 @@ func fuseFrame(_ op: Fuse.Op, unique: UInt64, node: UInt64, _ body: [UInt8]) -> 
         #expect(t.read("a") == "x" || round % 2 == 1)
     }
 }
+
+/// The node limit always leaves the fds for handles and the rest of the VMM under RLIMIT_NOFILE.
+@Test func fileLimitBoundsTheNodes() {
+    let l = VirtioFS.raiseFileLimit(FileServerLimits())
+    var rl = rlimit()
+    _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
+    #expect(l.maxNodes <= FileServerLimits().maxNodes)
+    #expect(l.maxNodes == 256 || l.maxNodes + l.maxHandles + 256 <= Int(clamping: rl.rlim_cur))
+}

@@ -92,13 +92,28 @@ public final class VirtioFS: VirtioDevice, @unchecked Sendable {
         return UInt32(done)
     }
 
-    /// Lets the VMM hold a node per file the guest caches: the soft RLIMIT_NOFILE raised to the
-    /// hard one (before the jail). Returns the node limit that leaves room for everything else.
+    /// Lets the VMM hold a node per file the guest caches (before the jail): RLIMIT_NOFILE raised
+    /// to what the nodes and handles need (both limits, up to fs.nr_open, where the VMM may raise
+    /// the hard one), else the soft limit to the hard one. Returns the node limit that leaves room
+    /// for everything else.
     public static func raiseFileLimit(_ limits: FileServerLimits) -> FileServerLimits {
         var rl = rlimit()
         var out = limits
         let resource = Int32(RLIMIT_NOFILE.rawValue)
         guard getrlimit(resource, &rl) == 0 else { return out }
+        let want = rlim_t(limits.maxNodes + limits.maxHandles + 1024)
+        if rl.rlim_max < want {
+            var nrOpen = rlim_t(1 << 20)
+            let fd = Glibc.open("/proc/sys/fs/nr_open", O_RDONLY | O_CLOEXEC)
+            if fd >= 0 {
+                var b = [UInt8](repeating: 0, count: 32)
+                let n = Glibc.read(fd, &b, 31)
+                close(fd)
+                if n > 0, let v = rlim_t(String(decoding: b[0..<n], as: UTF8.self).filter(\.isNumber)) { nrOpen = v }
+            }
+            var raised = rlimit(rlim_cur: min(want, nrOpen), rlim_max: min(want, nrOpen))
+            if raised.rlim_max > rl.rlim_max, setrlimit(resource, &raised) == 0 { rl = raised }
+        }
         if rl.rlim_cur < rl.rlim_max {
             rl.rlim_cur = rl.rlim_max
             _ = setrlimit(resource, &rl)
