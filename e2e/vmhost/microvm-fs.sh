@@ -33,7 +33,8 @@ echo "from the host" > "$W/data/hello"
 chmod 0777 "$W/data"
 printf '127.0.0.1 localhost\n10.9.8.7 brig-fs-test\n' > "$W/hosts"
 echo "read only" > "$W/ro/file"
-cp /bin/busybox "$W/ro/busybox"
+cp /work/repo/.cache/rootfs/bin/busybox "$W/ro/busybox"   # the container's own (static) busybox
+cp /work/repo/.cache/rootfs/bin/busybox "$W/data/busybox"
 echo "host secret" > "$W/outside/secret"
 ln -s "$W/outside" "$W/data/abs-out"
 ln -s ../outside "$W/data/rel-out"
@@ -69,6 +70,7 @@ echo "appended in guest" >> /etc/hosts && echo HOSTS-WRITTEN
 echo x > /ro/x 2>/dev/null || echo RO-REFUSED
 rm /ro/file 2>/dev/null || echo RO-RM-REFUSED
 /ro/busybox true 2>/dev/null || echo NOEXEC-REFUSED
+/data/busybox true && echo EXEC-OK
 cat /data/abs-out/secret 2>/dev/null && echo ESCAPED-ABS
 cat /data/rel-out/secret 2>/dev/null && echo ESCAPED-REL
 cat /data/../outside/secret 2>/dev/null && echo ESCAPED-DOTDOT
@@ -95,7 +97,7 @@ check "a file created by an unprivileged guest user is owned by that uid on the 
 check "the file bind was written through" 'grep -q "appended in guest" "$W/hosts"'
 check "the read-only bind refuses writes (guest)" 'grep -q RO-REFUSED "$W/out" && grep -q RO-RM-REFUSED "$W/out"'
 check "the read-only bind is untouched on the host" '[ ! -e "$W/ro/x" ] && [ "$(cat "$W/ro/file")" = "read only" ]'
-check "noexec is honoured" 'grep -q NOEXEC-REFUSED "$W/out"'
+check "noexec is honoured (the same binary runs from the rw bind)" 'grep -q NOEXEC-REFUSED "$W/out" && grep -q EXEC-OK "$W/out"'
 check "symlinks and .. in the share never reach the host" '! grep -q ESCAPED "$W/out" && grep -q UP-IS-GUEST-ROOT "$W/out"'
 check "the share is virtio-fs" 'grep -q MOUNTED-VIRTIOFS "$W/out" && grep -q LISTED "$W/out"'
 held() { for p in /proc/[0-9]*; do ls -l "$p/fd" 2>/dev/null; done | grep -Eq "$W/(data|ro|hosts)"; }
