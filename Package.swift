@@ -66,7 +66,7 @@ let package = Package(
         // VMM, leaf-first: guest memory, loader, devices (which never see KVM), KVM, the machine.
         lib("BrigGuestMemory", "VMM/GuestMemory", ["BrigLinux"]),
         lib("BrigBoot", "VMM/Boot", ["BrigGuestMemory"]),
-        lib("BrigDevices", "VMM/Devices", ["BrigGuestMemory", "BrigLinux"]),
+        lib("BrigDevices", "VMM/Devices", ["BrigGuestMemory", "BrigLinux", "CBrigShim"]),
         lib("BrigKVM", "VMM/KVM", ["CBrigKVM", "BrigLinux"]),
         lib("BrigVMM", "VMM/Machine",
             ["BrigGuestMemory", "BrigBoot", "BrigDevices", "BrigKVM", "CBrigKVM", "BrigLinux", "BrigOCI",

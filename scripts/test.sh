@@ -44,6 +44,10 @@ if [ "$(id -u)" = 0 ]; then
   # address, route) given by path, the guest reachable both ways (ICMP, TCP) through virtio-net
   # on a tap mirrored to the veth; nothing left after delete (~3 min).
   e2e/vmhost/microvm-net.sh --timeout 900
+  # Host bind mounts in a microvm container over virtio-fs: a directory bind read and written
+  # both ways with ownership, a file bind, a read-only (noexec) bind, symlink/.. escapes from the
+  # guest, nothing left after delete (~2 min).
+  e2e/vmhost/microvm-fs.sh --timeout 600
   # The systemd cgroup driver with systemd as PID 1 (layout systemd): transient scopes, limits as
   # unit properties and files, update, pause/resume, exec, `systemctl stop`, annotations, delete
   # --force after a killed brig; rootless through the user's manager (lingering, in a scope of

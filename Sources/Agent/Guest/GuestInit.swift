@@ -11,6 +11,9 @@ public enum GuestInit {
     /// The host's exit device (brig's VMM and QEMU's isa-debug-exit); written only if present.
     public static let exitPort: UInt16 = 0xF4
 
+    /// Where the virtio-fs device named by `brig.fs=<tag>` is mounted (GuestShares.guestDirectory).
+    public static let sharedDirectory = "/run/brig-fs"
+
     /// True when running as the guest's init.
     public static var isPID1: Bool { getpid() == 1 }
 
@@ -29,6 +32,11 @@ public enum GuestInit {
         if root < 0 { throw SystemError(errno: -root, "move the initramfs into a tmpfs root") }
         if root == 1 { log("moved the initramfs into a tmpfs root (containers can pivot_root)") }
         for m in mounts { try mount(m) }
+        if let tag = cmdline()["brig.fs"], !tag.isEmpty {
+            // The host's bind sources (virtio-fs, docs/microvm.md); the container binds from here.
+            try mount(Mount(source: tag, target: sharedDirectory, fstype: "virtiofs", flags: UInt(MS_NOSUID | MS_NODEV), data: nil))
+            log("mounted virtio-fs \(tag) on \(sharedDirectory)")
+        }
         // The devtmpfs ptmx belongs to the initial devpts instance; point it at ours.
         unlink("/dev/ptmx")
         try sys("symlink pts/ptmx /dev/ptmx") { symlink("pts/ptmx", "/dev/ptmx") }

@@ -75,6 +75,9 @@ public struct MicroVMBackend: Backend {
         try Self.checkSupported(spec, options: o)
         var plan = try MicroVMPlan.make(spec: spec, bundle: o.bundle, defaults: defaults)
         plan.network = try GuestNetwork.plan(spec, kvm: mode == .kvm)
+        var guestSpec = GuestNetwork.guestSpec(spec)
+        // Binds of host paths reach the guest over virtio-fs (the host agent sees the host's paths).
+        if mode == .kvm { (plan.shares, guestSpec) = try GuestShares.plan(guestSpec, bundle: o.bundle) }
         let info = Info(mode: mode, stateDir: store.directory(o.id))
         var rootfs = ""
         var disk: String? = nil
@@ -115,7 +118,7 @@ public struct MicroVMBackend: Backend {
             disk = image
             CrashPoint.reached("microvm.image")
         }
-        var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: GuestNetwork.guestSpec(spec), rootfs: rootfs),
+        var config = MonitorConfig(id: o.id, stateDir: info.stateDir, mode: mode, role: .container(spec: guestSpec, rootfs: rootfs),
                                    endpoint: info.endpoint, terminal: spec.process?.terminal ?? false,
                                    consoleSocket: o.consoleSocket.map(Files.absolute), consoleOnFD4: o.consoleFD != nil,
                                    plan: plan, diskImage: disk, agentExecutable: agentExecutable)
@@ -162,12 +165,6 @@ public struct MicroVMBackend: Backend {
     /// What the VM boundary cannot offer, refused up front with the field named.
     static func checkSupported(_ spec: Spec, options o: CreateOptions) throws(RuntimeError) {
         if o.preserveFDs > 0 { throw RuntimeError(.unsupported, "--preserve-fds: host file descriptors cannot be passed into a microvm") }
-        for (i, m) in (spec.mounts ?? []).enumerated() {
-            let opts = m.options ?? []
-            if m.type == "bind" || opts.contains("bind") || opts.contains("rbind") {
-                throw RuntimeError(.unsupported, "mounts[\(i)] (\(m.destination)): bind mounts of host paths (\(m.source ?? "")) are not supported by the microvm backend (the guest shares no filesystem with the host)")
-            }
-        }
         for (i, ns) in (spec.linux?.namespaces ?? []).enumerated() where ns.path != nil && ns.type != NamespaceKind.network.rawValue {
             throw RuntimeError(.unsupported, "linux.namespaces[\(i)].path: a microvm container cannot join host namespaces")
         }
@@ -311,8 +308,8 @@ public struct MicroVMBackend: Backend {
     }
 
     public func featureAnnotations() -> [String: String] {
-        ["run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,events,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs",
-         "run.oci.brig.microvm.unsupported": "bind mounts of host paths,joining host namespaces by path (network: with the kvm transport),linux.netDevices,--preserve-fds,update"]
+        ["run.oci.brig.microvm.supported": "create,start,state,kill,delete,exec,ps,pause,resume,run,events,console-socket,pid-file,hooks,memory->guest RAM,cpu->vCPUs,bind mounts of directories and files->virtio-fs",
+         "run.oci.brig.microvm.unsupported": "bind mounts of device nodes/sockets/FIFOs,joining host namespaces by path (network: with the kvm transport),linux.netDevices,--preserve-fds,update"]
     }
 
     /// Guest pids: the host's ps(1) cannot describe them.

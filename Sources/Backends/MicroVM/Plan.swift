@@ -76,6 +76,8 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
     public var agentTimeout: Double
     /// The engine's network namespace to connect (set by create after discovery; nil: loopback only).
     public var network: GuestNetwork?
+    /// Bind mount sources the VMM shares over virtio-fs (set by create, kvm transport).
+    public var shares: [SharedPath] = []
 
     /// Guest RAM beyond the container's memory limit: the kernel, the agent, page cache.
     public static let overheadBytes: UInt64 = 128 << 20
@@ -155,6 +157,7 @@ public struct MicroVMPlan: Sendable, Equatable, Codable {
     /// The guest kernel command line: console, the agent as init, and the config's parameters.
     public func cmdline(transport: String = "vsock") -> String {
         (["console=ttyS0", "reboot=k", "panic=-1", "pci=off", "quiet", "brig.transport=\(transport)"]
-            + (readOnlyRoot ? ["brig.root=ro"] : []) + kernelParameters).joined(separator: " ")
+            + (readOnlyRoot ? ["brig.root=ro"] : [])
+            + (shares.isEmpty ? [] : ["brig.fs=\(GuestShares.tag)"]) + kernelParameters).joined(separator: " ")
     }
 }

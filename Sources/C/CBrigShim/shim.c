@@ -320,6 +320,10 @@ int brig_exe_memfd(const char *path) {
     return fd;
 }
 
+int brig_renameat2(int olddir, const char *from, int newdir, const char *to, unsigned flags) {
+    return (int)syscall(SYS_renameat2, olddir, from, newdir, to, flags);
+}
+
 int brig_rename_noreplace(const char *from, const char *to) {
     return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
 }

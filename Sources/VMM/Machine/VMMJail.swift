@@ -54,6 +54,9 @@ public enum VMMJail {
         "fstat", "newfstatat", "statx", "openat", "unlink", "unlinkat", "getcwd",
         "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
         "eventfd2", "pipe2", "getrandom",
+        // the virtio-fs file server (FileServer): one-component lookups, reopen, changes, listing
+        "openat2", "mkdirat", "mknodat", "symlinkat", "readlinkat", "renameat2", "linkat", "fchownat",
+        "fchmodat", "ftruncate", "utimensat", "getdents64", "fstatfs",
         // Unix sockets (socket() itself is restricted below)
         "connect", "bind", "listen", "accept", "accept4", "sendmsg", "recvmsg", "sendto", "recvfrom",
         "shutdown", "setsockopt", "getsockopt", "getsockname", "getpeername",

@@ -31,6 +31,11 @@ public struct VMConfig: Sendable {
     public var vsock: VsockConfig?
     /// A virtio-net device on a tap (the slot after the vsock device).
     public var net: NetConfig?
+    /// Host paths served by one virtio-fs device (tag `fsTag`), the slot after virtio-net.
+    public struct Share: Sendable { public var path: String; public var readOnly: Bool
+        public init(path: String, readOnly: Bool) { self.path = path; self.readOnly = readOnly } }
+    public var fs: [Share] = []
+    public var fsTag = "brig"
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
     public init(kernelPath: String) { self.kernelPath = kernelPath }
 }
@@ -187,6 +192,12 @@ public final class VirtualMachine: @unchecked Sendable {
                 line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
                 netDevice = (dev, t)
             }
+            if !config.fs.isEmpty {
+                let dev = try Self.fsDevice(config)
+                let (base, irq) = DeviceMap.virtio(config.disks.count + (config.vsock == nil ? 0 : 1) + (config.net == nil ? 0 : 1))
+                try mmio.insert(VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq)), base: base, size: VirtioMMIO.windowSize)
+                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
+            }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
         // Kernel, initrd, boot structures.
@@ -221,6 +232,15 @@ public final class VirtualMachine: @unchecked Sendable {
     }
 
     deinit { close(stopEvent) }
+
+    /// The virtio-fs device over `config.fs`, with the node limit the fd limit allows.
+    static func fsDevice(_ config: VMConfig) throws(VMError) -> VirtioFS {
+        do {
+            let server = try FileServer(shares: config.fs.map { FSShare(source: $0.path, readOnly: $0.readOnly) },
+                                        limits: VirtioFS.raiseFileLimit(FileServerLimits()))
+            return try VirtioFS(tag: config.fsTag, server: server)
+        } catch { throw .device(error.description) }
+    }
 
     /// Boot MSRs as Firecracker sets them; ones the host rejects are skipped.
     static func setupMSRs(_ v: VCPU) throws(KVMError) {
