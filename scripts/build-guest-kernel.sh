@@ -14,7 +14,8 @@ SRC_TARBALL=${SRC_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 PVM_HOST=${PVM_HOST:-0}
 JOBS=${JOBS:-$(nproc)}
 
-# Options enabled on top of `make tinyconfig`. One per line.
+# Options enabled on top of `make tinyconfig`. One per line. (IPv6, which brig-agent configures
+# on a networked guest, comes with INET by default: olddefconfig sets IPV6=y.)
 OPTIONS="
 64BIT
 SMP
@@ -45,7 +46,6 @@ VIRTIO_BLK
 EXT4_FS
 NET
 INET
-IPV6
 IP_PNP
 NETDEVICES
 NET_CORE

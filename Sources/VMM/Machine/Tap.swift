@@ -29,10 +29,11 @@ public struct NetConfig: Sendable, Equatable {
 public enum Tap {
     static let tunSetIff: UInt = 0x4004_54CA // _IOW('T', 202, int)
     static let iffTap: UInt16 = 0x0002, iffNoPI: UInt16 = 0x1000, iffVnetHdr: UInt16 = 0x4000
-    /// `BRIG_VM_NET_OFFLOAD=0` opens the tap without IFF_VNET_HDR: no checksum/TSO offloads
-    /// (benchmarks/net.sh measures both).
+    /// `BRIG_VM_NET_OFFLOAD=1` opens the tap with IFF_VNET_HDR: checksum/TSO offloads. Off by
+    /// default: measured not to help under nested emulation (benchmarks/net.sh measures both;
+    /// docs/microvm.md, "Network").
     public static let offloadVariable = "BRIG_VM_NET_OFFLOAD"
-    public static var offloads: Bool { getenv(offloadVariable).map { String(cString: $0) != "0" } ?? true }
+    public static var offloads: Bool { getenv(offloadVariable).map { String(cString: $0) == "1" } ?? false }
     static let nameMax = 15 // IFNAMSIZ - 1
 
     /// Opens /dev/net/tun as tap `name` (IFF_TAP | IFF_NO_PI, IFF_VNET_HDR unless offloads are
