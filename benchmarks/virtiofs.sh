@@ -28,9 +28,8 @@ W=$(mktemp -d /tmp/vfsbench.XXXXXX)
 mkdir -p "$W/data/many"
 head -c $((100 << 20)) /dev/urandom > "$W/data/big"
 i=0; while [ $i -lt 10000 ]; do : > "$W/data/many/f$i"; i=$((i + 1)); done
-ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
 cat > "$W/probe.sh" <<'EOF'
-ms() { awk '{ printf "%d", $1 * 1000 }' /proc/uptime; }
+ms() { read up _ < /proc/uptime; echo $(( ${up%.*} * 1000 + 1${up#*.} * 10 - 1000 )); }  # no awk in the VM test host
 t=$(ms); cat "$1/big" > /dev/null; r=$(( $(ms) - t ))
 t=$(ms); ls -ln "$1/many" > /dev/null; s=$(( $(ms) - t ))
 echo "RESULT $r $s"
@@ -42,6 +41,7 @@ p, d = sys.argv[1], sys.argv[2]
 s = json.load(open(p))
 s["process"]["terminal"] = False
 s["process"]["args"] = ["sh", "/probe.sh", "/data"]
+s["root"]["readonly"] = False  # /data is created in the image
 s["linux"]["resources"] = {"memory": {"limit": 256 << 20}}
 s["mounts"].append({"destination": "/data", "type": "bind", "source": d, "options": ["rbind", "ro"]})
 json.dump(s, open(p, "w"))
@@ -50,11 +50,13 @@ cat "$W/data/big" > /dev/null
 n=0
 while [ $n -lt "$runs" ]; do
   n=$((n + 1))
-  set -- $(sh "$W/probe.sh" "$W/data" | awk '/^RESULT/ { print $2, $3 }')
-  hr=$1 hs=$2
-  set -- $($brig --root /run/brig-vfsbench --backend microvm run --bundle "$W/b" "vb$n" 2>&1 | awk '/^RESULT/ { print $2, $3 }')
+  set -- $(sh "$W/probe.sh" "$W/data" | sed -n 's/^RESULT //p')
+  hr=${1:-0} hs=${2:-0}
+  set -- $($brig --root /run/brig-vfsbench --backend microvm run --bundle "$W/b" "vb$n" 2>&1 | tee "$W/out" | sed -n 's/^RESULT //p') 0 0
   vr=${1:-0} vs=${2:-0}
-  echo "run $n: read 100 MiB host ${hr} ms, virtio-fs ${vr} ms ($(awk -v a="$vr" -v b="$hr" 'BEGIN { printf "%.1f", b ? a / b : 0 }')x);" \
-       "stat 10,000 host ${hs} ms, virtio-fs ${vs} ms ($(awk -v a="$vs" -v b="$hs" 'BEGIN { printf "%.1f", b ? a / b : 0 }')x)"
+  [ "$vr" != 0 ] || { tail -20 "$W/out"; exit 1; }
+  python3 -c 'import sys; hr, vr, hs, vs = map(int, sys.argv[1:5]); r = lambda a, b: a / b if b else 0
+print(f"run {sys.argv[5]}: read 100 MiB host {hr} ms, virtio-fs {vr} ms ({r(vr, hr):.1f}x); stat 10,000 host {hs} ms, virtio-fs {vs} ms ({r(vs, hs):.1f}x)")' \
+    "$hr" "$vr" "$hs" "$vs" "$n"
 done
 rm -rf "$W"

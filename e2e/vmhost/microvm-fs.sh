@@ -51,6 +51,8 @@ s = json.load(open(p))
 s["process"]["terminal"] = False
 s["process"]["args"] = ["sh", "/test.sh"]
 s["root"]["readonly"] = False
+for k in ("bounding", "effective", "permitted"):  # chown in the guest (not in brig spec's default set)
+    s["process"]["capabilities"][k] = s["process"]["capabilities"].get(k, []) + ["CAP_CHOWN"]
 s["mounts"] += [
     {"destination": "/data", "type": "bind", "source": w + "/data", "options": ["rbind", "rw", "nosuid", "nodev"]},
     {"destination": "/etc/hosts", "type": "bind", "source": w + "/hosts", "options": ["bind", "rw"]},

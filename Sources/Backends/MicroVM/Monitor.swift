@@ -193,7 +193,7 @@ final class MonitorRun: @unchecked Sendable {
             vm.cmdline = plan.cmdline()
             vm.vsock = VsockConfig(guestCID: MonitorConfig.guestCID, udsPath: MonitorConfig.vsockPath(config.stateDir))
             vm.net = plan.network?.netConfig
-            vm.fs = plan.shares.map { VMConfig.Share(path: $0.source, readOnly: $0.readOnly) }
+            vm.fs = plan.shares.map { VMConfig.Share(path: $0.source, readOnly: $0.readOnly, recursive: $0.recursive) }
             vm.fsTag = GuestShares.tag
             let console = open(config.stateDir + "/console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             if console >= 0 { vm.serialFD = console }

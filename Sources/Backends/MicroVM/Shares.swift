@@ -8,7 +8,11 @@ import BrigOCI
 public struct SharedPath: Codable, Equatable, Sendable {
     public var source: String
     public var readOnly: Bool
-    public init(source: String, readOnly: Bool) { self.source = source; self.readOnly = readOnly }
+    /// `rbind`: mounts below the source are shared too (a plain `bind` shows what is under them).
+    public var recursive: Bool
+    public init(source: String, readOnly: Bool, recursive: Bool) {
+        self.source = source; self.readOnly = readOnly; self.recursive = recursive
+    }
 }
 
 /// Bind mounts of host paths in a microvm container (kvm transport). The VMM serves every
@@ -49,7 +53,7 @@ public enum GuestShares {
             }
             let readOnly = (m.options ?? []).last(where: { $0 == "ro" || $0 == "rw" }) == "ro"
             guest.mounts?[i].source = "\(guestDirectory)/\(shares.count)"
-            shares.append(SharedPath(source: source, readOnly: readOnly))
+            shares.append(SharedPath(source: source, readOnly: readOnly, recursive: (m.options ?? []).contains("rbind")))
         }
         return (shares, guest)
     }

@@ -320,6 +320,14 @@ int brig_exe_memfd(const char *path) {
     return fd;
 }
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+int brig_open_tree_clone(const char *path, int recursive) {
+    unsigned flags = 1 /* OPEN_TREE_CLONE */ | O_CLOEXEC /* OPEN_TREE_CLOEXEC */ | (recursive ? 0x8000 /* AT_RECURSIVE */ : 0);
+    return (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
+}
+
 int brig_renameat2(int olddir, const char *from, int newdir, const char *to, unsigned flags) {
     return (int)syscall(SYS_renameat2, olddir, from, newdir, to, flags);
 }

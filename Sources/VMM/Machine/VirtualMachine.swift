@@ -32,8 +32,8 @@ public struct VMConfig: Sendable {
     /// A virtio-net device on a tap (the slot after the vsock device).
     public var net: NetConfig?
     /// Host paths served by one virtio-fs device (tag `fsTag`), the slot after virtio-net.
-    public struct Share: Sendable { public var path: String; public var readOnly: Bool
-        public init(path: String, readOnly: Bool) { self.path = path; self.readOnly = readOnly } }
+    public struct Share: Sendable { public var path: String; public var readOnly: Bool; public var recursive: Bool
+        public init(path: String, readOnly: Bool, recursive: Bool = true) { self.path = path; self.readOnly = readOnly; self.recursive = recursive } }
     public var fs: [Share] = []
     public var fsTag = "brig"
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
@@ -236,7 +236,7 @@ public final class VirtualMachine: @unchecked Sendable {
     /// The virtio-fs device over `config.fs`, with the node limit the fd limit allows.
     static func fsDevice(_ config: VMConfig) throws(VMError) -> VirtioFS {
         do {
-            let server = try FileServer(shares: config.fs.map { FSShare(source: $0.path, readOnly: $0.readOnly) },
+            let server = try FileServer(shares: config.fs.map { FSShare(source: $0.path, readOnly: $0.readOnly, recursive: $0.recursive) },
                                         limits: VirtioFS.raiseFileLimit(FileServerLimits()))
             return try VirtioFS(tag: config.fsTag, server: server)
         } catch { throw .device(error.description) }

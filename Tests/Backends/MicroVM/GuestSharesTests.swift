@@ -12,8 +12,9 @@ import Testing
                     Mount(destination: "/etc/hosts", type: "none", source: "/etc/hosts", options: ["bind", "ro", "nosuid"]),
                     Mount(destination: "/rel", type: "bind", source: ".", options: ["rbind"])]
         let (shares, guest) = try GuestShares.plan(s, bundle: "/etc")
-        #expect(shares == [SharedPath(source: "/tmp", readOnly: false), SharedPath(source: "/etc/hosts", readOnly: true),
-                           SharedPath(source: "/etc/.", readOnly: false)])
+        #expect(shares == [SharedPath(source: "/tmp", readOnly: false, recursive: true),
+                           SharedPath(source: "/etc/hosts", readOnly: true, recursive: false),
+                           SharedPath(source: "/etc/.", readOnly: false, recursive: true)])
         #expect(guest.mounts?.map { $0.source } == ["proc", "/run/brig-fs/0", "/run/brig-fs/1", "/run/brig-fs/2"])
         #expect(guest.mounts?[2].options == ["bind", "ro", "nosuid"], "the guest applies the mount's own options")
         var plan = try MicroVMPlan.make(spec: { var x = Spec(); x.root = Root(path: "r", readonly: nil); return x }(), bundle: "/b",

@@ -104,3 +104,20 @@ extension TempTree {
         return names
     }
 }
+
+/// A non-recursive share (`bind`, not `rbind`) shows what is under a submount, as a bind mount
+/// does; a recursive one shows the submount. Root only (mount).
+@Test(.enabled(if: geteuid() == 0, "needs root (mount)")) func nonRecursiveSharesHideSubmounts() throws {
+    let t = TempTree("vfs-rbind")
+    mkdir(t.path + "/src", 0o755); mkdir(t.path + "/src/sub", 0o755)
+    t.file("src/sub/under", "under the mount")
+    try #require(mount("tmpfs", t.path + "/src/sub", "tmpfs", 0, "size=1m") == 0)
+    defer { umount2(t.path + "/src/sub", Int32(MNT_DETACH)) }
+    t.file("src/sub/on-top", "on the mount")
+    let c = try FuseClient([FSShare(source: t.path + "/src", readOnly: false, recursive: false),
+                            FSShare(source: t.path + "/src", readOnly: false, recursive: true)])
+    let plain = c.lookup(c.lookup(Fuse.rootID, "0").1, "sub").1
+    let rec = c.lookup(c.lookup(Fuse.rootID, "1").1, "sub").1
+    #expect(c.lookup(plain, "under").0 == 0 && c.lookup(plain, "on-top").0 == ENOENT)
+    #expect(c.lookup(rec, "on-top").0 == 0 && c.lookup(rec, "under").0 == ENOENT)
+}

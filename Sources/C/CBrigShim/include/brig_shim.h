@@ -112,6 +112,9 @@ int brig_link_move(const char *name, int netns_fd, const char *newname);
 // copy, in no mount table); brig_exe_memfd: a sealed memfd copy (the fallback without CAP_SYS_ADMIN).
 int brig_exe_detached_ro(const char *path);
 int brig_exe_memfd(const char *path);
+/// open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE]): a detached copy of the
+/// mount at `path` (without its submounts unless `recursive`), or -1 with errno.
+int brig_open_tree_clone(const char *path, int recursive);
 /// renameat2(2) with any flags (virtio-fs RENAME2: NOREPLACE, EXCHANGE).
 int brig_renameat2(int olddir, const char *from, int newdir, const char *to, unsigned flags);
 /// renameat2(RENAME_NOREPLACE): EEXIST when `to` exists (a directory too, even empty).

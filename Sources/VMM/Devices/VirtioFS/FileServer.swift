@@ -7,7 +7,14 @@ import Glibc
 public struct FSShare: Sendable, Equatable, Codable {
     public var source: String
     public var readOnly: Bool
-    public init(source: String, readOnly: Bool) { self.source = source; self.readOnly = readOnly }
+    /// false (a `bind` that is not `rbind`): mounts below the source are not shared; the share is
+    /// a detached non-recursive clone of the source's mount (open_tree), so the guest sees the
+    /// directories under them, as a non-recursive bind shows them. Without the privilege to
+    /// clone (CAP_SYS_ADMIN) the source is shared with its submounts.
+    public var recursive: Bool
+    public init(source: String, readOnly: Bool, recursive: Bool = true) {
+        self.source = source; self.readOnly = readOnly; self.recursive = recursive
+    }
 }
 
 public struct FileServerLimits: Sendable {
@@ -61,7 +68,8 @@ public final class FileServer {
     public init(shares: [FSShare], limits: FileServerLimits = FileServerLimits()) throws(SystemError) {
         var opened: [Share] = []
         for s in shares {
-            let fd = Glibc.open(s.source, Self.oPath | O_CLOEXEC)
+            var fd: Int32 = s.recursive ? -1 : brig_open_tree_clone(s.source, 0)
+            if fd < 0 { fd = Glibc.open(s.source, Self.oPath | O_CLOEXEC) }
             guard fd >= 0 else {
                 let e = SystemError.last("virtio-fs share \(s.source)")
                 for o in opened { close(o.fd) }
