@@ -52,7 +52,7 @@ if [ "$(id -u)" = 0 ]; then
   # unit properties and files, update, pause/resume, exec, `systemctl stop`, annotations, delete
   # --force after a killed brig; rootless through the user's manager (lingering, in a scope of
   # it); podman --cgroup-manager=systemd and containerd with SystemdCgroup; runc runs the same
-  # checks as the reference (~8 min on a loaded host). The conformance suite with
+  # checks as the reference for root (174 s; up to ~10 min on a loaded host). The conformance suite with
   # --systemd-cgroup, root and rootless (e2e/vmhost/systemd.sh without --no-conformance), takes
   # ~20 min more.
   e2e/vmhost/systemd.sh --no-conformance

@@ -57,7 +57,7 @@ chown -R 1000:1000 /work/repo
 sh e2e/vmhost/systemd-user.sh python3 conformance/run --rootless --systemd-cgroup --runtime /usr/sbin/runc --json /work/out/runc-rootless.json $* > /work/out/runc-rootless-conformance.tap 2>&1
 echo \"# conformance, runc --systemd-cgroup rootless: \$(tail -1 /work/out/runc-rootless-conformance.tap)\"
 sh e2e/vmhost/systemd-user.sh python3 conformance/run --rootless --systemd-cgroup --runtime \$(pwd)/.build/release/brig --json /work/out/brig-rootless.json --at-least /work/out/runc-rootless.json $* > /work/out/brig-rootless-conformance.tap 2>&1 || rc=1
-echo \"# conformance, brig --systemd-cgroup rootless: \$(tail -1 /work/out/brig-rootless-conformance.tap)\"
+echo \"# conformance, brig --systemd-cgroup rootless: \$(grep -E '^[0-9]+ passed' /work/out/brig-rootless-conformance.tap)\"
 grep -v '^ok ' /work/out/brig-rootless-conformance.tap"
 fi
 cmd="$cmd

@@ -25,7 +25,7 @@ public enum SystemdAnnotations {
                 let stem = name.dropLast(3)
                 if let last = stem.utf8.last, (97...122).contains(last) {
                     guard let seconds = secondsAsMicroseconds(value) else {
-                        throw fail("\(name) is in seconds: a number, not \(value.signature)")
+                        throw fail("\(name) is in seconds: a number, not a \(GVariantText.Parser.typeName(value.signature))")
                     }
                     name = stem + "USec"
                     value = .uint64(seconds)
