@@ -322,8 +322,12 @@ public struct MicroVMBackend: Backend {
     public var unsupportedReason: String? { "its cgroups live inside the guest" }
 
     /// The container's cgroup stats and OOM-kill count come from the agent (its cgroups are the guest's).
+    /// A stopped container's VM is gone: refused at once instead of waiting for its socket.
     public func agentStats(_ record: ContainerRecord) throws(RuntimeError) -> AgentStats {
-        try Info(record).endpoint.session(timeout: Info.requestTimeout).stats(id: record.id)
+        guard let s = ProcStat.read(pid: record.pid), s.startTime == record.pidStartTime, s.state != "Z" else {
+            throw RuntimeError(.invalidState, "container \(record.id) is not running")
+        }
+        return try Info(record).endpoint.session(timeout: Info.requestTimeout).stats(id: record.id)
     }
 
     public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { try agentStats(record).cgroup }

@@ -32,19 +32,19 @@ enum EventsVerb: Verb {
             throw RuntimeError(.usage, "--interval: invalid duration \"\(text)\" (e.g. 5s, 500ms, 1m)")
         }
         // Stats every interval; an "oom" event whenever the OOM-kill count grows (asked at most
-        // every eventsPollSeconds). Ends when the container stops. A stats read that fails while
+        // every eventsPollSeconds). Ends when the container stops (a VM's count goes with it). A stats read that fails while
         // the container lives (a busy guest) is a warning, as in runc; the stream goes on.
         var ooms = (try? container.oomKillCount()) ?? 0
         var next = 0.0
         let step = min(interval, container.backend.eventsPollSeconds)
         var stats: CgroupStats? = first
         while true {
+            if (try? ctx.load(id))?.status ?? .stopped == .stopped { return 0 }
             let now = (try? container.oomKillCount()) ?? ooms
             if now > ooms {
                 ooms = now
                 ctx.output(try event("oom", id, nil))
             }
-            if (try? ctx.load(id))?.status ?? .stopped == .stopped { return 0 }
             if next <= 0 {
                 do throws(RuntimeError) {
                     let current: CgroupStats
