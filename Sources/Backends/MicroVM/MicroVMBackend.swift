@@ -281,7 +281,7 @@ public struct MicroVMBackend: Backend {
             // A paused VM (or a dead agent) cannot be asked; SIGKILL still ends it, VM and all.
             // A stopped container's monitor is gone: nothing to signal (`kill --all` succeeds,
             // as with runc), and its pid may belong to someone else by now.
-            let alive = ProcStat.read(pid: record.pid).map { $0.startTime == record.pidStartTime && $0.state != "Z" } ?? false
+            let alive = Self.monitorAlive(record)
             if !alive && all { return }
             guard signal == SIGKILL, alive else { throw error }
             Glibc.kill(record.pid, SIGKILL)
@@ -302,6 +302,8 @@ public struct MicroVMBackend: Backend {
     }
 
     public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
+        // A stopped container has no processes (runc's ps succeeds with none); its VM is gone.
+        guard Self.monitorAlive(record) else { return [] }
         let info = Info(record)
         let session = try info.endpoint.session(timeout: Info.requestTimeout)
         return try session.ps(id: record.id)
@@ -322,11 +324,15 @@ public struct MicroVMBackend: Backend {
     public var unsupportedReason: String? { "its cgroups live inside the guest" }
 
     /// The container's cgroup stats and OOM-kill count come from the agent (its cgroups are the guest's).
+    /// The container's monitor (its VMM) still runs: the recorded pid with the recorded start time.
+    static func monitorAlive(_ record: ContainerRecord) -> Bool {
+        guard let s = ProcStat.read(pid: record.pid) else { return false }
+        return s.startTime == record.pidStartTime && s.state != "Z"
+    }
+
     /// A stopped container's VM is gone: refused at once instead of waiting for its socket.
     public func agentStats(_ record: ContainerRecord) throws(RuntimeError) -> AgentStats {
-        guard let s = ProcStat.read(pid: record.pid), s.startTime == record.pidStartTime, s.state != "Z" else {
-            throw RuntimeError(.invalidState, "container \(record.id) is not running")
-        }
+        guard Self.monitorAlive(record) else { throw RuntimeError(.invalidState, "container \(record.id) is not running") }
         return try Info(record).endpoint.session(timeout: Info.requestTimeout).stats(id: record.id)
     }
 
