@@ -465,8 +465,32 @@ def t_unified_v1(c):
       spec="runc --systemd-cgroup: cgroupsPath slice:prefix:name is the transient scope <prefix>-<name>.scope "
            "in the slice, made by systemd; delete stops it")
 def t_cgroup_systemd(c):
+    if settings.rootless or os.geteuid() != 0:
+        raise Skip("rootless: the user's manager is cgroup-systemd-user's case")
     if not os.path.isdir("/run/systemd/system"):
         raise Skip("systemd is not the init system here (the VM test host's systemd layout runs this case)")
+    systemd_scope(c, "system.slice", [], "/system.slice")
+
+
+@case("cgroup-systemd-user", features=["linux.cgroup.systemdUser"],
+      spec="runc --systemd-cgroup, rootless: the transient scope is made by the calling user's own systemd "
+           "(user@UID.service), in the slice under it; delete stops it")
+def t_cgroup_systemd_user(c):
+    if not settings.rootless or os.geteuid() == 0:
+        raise Skip("needs a rootless run (--rootless, not root) under the user's systemd")
+    try:
+        p = subprocess.run(["systemctl", "--user", "show", "-P", "ControlGroup"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        p = None
+    if p is None or p.returncode != 0 or not p.stdout.strip():
+        raise Skip("no systemd user manager for this user (the VM test host's systemd layout runs this case)")
+    systemd_scope(c, "user.slice", ["--user"], p.stdout.strip() + "/user.slice")
+
+
+def systemd_scope(c, slice_, systemctl, parent):
+    """The scope for cgroupsPath SLICE:conformance:NAME: made by systemd (`systemctl [--user]`),
+    the container's cgroup PARENT/<unit>, gone after delete --force."""
     if not unified_host():
         raise Skip("the case reads the scope on a unified host")
     flag = [] if settings.systemd_cgroup else ["--systemd-cgroup"]
@@ -474,18 +498,19 @@ def t_cgroup_systemd(c):
     name = f"c{os.getpid()}-{Ctx.counter}"
     unit = f"conformance-{name}.scope"
     c.cgroup_names.append(unit)
-    cfg["linux"]["cgroupsPath"] = f"system.slice:conformance:{name}"
+    cfg["linux"]["cgroupsPath"] = f"{slice_}:conformance:{name}"
     b = c.bundle(cfg)
     cid = c.new_id()
     c.rt.ok(*flag, "create", "--bundle", b, cid, timeout=30)
     pid = c.rt.state(cid)["pid"]
     with open(f"/proc/{pid}/cgroup") as f:
         own = [l.split(":", 2)[2] for l in f.read().splitlines() if l.startswith("0::")]
-    eq(own[:1], [M(c, f"/system.slice/{unit}", "/system.slice")], "the container's cgroup")
-    p = subprocess.run(["systemctl", "is-active", unit], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    eq(p.stdout.strip(), "active", f"systemctl is-active {unit}")
+    eq(own[:1], [M(c, f"{parent}/{unit}", parent)], "the container's cgroup")
+    p = subprocess.run(["systemctl", *systemctl, "is-active", unit], stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, text=True)
+    eq(p.stdout.strip(), "active", f"systemctl {' '.join(systemctl)} is-active {unit}".replace("  ", " "))
     c.rt.ok(*flag, "delete", "--force", cid, timeout=30)
     deadline = time.time() + 10
-    while os.path.isdir(f"/sys/fs/cgroup/system.slice/{unit}") and time.time() < deadline:
+    while os.path.isdir(f"/sys/fs/cgroup{parent}/{unit}") and time.time() < deadline:
         time.sleep(0.1)
-    check(not os.path.isdir(f"/sys/fs/cgroup/system.slice/{unit}"), f"{unit} is still there after delete")
+    check(not os.path.isdir(f"/sys/fs/cgroup{parent}/{unit}"), f"{unit} is still there after delete")

@@ -38,6 +38,10 @@ grep -v "^ok " /work/out/brig-case.tap
 # Rootless: uid 1000 in a scope of its own manager (lingering), containers through that manager.
 sh e2e/vmhost/systemd-user.sh sh e2e/vmhost/systemd-rootless.sh brig brig > /work/out/brig-rootless.tap 2>&1 || rc=1
 summary "brig --systemd-cgroup, rootless" /work/out/brig-rootless.tap
+sh e2e/vmhost/systemd-user.sh python3 conformance/run --rootless --systemd-cgroup --runtime $(pwd)/.build/release/brig cgroup-systemd-user > /work/out/brig-user-case.tap 2>&1 || rc=1
+grep -q "^1 passed" /work/out/brig-user-case.tap || rc=1
+echo "# conformance cgroup-systemd-user, brig: $(tail -1 /work/out/brig-user-case.tap)"
+grep -v "^ok " /work/out/brig-user-case.tap
 # The engines with their systemd cgroup manager.
 sh e2e/vmhost/systemd-engines.sh $(pwd)/.build/release/brig > /work/out/brig-engines.tap 2>&1 || rc=1
 summary "podman/containerd (systemd cgroups) with brig" /work/out/brig-engines.tap'
