@@ -74,14 +74,18 @@ check "create joins the namespace by path" '[ $rc -eq 0 ]'
 check "the tap and both mirror filters exist while it runs" \
   'ip -n $NS link show tap0_brig | grep -q UP && tc -n $NS filter show dev eth0 ingress | grep -qi "redirect to device tap0_brig" && tc -n $NS filter show dev tap0_brig ingress | grep -qi "redirect to device eth0"'
 mvm start net1 >> "$W/out" 2>&1
-i=0; while [ $i -lt 600 ] && ! grep -q PING-OK "$W/out"; do sleep 0.2; i=$((i + 1)); done
+# The container prints each marker as its step ends (each ping waits up to 20 s): wait for each.
+wait_out() { i=0; while [ $i -lt 600 ] && ! grep -q "$1" "$W/out"; do sleep 0.2; i=$((i + 1)); done; }
+wait_out PING-OK
 check "guest pings the host" 'grep -q PING-OK "$W/out"'
 check "guest has the veth addresses, MAC and MTU" \
   'grep -q "inet $GUESTIP/24" "$W/out" && grep -q "inet6 $GUEST6/64" "$W/out" && grep -q "mtu 1400" "$W/out" &&
    grep -qi "ether $(ip -n $NS link show eth0 | sed -n "s/.*ether \([0-9a-f:]*\).*/\1/p")" "$W/out"'
 check "guest has both IPv4 routes and the IPv6 default route" \
   'grep -q "default via $HOSTIP" "$W/out" && grep -q "10.213.99.0/24 via $GW2" "$W/out" && grep -q "default via $HOST6" "$W/out"'
+wait_out PING6-OK
 check "guest pings the host over IPv6" 'grep -q PING6-OK "$W/out"'
+wait_out FAR-OK
 check "guest reaches $FAR through the second route" 'grep -q FAR-OK "$W/out"'
 wait $listener 2>/dev/null
 check "guest → host TCP" 'grep -q hello-from-guest "$W/from-guest"'
