@@ -57,13 +57,7 @@ public final class VirtioBlk: VirtioDevice, @unchecked Sendable {
     }
 
     public func process(queue index: Int, _ queue: inout Virtqueue, memory: GuestMemory) throws(VirtqueueError) -> Bool {
-        var used = false
-        while let chain = try queue.pop(memory) {
-            let written = handle(chain, memory)
-            try queue.pushUsed(memory, head: chain.head, length: written)
-            used = true
-        }
-        return used
+        try queue.drain(memory) { handle($0, memory) }
     }
 
     /// Executes one request; returns the number of bytes written to the guest.

@@ -148,14 +148,11 @@ public final class VirtioNet: VirtioDevice, @unchecked Sendable {
     // MARK: tx (guest → host)
 
     private func transmit(_ queue: inout Virtqueue, _ mem: GuestMemory) throws(VirtqueueError) -> Bool {
-        var used = false
-        while let chain = try queue.pop(mem) {
+        try queue.drain(mem) { chain in
             let sent = gather(chain, mem).map { n in backend.transmit(UnsafeRawBufferPointer(rebasing: txFrame[..<n])) } ?? false
             state.withLock { if sent { $0.stats.txFrames += 1 } else { $0.stats.txDropped += 1 } }
-            try queue.pushUsed(mem, head: chain.head, length: 0)
-            used = true
+            return 0
         }
-        return used
     }
 
     /// Copies a tx chain's frame (after the header) into `txFrame`; nil for a malformed chain.

@@ -137,6 +137,18 @@ public struct Virtqueue: Sendable {
         return DescriptorChain(head: head, buffers: buffers)
     }
 
+    /// Serves every chain the driver made available, in order: `serve` returns the bytes it wrote
+    /// into the chain's writable buffers, and the chain is returned used with that length. True
+    /// when at least one chain was used (the driver is to be notified).
+    public mutating func drain(_ mem: GuestMemory, _ serve: (DescriptorChain) -> UInt32) throws(VirtqueueError) -> Bool {
+        var used = false
+        while let chain = try pop(mem) {
+            try pushUsed(mem, head: chain.head, length: serve(chain))
+            used = true
+        }
+        return used
+    }
+
     /// Returns a chain to the driver with `length` bytes written into its writable buffers.
     public mutating func pushUsed(_ mem: GuestMemory, head: UInt16, length: UInt32) throws(VirtqueueError) {
         let slot = UInt64(nextUsed % size)

@@ -45,13 +45,7 @@ public final class VirtioFS: VirtioDevice, @unchecked Sendable {
 
     public func process(queue index: Int, _ queue: inout Virtqueue, memory: GuestMemory) throws(VirtqueueError) -> Bool {
         guard index == Self.hiprioQueue || index == Self.requestQueue else { return false }
-        var used = false
-        while let chain = try queue.pop(memory) {
-            let written = serve(chain, memory)
-            try queue.pushUsed(memory, head: chain.head, length: written)
-            used = true
-        }
-        return used
+        return try queue.drain(memory) { serve($0, memory) }
     }
 
     /// Runs one request chain; returns the bytes written into its writable buffers.

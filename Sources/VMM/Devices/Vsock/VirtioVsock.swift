@@ -44,13 +44,10 @@ public final class VirtioVsock: VirtioDevice, @unchecked Sendable {
     public func process(queue index: Int, _ queue: inout Virtqueue, memory: GuestMemory) throws(VirtqueueError) -> Bool {
         switch index {
         case Self.txQueue:
-            var used = false
-            while let chain = try queue.pop(memory) {
+            return try queue.drain(memory) { chain in
                 if let packet = readPacket(chain, memory) { backend.send(packet) } // short header: dropped
-                try queue.pushUsed(memory, head: chain.head, length: 0)
-                used = true
+                return 0
             }
-            return used
         case Self.rxQueue: return try fillRx(&queue, memory)
         default: return false // event queue: we never raise transport events
         }
