@@ -341,14 +341,32 @@ counts() {
 # (KILL: a TERM that comes before the container's shell set its trap is ignored by a pid
 # namespace's init, and the lifecycle would wait for nothing.)
 B=$(bundle churn 's["process"]["args"] = ["/bin/sleep", "1000"]')
+# A failed lifecycle names its step and what brig printed, with the container's state and the
+# tail of its guest console (why: a CI run once failed one lifecycle of ten without a trace).
+why=""
 lifecycle() {
-  { mvm create --bundle "$B" ch > /dev/null 2>&1 && brig start ch && brig kill ch KILL && wait_state ch stopped && brig delete ch; } || bad=$((bad + 1))
+  step=create; if mvm create --bundle "$B" ch > "$W/ch.out" 2>&1; then
+    step=start; if brig start ch > "$W/ch.out" 2>&1; then
+      step=kill; if brig kill ch KILL > "$W/ch.out" 2>&1; then
+        step="wait for stopped"; if wait_state ch stopped; then
+          step=delete; brig delete ch > "$W/ch.out" 2>&1 && step=""
+        fi
+      fi
+    fi
+  fi
+  if [ -n "$step" ]; then
+    bad=$((bad + 1))
+    why="$why
+lifecycle $((i)): $step failed after $(since "$lt") s: $(tail -c 600 "$W/ch.out")
+  state: $(brig state ch 2>&1 | tr '\n' ' ')
+  console: $(tail -c 800 "$ROOT/ch/console.log" 2>/dev/null)"
+  fi
   brig delete --force ch > /dev/null 2>&1
 }
-bad=0; lifecycle   # (the first one fills the image cache)
+i=0 lt=$(now) bad=0; lifecycle   # (the first one fills the image cache)
 before=$(counts)
 N=${MICROVM_CHURN:-10} bad=0 t=$(now)
-for i in $(seq "$N"); do lifecycle; done
+for i in $(seq "$N"); do lt=$(now); lifecycle; done
 after=$(counts)
 note "churn: $N lifecycles in $(since "$t") s; before: $before; after: $after"
 growth=$(python3 - "$before" "$after" <<'PY'
@@ -358,7 +376,7 @@ b, a = (dict(kv.split("=") for kv in x.split()) for x in sys.argv[1:3])
 print(" ".join(f"{k}+{int(a[k]) - int(b[k])}" for k in b if int(a[k]) - int(b[k]) > (4 if k == "files" else 0)))
 PY
 )
-if [ $bad = 0 ] && [ -z "$growth" ]; then ok "churn: $N lifecycles, nothing grew"; else fail "churn: $N lifecycles, nothing grew" "$bad failed" "$growth"; fi
+if [ $bad = 0 ] && [ -z "$growth" ]; then ok "churn: $N lifecycles, nothing grew"; else fail "churn: $N lifecycles, nothing grew" "$bad failed$why" "$growth"; fi
 clean churn ch
 
 # Nothing of any case is left: no monitor, no socket or image copy under the root, no vsock socket.

@@ -40,12 +40,6 @@ struct AgentSession {
     func relay(stdin: Int32, stdout: Int32, stderr: Int32) throws(RuntimeError) -> Int32 {
         do { return try client.relay(stdin: stdin, stdout: stdout, stderr: stderr) } catch { throw Self.map(error) }
     }
-    func start(id: String) throws(RuntimeError) {
-        do { try client.start(id: id) } catch { throw Self.map(error) }
-    }
-    func kill(id: String, execID: String?, signal: Int32, all: Bool) throws(RuntimeError) {
-        do { try client.kill(id: id, execID: execID, signal: signal, all: all) } catch { throw Self.map(error) }
-    }
     func resize(id: String, execID: String?, rows: UInt16, cols: UInt16) throws(RuntimeError) {
         do { try client.resize(id: id, execID: execID, rows: rows, cols: cols) } catch { throw Self.map(error) }
     }

@@ -240,7 +240,7 @@ public struct MicroVMBackend: Backend {
     public func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
         let info = Info(record)
         let session = try info.endpoint.session(timeout: Info.requestTimeout)
-        try session.start(id: record.id)
+        try Self.mayEndContainer(record) { () throws(AgentError) in try session.client.start(id: record.id) }
         unlink(info.pendingStart)
     }
 
@@ -276,7 +276,9 @@ public struct MicroVMBackend: Backend {
         do throws(RuntimeError) {
             if frozen { throw RuntimeError(.invalidState, "paused") }
             let session = try info.endpoint.session(timeout: 1)
-            try session.kill(id: record.id, execID: nil, signal: signal, all: all)
+            try Self.mayEndContainer(record) { () throws(AgentError) in
+                try session.client.kill(id: record.id, execID: nil, signal: signal, all: all)
+            }
         } catch {
             // A paused VM (or a dead agent) cannot be asked; SIGKILL still ends it, VM and all.
             // A stopped container's monitor is gone: nothing to signal (`kill --all` succeeds,
@@ -328,6 +330,31 @@ public struct MicroVMBackend: Backend {
     static func monitorAlive(_ record: ContainerRecord) -> Bool {
         guard let s = ProcStat.read(pid: record.pid) else { return false }
         return s.startTime == record.pidStartTime && s.state != "Z"
+    }
+
+    /// Seconds a monitor that lost its agent connection may take to exit (a nested, busy host).
+    static let exitGrace: Double = 10
+
+    /// A request whose effect can end the container (a fatal signal; starting a process that
+    /// exits at once): the monitor stops the VM on the exit event, possibly before the agent's
+    /// reply has left the guest. A reply lost that way — the connection gone, then the monitor
+    /// gone within `exitGrace` — means the request took effect (runc reports success too).
+    static func mayEndContainer(_ record: ContainerRecord, grace: Double = exitGrace,
+                                _ request: () throws(AgentError) -> Void) throws(RuntimeError) {
+        do { try request() } catch {
+            if error.code == .connection && monitorExits(record, within: grace) { return }
+            throw AgentSession.map(error)
+        }
+    }
+
+    /// Whether the container's monitor is gone, or goes within `seconds`.
+    static func monitorExits(_ record: ContainerRecord, within seconds: Double) -> Bool {
+        let deadline = monotonicSeconds() + seconds
+        while monitorAlive(record) {
+            if monotonicSeconds() >= deadline { return false }
+            usleep(10_000)
+        }
+        return true
     }
 
     /// A stopped container's VM is gone: refused at once instead of waiting for its socket.

@@ -285,7 +285,7 @@ final class MonitorRun: @unchecked Sendable {
                         try? c.resize(id: config.id, execID: config.execID, rows: rows, cols: cols)
                     }
                 } else {
-                    try? c.kill(id: config.id, execID: config.execID, signal: sig, all: false)
+                    try? c.client.kill(id: config.id, execID: config.execID, signal: sig, all: false)
                 }
             }
         }
