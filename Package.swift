@@ -46,7 +46,8 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", path: "Sources/C/CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
 
-        // OCI: the runtime-spec types, decoding errors naming the field, validation (a leaf).
+        // OCI: the runtime-spec types, errors naming the field, validation (a leaf, and free of
+        // Foundation: the VMM links it).
         lib("BrigOCI", "OCI"),
 
         // Platform: Linux primitives (the only place errno becomes an error), cgroups, seccomp.
@@ -54,7 +55,7 @@ let package = Package(
         lib("BrigCgroups", "Platform/Cgroups", ["BrigOCI", "BrigLinux", "CBrigCgroupShim"]),
         lib("BrigSeccomp", "Platform/Seccomp", ["BrigOCI", "BrigLinux", "CSeccomp", "CBrigSeccompShim"]),
 
-        // Runtime: the core (state store, lifecycle, Backend protocol, hooks).
+        // Runtime: the core (config.json and state JSON, state store, lifecycle, Backend protocol, hooks).
         lib("BrigCore", "Runtime/Core", ["BrigOCI", "BrigLinux"]),
 
         // Backends behind BrigCore's Backend protocol.
@@ -88,13 +89,13 @@ let package = Package(
         exe("brig", ["BrigCLI"], static: true),
         exe("brig-agent", ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], static: true),
         exe("brig-vmm", ["BrigVMM"], static: true),
-        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "CBrigSeccompShim"], static: true),
+        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "BrigCore", "CBrigSeccompShim"], static: true),
 
         // Tests mirror Sources/.
         test("BrigLinuxTests", "Platform/Linux", ["BrigLinux"]),
         test("BrigCgroupsTests", "Platform/Cgroups", ["BrigCgroups"]),
-        test("BrigSeccompTests", "Platform/Seccomp", ["BrigSeccomp", "BrigOCI", "BrigLinux", "CBrigSeccompShim"]),
-        test("BrigOCITests", "OCI", ["BrigOCI"]),
+        test("BrigSeccompTests", "Platform/Seccomp", ["BrigSeccomp", "BrigOCI", "BrigCore", "BrigLinux", "CBrigSeccompShim"]),
+        test("BrigOCITests", "OCI", ["BrigOCI", "BrigCore"]),
         test("BrigCoreTests", "Runtime/Core", ["BrigCore", "BrigOCI", "BrigLinux"]),
         test("BrigNamespacesTests", "Backends/Namespaces", ["BrigNamespaces", "BrigCore", "BrigCgroups"]),
         test("BrigMicroVMTests", "Backends/MicroVM", ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux"]),

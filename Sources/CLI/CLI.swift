@@ -3,6 +3,7 @@ import BrigLinux
 import BrigMicroVM
 import BrigNamespaces
 import BrigOCI
+import BrigVMM
 import Glibc
 
 /// Entry point: global flags, then a verb, as runc's command line has it.
@@ -35,6 +36,12 @@ public enum CLI {
         }
         // `brig vm-monitor CONFIG`: the host side of a microvm container or exec (internal).
         if argv.count >= 2 && argv[1] == "vm-monitor" { Monitor.main(Array(argv.dropFirst(2))) }
+        // `brig vm boot …` goes straight to the VMM too, as the monitor does: the CLI's set-up
+        // (context, flag parsing, the verb table) is code the VMM would otherwise fault in.
+        if argv.count >= 3 && argv[1] == "vm" && argv[2] == "boot" {
+            signal(SIGPIPE, SIG_IGN)
+            return VMCommand.main(Array(argv.dropFirst(2)))
+        }
         // A hook or peer that closes its end early must not kill us; children get default
         // dispositions back (Spawn resets every signal), so nothing leaks into containers.
         signal(SIGPIPE, SIG_IGN)

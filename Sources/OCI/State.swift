@@ -24,3 +24,19 @@ public struct ContainerState: Codable, Sendable, Equatable {
         self.annotations = annotations
     }
 }
+
+/// What a seccomp agent receives with the notify fd (runtime-spec `ContainerProcessState`,
+/// sent by `SeccompListener.send`; encoded by BrigCore's `ContainerProcessState.json`).
+public struct ContainerProcessState: Codable, Sendable, Equatable {
+    public var ociVersion: String
+    /// Names of the passed fds, in order: always `["seccompFd"]`.
+    public var fds: [String]
+    public var pid: Int32
+    public var metadata: String?
+    public var state: ContainerState
+
+    public init(state: ContainerState, pid: Int32, metadata: String?) {
+        self.ociVersion = state.ociVersion; self.fds = ["seccompFd"]; self.pid = pid
+        self.metadata = (metadata?.isEmpty ?? true) ? nil : metadata; self.state = state
+    }
+}

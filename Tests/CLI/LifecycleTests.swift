@@ -1,3 +1,4 @@
+import BrigCore
 import BrigLinux
 import BrigOCI
 import FoundationEssentials

@@ -1,3 +1,4 @@
+import BrigCore
 import BrigOCI
 import FoundationEssentials
 import Testing

@@ -83,7 +83,7 @@ extension NamespacesBackend {
         guard fd >= 0, let path = plan.seccomp?.listenerPath else {
             throw RuntimeError(.internalError, "seccomp notify fd without a listener")
         }
-        let payload = SeccompListener.processState(state: state, metadata: plan.seccomp?.listenerMetadata)
+        let payload = ContainerProcessState.json(state: state, metadata: plan.seccomp?.listenerMetadata)
         do { try SeccompListener.send(notifyFD: fd, listenerPath: path, state: payload) } catch {
             throw RuntimeError(.config, "linux.seccomp.listenerPath: \(error)")
         }

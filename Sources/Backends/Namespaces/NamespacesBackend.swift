@@ -249,7 +249,7 @@ public struct NamespacesBackend: Backend {
                     let listener = spec?.linux?.seccomp?.listenerPath
                     defer { close(passed) }
                     if let listener {
-                        let payload = SeccompListener.processState(state: record.state(.running), metadata: spec?.linux?.seccomp?.listenerMetadata)
+                        let payload = ContainerProcessState.json(state: record.state(.running), metadata: spec?.linux?.seccomp?.listenerMetadata)
                         do { try SeccompListener.send(notifyFD: passed, listenerPath: listener, state: payload) } catch {
                             throw RuntimeError(.config, "linux.seccomp.listenerPath: \(error)")
                         }

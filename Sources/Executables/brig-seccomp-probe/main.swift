@@ -8,6 +8,7 @@
 // `s:text` for a pointer to the C string "text". If the profile has a listenerPath, the notify fd
 // is first sent there as runc would. Prints `ok <return value>` or `errno <n>` on stdout, exit 0;
 // usage and profile errors go to stderr with exit 2.
+import BrigCore
 import BrigOCI
 import BrigSeccomp
 import CBrigSeccompShim
@@ -62,7 +63,7 @@ do { notifyFD = try profile.load() } catch { fail("load: \(error)") }
 if let notifyFD, let listenerPath = profile.listenerPath {
     let state = ContainerState(id: "probe", status: .running, pid: getpid(), bundle: "/", rootfs: "/",
                                created: "1970-01-01T00:00:00Z")
-    let payload = SeccompListener.processState(state: state, metadata: profile.listenerMetadata)
+    let payload = ContainerProcessState.json(state: state, metadata: profile.listenerMetadata)
     do { try SeccompListener.send(notifyFD: notifyFD, listenerPath: listenerPath, state: payload) } catch {
         fail("\(error)")
     }

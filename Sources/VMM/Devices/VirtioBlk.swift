@@ -40,8 +40,11 @@ public final class VirtioBlk: VirtioDevice, @unchecked Sendable {
         self.fd = fd
         self.readOnly = readOnly
         self.capacityBytes = UInt64(st.st_size) / Self.sectorSize * Self.sectorSize
-        let name = id ?? String(path.split(separator: "/").last ?? "brig-disk")
-        self.id = Array(Array(name.utf8).prefix(Self.idLength))
+        // The file name by bytes (Character-wise String code is more text faulted in at boot).
+        let bytes = Array(path.utf8)
+        let base = bytes.lastIndex(of: UInt8(ascii: "/")).map { bytes[($0 + 1)...] } ?? bytes[...]
+        let name = id.map { Array($0.utf8) } ?? (base.isEmpty ? Array("brig-disk".utf8) : Array(base))
+        self.id = Array(name.prefix(Self.idLength))
     }
 
     deinit { close(fd) }

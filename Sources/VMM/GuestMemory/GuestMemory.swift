@@ -80,7 +80,12 @@ public final class GuestMemory: @unchecked Sendable {
     public let regions: [GuestRegion]
 
     public init(regions: [GuestRegion]) throws(GuestMemoryError) {
-        let sorted = regions.sorted { $0.guestBase < $1.guestBase }
+        // Insertion sort: one or two regions, and the stdlib's sort is more text to fault in at boot.
+        var sorted = regions
+        for i in sorted.indices.dropFirst() {
+            var j = i
+            while j > 0 && sorted[j - 1].guestBase > sorted[j].guestBase { sorted.swapAt(j - 1, j); j -= 1 }
+        }
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.guestEnd > b.guestBase {
             throw .invalidLayout("regions at 0x\(String(a.guestBase, radix: 16)) and 0x\(String(b.guestBase, radix: 16)) overlap")
         }

@@ -32,17 +32,27 @@ public struct HostKVMInfo: Sendable, Equatable, CustomStringConvertible {
     public var kind: Kind
     public var cpuVendor: String
 
-    /// Pure classification from /proc/cpuinfo text and whether /sys/module/kvm_pvm exists.
+    /// Pure classification from /proc/cpuinfo text and whether /sys/module/kvm_pvm exists: the
+    /// first `flags` and `vendor_id` lines. Works on the UTF-8 bytes (no Character, Substring or
+    /// Set): every stdlib routine the boot path touches is another 64 KiB of text faulted in.
     public static func classify(cpuinfo: String, pvmModuleLoaded: Bool) -> HostKVMInfo {
-        var flags: Set<Substring> = [], vendor = "unknown"
-        for line in cpuinfo.split(separator: "\n") {
-            let kv = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters() }
-            guard kv.count == 2 else { continue }
-            if kv[0] == "flags", flags.isEmpty { flags = Set(kv[1].split(separator: " ")) }
-            if kv[0] == "vendor_id", vendor == "unknown" { vendor = String(kv[1]) }
+        var flags: [[UInt8]]?, vendor: String?
+        for line in Array(cpuinfo.utf8).split(separator: 0x0A) where flags == nil || vendor == nil {
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let key = trimmed(line[..<colon]), value = trimmed(line[(colon + 1)...])
+            if key.elementsEqual("flags".utf8), flags == nil { flags = value.split(separator: 0x20).map { Array($0) } }
+            if key.elementsEqual("vendor_id".utf8), vendor == nil { vendor = String(decoding: value, as: UTF8.self) }
         }
-        let kind: Kind = pvmModuleLoaded ? .pvm : flags.contains("vmx") ? .vmx : flags.contains("svm") ? .svm : .unknown
-        return HostKVMInfo(kind: kind, cpuVendor: vendor)
+        func has(_ flag: String) -> Bool { flags?.contains { $0.elementsEqual(flag.utf8) } ?? false }
+        let kind: Kind = pvmModuleLoaded ? .pvm : has("vmx") ? .vmx : has("svm") ? .svm : .unknown
+        return HostKVMInfo(kind: kind, cpuVendor: vendor ?? "unknown")
+    }
+
+    /// `bytes` without leading and trailing spaces and tabs.
+    static func trimmed(_ bytes: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        let blank: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 }
+        guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else { return [] }
+        return bytes[first...last]
     }
 
     public static func detect() -> HostKVMInfo {
@@ -51,15 +61,6 @@ public struct HostKVMInfo: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "host KVM: \(kind.rawValue), CPU vendor \(cpuVendor)" }
-}
-
-extension Substring {
-    func trimmingCharacters() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
-    }
 }
 
 func readTextFile(_ path: String) -> String? {

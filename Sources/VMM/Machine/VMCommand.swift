@@ -36,10 +36,17 @@ public enum VMCommand {
     }
 
     /// Parses sizes like 256M, 1G, 4096K, 65536.
+    /// (On the UTF-8 bytes: Character-wise String code is more text faulted in at boot.)
     public static func parseSize(_ s: String) -> UInt64? {
-        guard let last = s.last else { return nil }
-        let mult: UInt64 = switch last { case "K", "k": 1 << 10; case "M", "m": 1 << 20; case "G", "g": 1 << 30; default: 1 }
-        guard let n = UInt64(mult == 1 ? s : String(s.dropLast())) else { return nil }
+        let bytes = Array(s.utf8)
+        guard let last = bytes.last else { return nil }
+        let mult: UInt64 = switch last {
+        case UInt8(ascii: "K"), UInt8(ascii: "k"): 1 << 10
+        case UInt8(ascii: "M"), UInt8(ascii: "m"): 1 << 20
+        case UInt8(ascii: "G"), UInt8(ascii: "g"): 1 << 30
+        default: 1
+        }
+        guard let n = UInt64(String(decoding: mult == 1 ? bytes[...] : bytes.dropLast(), as: UTF8.self)) else { return nil }
         let r = n.multipliedReportingOverflow(by: mult)
         return r.overflow ? nil : r.partialValue
     }

@@ -1,3 +1,4 @@
+import BrigCore
 @testable import BrigOCI
 import BrigSeccomp
 import FoundationEssentials

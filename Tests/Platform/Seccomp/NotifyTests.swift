@@ -1,3 +1,4 @@
+import BrigCore
 import BrigLinux
 import BrigOCI
 import BrigSeccomp
@@ -75,7 +76,7 @@ struct AgentSocket {
         }
         defer { close(notifyFD) }
 
-        let state = try JSONDecoder().decode(SeccompListener.ProcessState.self, from: Data(bytes))
+        let state = try JSONDecoder().decode(ContainerProcessState.self, from: Data(bytes))
         #expect(state.fds == ["seccompFd"])
         #expect(state.pid == probe.pid)
         #expect(state.metadata == "agent-meta")
@@ -123,7 +124,7 @@ struct AgentSocket {
         let dir = makeTempDir()
         defer { removeTree(dir) }
         let path = dir + "/nobody.sock"
-        let payload = SeccompListener.processState(
+        let payload = ContainerProcessState.json(
             state: ContainerState(id: "c1", status: .creating, pid: 42, bundle: "/b", rootfs: "/b/rootfs", created: "now"),
             metadata: nil)
         #expect(!String(decoding: payload, as: UTF8.self).contains("metadata"))

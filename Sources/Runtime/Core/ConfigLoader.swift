@@ -1,6 +1,9 @@
+import BrigOCI
 import FoundationEssentials
 
 /// Decodes config.json, turning decoder errors into a `ConfigError` that names the field.
+/// JSON coding lives here, not in BrigOCI, so that BrigOCI (which the VMM links for its seccomp
+/// profile) stays free of Foundation.
 public enum ConfigLoader {
     public static func decode(_ data: Data) throws(ConfigError) -> Spec {
         do {
@@ -50,6 +53,21 @@ public enum ConfigLoader {
             if name.hasPrefix("Array") { return "an array" }
             if name.hasPrefix("Dictionary") { return "an object" }
             return "an object"
+        }
+    }
+}
+
+extension ContainerProcessState {
+    /// The JSON a seccomp agent receives with the notify fd (`SeccompListener.send`): `pid` is the
+    /// container process whose filter the fd belongs to (the init pid, as in runc); `metadata` is
+    /// `listenerMetadata`.
+    public static func json(state: ContainerState, pid: Int32? = nil, metadata: String?) -> [UInt8] {
+        let payload = ContainerProcessState(state: state, pid: pid ?? state.pid, metadata: metadata)
+        do {
+            return Array(try JSONEncoder().encode(payload))
+        } catch {
+            // Only strings and integers: JSONEncoder cannot fail on these.
+            preconditionFailure("encoding ContainerProcessState failed: \(error)")
         }
     }
 }
