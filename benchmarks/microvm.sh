@@ -5,7 +5,10 @@
 #   - VMM process RSS with a running container
 #   - brig's VMM (`brig vm boot`) vs QEMU microvm booting the same kernel + agent initramfs to
 #     the agent's power-off (the agent is given a transport that cannot open, so right after
-#     bring-up it exits and PID 1 powers off through port 0xF4: the whole boot, no container)
+#     bring-up it exits and PID 1 powers off through port 0xF4: the whole boot, no container);
+#     QEMU twice: as it was measured before brig had virtio-rng (no entropy device), and with a
+#     virtio-rng-device like brig's (the guest then seeds its random pool at once)
+#   BOOT_ONLY=1 measures only that boot comparison (and its RSS).
 # Needs hardware virtualization (vmx/svm): on other hosts (e.g. PVM's /dev/kvm, where Linux user
 # space cannot run) it says so and measures only the host-agent transport (no VM: protocol + agent
 # overhead), clearly labelled.
@@ -25,7 +28,7 @@ if [ "${1:-}" = --vmhost ]; then
   exec sh e2e/vmhost/run --modules kvm_amd --copy "$guest" --copy .build/release/brig-agent -- \
     "BRIG=/work/repo/.build/release/brig BRIG_AGENT=/work/repo/.build/release/brig-agent" \
     "BRIG_VM_KERNEL=/work/repo/$guest/vmlinux BRIG_VM_INITRD=/work/repo/$guest/agent.initrd" \
-    "sh benchmarks/microvm.sh ${1:-5}"
+    "BOOT_ONLY=${BOOT_ONLY:-} sh benchmarks/microvm.sh ${1:-5}"
 fi
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 runs=${1:-${RUNS:-20}}
@@ -57,6 +60,7 @@ if [ "$hw" = yes ]; then
   initrd=${BRIG_VM_INITRD:-/usr/lib/brig/brig-agent.initrd}
   [ -r "$kernel" ] && [ -r "$initrd" ] || { echo "install the guest first: scripts/install-guest.sh" >&2; exit 1; }
   export BRIG_VM_KERNEL=$kernel BRIG_VM_INITRD=$initrd
+  if [ -z "${BOOT_ONLY:-}" ]; then
   hyperfine -N --runs "$runs" --warmup 1 --export-json "$work/run.json" \
     -n "namespaces run" "$brig --root $work/s1 run --bundle $b n" \
     -n "microvm run" "$brig --root $work/s2 --backend microvm run --bundle $b m" >/dev/null
@@ -72,17 +76,21 @@ PY
     grep agent-ready-ms "$work/s3/r$i/timing" | cut -d= -f2 >> "$work/ready"
     "$brig" --root "$work/s3" delete --force r$i
   done
+  fi
   # Same kernel + initramfs to the agent's power-off: brig's VMM vs QEMU microvm. The guest
   # exits with status 1 (the agent's, through port 0xF4): -i accepts it.
   cmdline="console=ttyS0 reboot=k panic=-1 pci=off quiet brig.transport=serial:/dev/nonexistent brig.exitport"
-  set -- "$brig vm boot --kernel $kernel --initrd $initrd --mem 256M --cmdline '$cmdline' --serial-out $work/brig.console"
+  set -- -n brig "$brig vm boot --kernel $kernel --initrd $initrd --mem 256M --cmdline '$cmdline' --serial-out $work/brig.console"
   if command -v qemu-system-x86_64 >/dev/null; then
-    set -- "$@" "qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none -serial file:$work/qemu.console -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel $kernel -initrd $initrd -append '$cmdline' -no-reboot"
+    qemu="qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel $kernel -initrd $initrd -append '$cmdline' -no-reboot"
+    set -- "$@" -n qemu "$qemu -serial file:$work/qemu.console" -n qemu+rng "$qemu -serial file:$work/qemu-rng.console -device virtio-rng-device"
   fi
   hyperfine -N -i --runs "$runs" --warmup 1 --export-json "$work/boot.json" "$@" >/dev/null
   grep -q "powering off" "$work/brig.console" || { echo "brig vm boot did not reach the agent's power-off:" >&2; tail -5 "$work/brig.console" >&2; }
-  [ ! -f "$work/qemu.console" ] || grep -q "powering off" "$work/qemu.console" ||
-    { echo "QEMU did not reach the agent's power-off:" >&2; tail -5 "$work/qemu.console" >&2; }
+  for c in qemu qemu-rng; do
+    [ ! -f "$work/$c.console" ] || grep -q "powering off" "$work/$c.console" ||
+      { echo "$c did not reach the agent's power-off:" >&2; tail -5 "$work/$c.console" >&2; }
+  done
   # QEMU's RSS for the same boot, from a single run (brig's from the VMM with a container above).
   # peak_rss CMD…: runs CMD in the background and prints its peak RSS (VmHWM, KiB).
   peak_rss() {
@@ -102,29 +110,31 @@ PY
       --cmdline "$cmdline" --serial-out /dev/null > "$work/bootmem"
   fi
   python3 - "$work" "$qrss" "$brss" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 w, qrss, brss = sys.argv[1], sys.argv[2], sys.argv[3]
 def med(f):
     return {r["command"]: statistics.median(r["times"]) for r in json.load(open(f"{w}/{f}.json"))["results"]}
-run = med("run")
-ns, mv = run["namespaces run"], run["microvm run"]
-print(f"  run of /bin/true   namespaces {ns*1000:9.1f} ms   microvm {mv*1000:9.1f} ms   microvm/namespaces x{mv/ns:.1f}")
+boot_only = not os.path.exists(f"{w}/run.json")
+if not boot_only:
+    run = med("run")
+    ns, mv = run["namespaces run"], run["microvm run"]
+    print(f"  run of /bin/true   namespaces {ns*1000:9.1f} ms   microvm {mv*1000:9.1f} ms   microvm/namespaces x{mv/ns:.1f}")
 boot = med("boot")
-names = list(boot)
-b = boot[names[0]]
-line = f"  boot to the agent's power-off   brig VMM {b*1000:9.1f} ms"
-if len(names) > 1:
-    q = boot[names[1]]
-    line += f"   QEMU microvm {q*1000:9.1f} ms   QEMU/brig x{q/b:.2f}"
-print(line)
-rss = [json.loads(x) for x in open(f"{w}/rss").read().split("\n") if x]
-ready = [int(x) for x in open(f"{w}/ready").read().split()]
+b = boot["brig"]
+print(f"  boot to the agent's power-off   brig VMM {b*1000:9.1f} ms")
+for name, label in (("qemu", "QEMU microvm (no entropy device)"), ("qemu+rng", "QEMU microvm + virtio-rng-device")):
+    if name in boot:
+        q = boot[name]
+        print(f"  {label:<34} {q*1000:9.1f} ms   brig/QEMU x{b/q:.2f}")
+rss = [] if boot_only else [json.loads(x) for x in open(f"{w}/rss").read().split("\n") if x]
+ready = [] if boot_only else [int(x) for x in open(f"{w}/ready").read().split()]
 def mem(r):
     return (f"RSS {r['rss']/1024:.1f} MiB = guest RAM touched {r['guest']/1024:.1f} + brig's binary {(r['image'] - r['image_dirty'])/1024:.1f} "
             f"(clean page cache, shared) + the VMM's own {r['own']/1024:.1f}")
-mid = sorted(rss, key=lambda r: r["rss"])[len(rss) // 2]
-print(f"  create → agent ready {statistics.median(ready)} ms (median of {len(ready)})")
-print(f"  VMM with a running container (median of {len(rss)}): {mem(mid)}")
+if not boot_only:
+    mid = sorted(rss, key=lambda r: r["rss"])[len(rss) // 2]
+    print(f"  create → agent ready {statistics.median(ready)} ms (median of {len(ready)})")
+    print(f"  VMM with a running container (median of {len(rss)}): {mem(mid)}")
 if qrss and brss:
     print(f"  peak RSS of that boot   brig VMM {int(brss)/1024:.1f} MiB   QEMU microvm {int(qrss)/1024:.1f} MiB   QEMU/brig x{int(qrss)/int(brss):.2f}")
     print(f"  brig VMM at its peak: {mem(json.load(open(f'{w}/bootmem')))}")

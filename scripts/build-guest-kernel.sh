@@ -15,7 +15,8 @@ PVM_HOST=${PVM_HOST:-0}
 JOBS=${JOBS:-$(nproc)}
 
 # Options enabled on top of `make tinyconfig`. One per line. (IPv6, which brig-agent configures
-# on a networked guest, comes with INET by default: olddefconfig sets IPV6=y.)
+# on a networked guest, comes with INET by default: olddefconfig sets IPV6=y.) HW_RANDOM_VIRTIO
+# seeds the guest's random pool from the VMM's virtio-rng device (else crng init waits seconds).
 OPTIONS="
 64BIT
 SMP
@@ -102,6 +103,11 @@ FUSE_FS
 VIRTIO_FS
 PCI
 VIRTIO_PCI
+HW_RANDOM
+HW_RANDOM_VIRTIO
+BLK_DEV_THROTTLING
+HUGETLBFS
+CGROUP_HUGETLB
 "
 # Integer options, NAME=VALUE (the agent's serial transport is the second UART).
 VALUES="

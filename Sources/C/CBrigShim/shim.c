@@ -209,6 +209,7 @@ int brig_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t p
     return (int)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 int brig_ioprio_set(int value) { return (int)syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, value); }
+long brig_getrandom(void *buf, unsigned long len) { return syscall(SYS_getrandom, buf, len, 0); }
 int brig_set_mempolicy(int mode, const uint64_t *mask, unsigned long maxnode) {
     return (int)syscall(SYS_set_mempolicy, mode, mask, maxnode);
 }

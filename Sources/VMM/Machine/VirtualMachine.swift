@@ -36,6 +36,8 @@ public struct VMConfig: Sendable {
         public init(path: String, readOnly: Bool, recursive: Bool = true) { self.path = path; self.readOnly = readOnly; self.recursive = recursive } }
     public var fs: [Share] = []
     public var fsTag = "brig"
+    /// A virtio-rng (entropy) device, the last slot: the guest seeds its random pool from the host.
+    public var rng = true
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
     public init(kernelPath: String) { self.kernelPath = kernelPath }
 }
@@ -50,7 +52,8 @@ public struct VsockConfig: Sendable {
 }
 
 /// brig's fixed device map (also in docs/vmm.md). virtio-mmio slots: disks first (slot i for
-/// disk i), then the vsock device at slot `disks.count`, then virtio-net (after vsock, if any).
+/// disk i), then the vsock device at slot `disks.count`, then virtio-net, virtio-fs and
+/// virtio-rng, each in the next slot (only the devices configured take one).
 public enum DeviceMap {
     public static let serialPort: UInt64 = Serial16550.com1, serialIRQ: UInt32 = Serial16550.com1IRQ
     public static let virtioBase: UInt64 = 0xD000_0000
@@ -162,13 +165,12 @@ public final class VirtualMachine: @unchecked Sendable {
             try pio.insert(serial, base: DeviceMap.serialPort, size: 8)
             try pio.insert(I8042(), base: I8042.base, size: I8042.size)
             try pio.insert(ExitPort(), base: ExitPort.port, size: 1)
-            for (i, d) in config.disks.enumerated() {
-                let blk: VirtioBlk
-                do { blk = try VirtioBlk(path: d.path, readOnly: d.readOnly) } catch { throw VMError.device(error.description) }
-                let (base, irq) = DeviceMap.virtio(i)
-                try mmio.insert(VirtioMMIO(device: blk, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq)),
-                                base: base, size: VirtioMMIO.windowSize)
-                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
+            let bus = mmio; var slot = 0   // virtio-mmio slots in DeviceMap's order
+            func attach(_ dev: any VirtioDevice) throws(BusError) -> VirtioMMIO {
+                try Self.attach(dev, slot: &slot, memory: memory, vm: vm, bus: bus, cmdline: &line)
+            }
+            for d in config.disks {
+                do { _ = try attach(try VirtioBlk(path: d.path, readOnly: d.readOnly)) } catch let e as VirtioBlkError { throw VMError.device(e.description) }
             }
             if let v = config.vsock {
                 let muxer: VsockMuxer, dev: VirtioVsock
@@ -176,28 +178,16 @@ public final class VirtualMachine: @unchecked Sendable {
                     muxer = try VsockMuxer(guestCID: v.guestCID, udsPath: v.udsPath)
                     dev = try VirtioVsock(guestCID: v.guestCID, backend: muxer, maxPayload: Int(muxer.limits.bufAlloc))
                 } catch { throw VMError.device(error.description) }
-                let (base, irq) = DeviceMap.virtio(config.disks.count)
-                let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
-                try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
-                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
-                vsockDevice = (muxer, t)
+                vsockDevice = (muxer, try attach(dev))
             }
             if let n = config.net {
                 let fd = try Tap.open(name: n.tapName, netnsPath: n.netnsPath)
                 let dev: VirtioNet
                 do { dev = try VirtioNet(mac: n.mac, mtu: n.mtu, backend: TapBackend(fd: fd)) } catch { throw VMError.device(error.description) }
-                let (base, irq) = DeviceMap.virtio(config.disks.count + (config.vsock == nil ? 0 : 1))
-                let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
-                try mmio.insert(t, base: base, size: VirtioMMIO.windowSize)
-                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
-                netDevice = (dev, t)
+                netDevice = (dev, try attach(dev))
             }
-            if !config.fs.isEmpty {
-                let dev = try Self.fsDevice(config)
-                let (base, irq) = DeviceMap.virtio(config.disks.count + (config.vsock == nil ? 0 : 1) + (config.net == nil ? 0 : 1))
-                try mmio.insert(VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq)), base: base, size: VirtioMMIO.windowSize)
-                line.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
-            }
+            if !config.fs.isEmpty { _ = try attach(try Self.fsDevice(config)) }
+            if config.rng { _ = try attach(VirtioRNG()) }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
         // Kernel, initrd, boot structures.
@@ -232,6 +222,16 @@ public final class VirtualMachine: @unchecked Sendable {
     }
 
     deinit { close(stopEvent) }
+
+    /// Puts `dev` behind the virtio-mmio window of `slot` (then the next slot), with its `virtio_mmio.device=` entry.
+    static func attach(_ dev: any VirtioDevice, slot: inout Int, memory: GuestMemory, vm: VM, bus: Bus, cmdline: inout KernelCmdline) throws(BusError) -> VirtioMMIO {
+        let (base, irq) = DeviceMap.virtio(slot)
+        slot += 1
+        let t = VirtioMMIO(device: dev, memory: memory, irq: KVMInterruptLine(vm: vm, irq: irq))
+        try bus.insert(t, base: base, size: VirtioMMIO.windowSize)
+        cmdline.append(virtioMMIOCmdlineEntry(base: base, irq: irq))
+        return t
+    }
 
     /// The virtio-fs device over `config.fs`, with the node limit the fd limit allows.
     static func fsDevice(_ config: VMConfig) throws(VMError) -> VirtioFS {

@@ -101,6 +101,8 @@ int brig_join_session_keyring(const char *name);
 int brig_sched_setattr(uint32_t policy, uint64_t flags, int32_t nice, uint32_t priority,
                        uint64_t runtime, uint64_t deadline, uint64_t period);
 int brig_ioprio_set(int value);
+// getrandom(2) from the urandom pool (flags 0): bytes filled, or -1 with errno.
+long brig_getrandom(void *buf, unsigned long len);
 int brig_set_mempolicy(int mode, const uint64_t *mask, unsigned long maxnode);
 int brig_sched_setaffinity(const uint64_t *mask, size_t words);
 /// Moves interface `name` into the network namespace `netns_fd`, renamed `newname`, via rtnetlink.
