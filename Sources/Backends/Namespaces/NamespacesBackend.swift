@@ -23,11 +23,11 @@ public struct NamespacesBackend: Backend {
         self.executable = executable; self.debug = debug; self.warn = warn
     }
 
-    public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
-        do { return try createThrowing(o, store: store) } catch { throw RuntimeError.wrap(error) }
+    public func create(_ o: CreateOptions, store: StateStore, reserve: Reserve) throws(RuntimeError) -> ContainerRecord {
+        do { return try createThrowing(o, store: store, reserve: reserve) } catch { throw RuntimeError.wrap(error) }
     }
 
-    func createThrowing(_ o: CreateOptions, store: StateStore) throws -> ContainerRecord {
+    func createThrowing(_ o: CreateOptions, store: StateStore, reserve: Reserve) throws -> ContainerRecord {
         let spec = o.spec
         let rootfs = LaunchPlan.clean(spec.root!.path.hasPrefix("/") ? spec.root!.path : o.bundle + "/" + spec.root!.path)
         guard Files.isDirectory(rootfs) else { throw RuntimeError(.config, "root.path: rootfs \(rootfs) does not exist or is not a directory") }
@@ -73,14 +73,15 @@ public struct NamespacesBackend: Backend {
         try applyHostChecks(spec: spec, plan: &plan)
 
         // Everything the container will hold is recorded in state.json before it is acquired,
-        // so `delete` can remove what a brig killed at any later point left (see CrashPoint).
+        // so `delete` can remove what a brig killed at any later point left (see CrashPoint):
+        // the id's state directory is reserved with this record already in it.
         let created_ = Timestamp.now()
         let handle = NamespacesHandle(cgroup: CgroupRecord(NamespacesBackend.prospective(cgroups.state)), systemdCgroup: o.systemdCgroup)
         var record = ContainerRecord(
             id: o.id, handle: .namespaces(handle), bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
             owner: "", annotations: spec.annotations, hooks: spec.hooks)
         record.incomplete = true
-        try store.save(record, durable: false)
+        try reserve(record)
         CrashPoint.reached("create.recorded")
 
         var cleanup = Cleanup(cgroups: nil)
