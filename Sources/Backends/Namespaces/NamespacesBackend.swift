@@ -119,22 +119,16 @@ public struct NamespacesBackend: Backend {
 
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
-        let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
-        let (parentSock, consoleFD) = (fds.parent, fds.console)
-        let initPid = try fds.spawn(executable: executable, startFD: startSock, cleanup: &cleanup, debug: debug)
-        CrashPoint.reached("create.spawned")
-        debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)), namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
-
-        // The plan goes first: the init decodes it while it is moved into its cgroups (v1
-        // cgroup.procs writes can wait long on the kernel's lock), and acts on it once placed.
-        let channel = SyncChannel(fd: parentSock)
-        try channel.send(.plan(plan))
-        try cgroups.addProcess(initPid)
-        record.cgroup = cgroups.state
-        record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
-        try store.save(record, durable: false)
-        CrashPoint.reached("create.placed")
-        try channel.send(.placed)
+        let launched = try InitFDs.launch(
+            plan, step: "create", preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio,
+            startFD: startSock, executable: executable, cgroups: cgroups, cleanup: &cleanup, debug: debug
+        ) { initPid in
+            record.cgroup = cgroups.state
+            record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
+            try store.save(record, durable: false)
+        }
+        let (initPid, channel, parentSock, consoleFD) = (launched.pid, launched.channel, launched.fds.parent, launched.fds.console)
+        debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)) and placed it in its cgroup, namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
 
         var containerPid: Int32 = 0
         func state(_ status: ContainerStatus) -> ContainerState {
