@@ -70,7 +70,8 @@ public struct MicroVMBackend: Backend {
 
     // MARK: Backend
 
-    public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
+    public func create(_ o: CreateOptions, store: StateStore, reserve: Reserve) throws(RuntimeError) -> ContainerRecord {
+        try reserve(nil)  // its record names the state directory the plan makes: saved below
         let spec = o.spec
         try Self.checkSupported(spec, options: o)
         var plan = try MicroVMPlan.make(spec: spec, bundle: o.bundle, defaults: defaults)

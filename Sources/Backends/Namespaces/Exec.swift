@@ -16,19 +16,14 @@ extension NamespacesBackend {
                                               containerPid: record.pid, preserveFDs: o.preserveFDs)
             var cleanup = Cleanup(cgroups: nil)
             defer { cleanup.run() }
-            let fds = try InitFDs.open(preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
-            let (parentSock, consoleFD) = (fds.parent, fds.console)
-            let initPid = try fds.spawn(executable: executable, startFD: nil, cleanup: &cleanup, debug: debug)
-            CrashPoint.reached("exec.spawned")
-            debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) joining the container's namespaces")
             // The exec'd process belongs to the container's cgroup (leaf directories), or to the
-            // sub-cgroup `exec --cgroup` names. The plan goes first: the init decodes it while
-            // the parent places it, and waits for `placed`.
-            let channel = SyncChannel(fd: parentSock)
-            try channel.send(.plan(plan))
-            try makeCgroupManager(state: try NamespacesBackend.execCgroup(record.cgroup, sub: o.subCgroups)).addProcess(initPid)
-            CrashPoint.reached("exec.placed")
-            try channel.send(.placed)
+            // sub-cgroup `exec --cgroup` names.
+            let cgroups = try makeCgroupManager(state: try NamespacesBackend.execCgroup(record.cgroup, sub: o.subCgroups))
+            let launched = try InitFDs.launch(
+                plan, step: "exec", preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio,
+                startFD: nil, executable: executable, cgroups: cgroups, cleanup: &cleanup, debug: debug) { _ in }
+            let (initPid, channel, parentSock, consoleFD) = (launched.pid, launched.channel, launched.fds.parent, launched.fds.console)
+            debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) and placed it, joining the container's namespaces")
             var pid: Int32 = 0
             while let (message, passedFD) = try channel.receiveWithFD() {
                 switch message {

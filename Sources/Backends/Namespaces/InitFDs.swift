@@ -48,11 +48,43 @@ struct InitFDs {
         return InitFDs(preserve: preserve, parent: parent, child: child, console: console, stdio: lifted)
     }
 
-    /// Spawns `brig init` with the fds in their slots; the child's end of the sync socket is
-    /// closed here once the init holds it. Without `executable`, the init runs from a private
-    /// handle on this binary that can't be written through (SealedExecutable), closed here once
-    /// the init has exec'd it.
-    func spawn(executable: String?, startFD: Int32?, cleanup: inout Cleanup, debug: (String) -> Void) throws -> pid_t {
+    /// `brig init` running in the container's cgroup with its plan: the fds it was given (the
+    /// parent's end of the sync socket, the console), its pid, and the channel to it.
+    struct Launched {
+        let fds: InitFDs
+        let pid: pid_t
+        let channel: SyncChannel
+    }
+
+    /// The init spawn sequence `create` and `exec` share: opens the init's fds, spawns it, sends
+    /// the plan, and places it in `cgroups` — born there on cgroup v2 (clone3 CLONE_INTO_CGROUP),
+    /// else moved in while it decodes the plan (v1 cgroup.procs writes can wait long on the
+    /// kernel's lock). `placed` runs once it is in (to record it); then the init may act on the
+    /// plan. `step` names the crash points (`create.spawned`, `create.placed`).
+    static func launch(_ plan: LaunchPlan, step: String, preserve: Int, consoleFD: Int32?, consoleSocket: String?,
+                       stdio: [Int32]?, startFD: Int32?, executable: String?, cgroups: any CgroupManager,
+                       cleanup: inout Cleanup, debug: (String) -> Void,
+                       placed: (pid_t) throws -> Void) throws -> Launched {
+        let fds = try open(preserve: preserve, consoleFD: consoleFD, consoleSocket: consoleSocket, stdio: stdio, cleanup: &cleanup)
+        let (pid, born) = try fds.spawn(executable: executable, startFD: startFD, cgroup: cgroups.spawnDirectory,
+                                        cleanup: &cleanup, debug: debug)
+        CrashPoint.reached(step + ".spawned")
+        let channel = SyncChannel(fd: fds.parent)
+        try channel.send(.plan(plan))
+        if !born { try cgroups.addProcess(pid) }
+        try placed(pid)
+        CrashPoint.reached(step + ".placed")
+        try channel.send(.placed)
+        return Launched(fds: fds, pid: pid, channel: channel)
+    }
+
+    /// Spawns `brig init` with the fds in their slots, in the cgroup2 directory `cgroup` when the
+    /// kernel clones into it (`born`); the child's end of the sync socket is closed here once
+    /// the init holds it. Without `executable`, the init runs from a private handle on this
+    /// binary that can't be written through (SealedExecutable), closed here once the init has
+    /// exec'd it.
+    func spawn(executable: String?, startFD: Int32?, cgroup: String?, cleanup: inout Cleanup,
+               debug: (String) -> Void) throws -> (pid: pid_t, born: Bool) {
         var path = executable ?? "/proc/self/exe"
         var sealed: Int32 = -1
         if executable == nil {
@@ -64,11 +96,21 @@ struct InitFDs {
             }
         }
         defer { if sealed >= 0 { close(sealed) } }
-        let pid = try Spawn.spawn(spawnOptions(executable: path, startFD: startFD))
+        let options = spawnOptions(executable: path, startFD: startFD)
+        var born: pid_t? = nil
+        if let cgroup {
+            let fd = Glibc.open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd >= 0 {
+                defer { close(fd) }
+                born = try Spawn.spawn(options, intoCgroup: fd)
+            }
+            debug(born != nil ? "init born in its cgroup \(cgroup) (clone3)" : "clone3 into \(cgroup) not possible here: spawning, then moving the init")
+        }
+        let pid = try born ?? Spawn.spawn(options)
         cleanup.pids.append(pid)
         for fd in [child] + stdio { close(fd) }
         cleanup.fds.removeAll { $0 == child || stdio.contains($0) }
-        return pid
+        return (pid, born != nil)
     }
 
     func spawnOptions(executable: String, startFD: Int32?) -> Spawn.Options {

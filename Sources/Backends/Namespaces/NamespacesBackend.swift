@@ -23,11 +23,11 @@ public struct NamespacesBackend: Backend {
         self.executable = executable; self.debug = debug; self.warn = warn
     }
 
-    public func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
-        do { return try createThrowing(o, store: store) } catch { throw RuntimeError.wrap(error) }
+    public func create(_ o: CreateOptions, store: StateStore, reserve: Reserve) throws(RuntimeError) -> ContainerRecord {
+        do { return try createThrowing(o, store: store, reserve: reserve) } catch { throw RuntimeError.wrap(error) }
     }
 
-    func createThrowing(_ o: CreateOptions, store: StateStore) throws -> ContainerRecord {
+    func createThrowing(_ o: CreateOptions, store: StateStore, reserve: Reserve) throws -> ContainerRecord {
         let spec = o.spec
         let rootfs = LaunchPlan.clean(spec.root!.path.hasPrefix("/") ? spec.root!.path : o.bundle + "/" + spec.root!.path)
         guard Files.isDirectory(rootfs) else { throw RuntimeError(.config, "root.path: rootfs \(rootfs) does not exist or is not a directory") }
@@ -73,14 +73,15 @@ public struct NamespacesBackend: Backend {
         try applyHostChecks(spec: spec, plan: &plan)
 
         // Everything the container will hold is recorded in state.json before it is acquired,
-        // so `delete` can remove what a brig killed at any later point left (see CrashPoint).
+        // so `delete` can remove what a brig killed at any later point left (see CrashPoint):
+        // the id's state directory is reserved with this record already in it.
         let created_ = Timestamp.now()
         let handle = NamespacesHandle(cgroup: CgroupRecord(NamespacesBackend.prospective(cgroups.state)), systemdCgroup: o.systemdCgroup)
         var record = ContainerRecord(
             id: o.id, handle: .namespaces(handle), bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created_,
             owner: "", annotations: spec.annotations, hooks: spec.hooks)
         record.incomplete = true
-        try store.save(record, durable: false)
+        try reserve(record)
         CrashPoint.reached("create.recorded")
 
         var cleanup = Cleanup(cgroups: nil)
@@ -118,22 +119,16 @@ public struct NamespacesBackend: Backend {
 
         let startSock = try InitFDs.lift(try UnixSocket.listen(store.startSocket(o.id)), preserve: preserve)
         cleanup.fds.append(startSock)
-        let fds = try InitFDs.open(preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio, cleanup: &cleanup)
-        let (parentSock, consoleFD) = (fds.parent, fds.console)
-        let initPid = try fds.spawn(executable: executable, startFD: startSock, cleanup: &cleanup, debug: debug)
-        CrashPoint.reached("create.spawned")
-        debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)), namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
-
-        // The plan goes first: the init decodes it while it is moved into its cgroups (v1
-        // cgroup.procs writes can wait long on the kernel's lock), and acts on it once placed.
-        let channel = SyncChannel(fd: parentSock)
-        try channel.send(.plan(plan))
-        try cgroups.addProcess(initPid)
-        record.cgroup = cgroups.state
-        record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
-        try store.save(record, durable: false)
-        CrashPoint.reached("create.placed")
-        try channel.send(.placed)
+        let launched = try InitFDs.launch(
+            plan, step: "create", preserve: preserve, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio,
+            startFD: startSock, executable: executable, cgroups: cgroups, cleanup: &cleanup, debug: debug
+        ) { initPid in
+            record.cgroup = cgroups.state
+            record.helpers = ProcStat.read(pid: initPid).map { [OwnedProcess(pid: initPid, startTime: $0.startTime)] }
+            try store.save(record, durable: false)
+        }
+        let (initPid, channel, parentSock, consoleFD) = (launched.pid, launched.channel, launched.fds.parent, launched.fds.console)
+        debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)) and placed it in its cgroup, namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
 
         var containerPid: Int32 = 0
         func state(_ status: ContainerStatus) -> ContainerState {

@@ -25,6 +25,10 @@ public protocol CgroupManager: AnyObject {
     @discardableResult func join() throws -> Bool
     /// Moves a process into the cgroup on every hierarchy (cgroup.procs).
     func addProcess(_ pid: pid_t) throws
+    /// The one directory a new process can be born in instead of `addProcess` (clone3
+    /// CLONE_INTO_CGROUP): the leaf on a pure cgroup v2 host, once it exists; nil on v1 and
+    /// hybrid hosts, and while the cgroup is not known yet (a systemd unit not started).
+    var spawnDirectory: String? { get }
     /// Applies `linux.resources` to a new cgroup (devices: deny all, spec rules, runc's defaults).
     func apply(_ resources: Resources) throws
     /// Changes limits of a running container (`brig update`); device rules only if given.
@@ -244,4 +248,8 @@ public final class NoCgroupManager: CgroupManager {
     public func stats() throws -> CgroupStats { throw unsupported("stats") }
     public func oomKillCount() throws -> UInt64 { 0 }
     public func destroy(force: Bool) throws {}
+}
+
+extension CgroupManager {
+    public var spawnDirectory: String? { nil }
 }

@@ -39,6 +39,22 @@ public enum Spawn {
         return pid
     }
 
+    /// Like `spawn`, with the child born in the cgroup2 directory open at `cgroupFD`
+    /// (clone3 CLONE_INTO_CGROUP: no migration afterwards). nil when the kernel would not clone
+    /// into it (too old, another architecture, or the cgroup refused): nothing was spawned,
+    /// and the caller spawns as before and moves the child itself.
+    public static func spawn(_ o: Options, intoCgroup cgroupFD: Int32) throws(SystemError) -> pid_t? {
+        if o.stdioOnly { return nil }
+        let argv = o.args.map { strdup($0) } + [nil]
+        let envp = o.env.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        let pairs = o.fds.flatMap { [$0.0, $0.1] }
+        var execErrno: Int32 = 0
+        let pid = brig_spawn_into_cgroup(o.path, argv, envp, pairs, Int32(o.fds.count), cgroupFD, &execErrno)
+        if execErrno != 0 { throw SystemError(errno: execErrno, "exec \(o.path)") }
+        return pid > 0 ? pid : nil
+    }
+
     /// Spawns `o` with one pipe on every fd in `capture` (e.g. [1] or [1, 2]), reads it to EOF,
     /// and waits: the exit and what the child wrote there.
     public static func output(_ o: Options, capture: [Int32] = [1]) throws(SystemError) -> (exit: Exit, output: [UInt8]) {

@@ -44,11 +44,16 @@ public struct ExecOptions: Sendable {
     public init(process: Process) { self.process = process }
 }
 
+/// Takes the container's id in the state store, with its first record (see Backend.create).
+public typealias Reserve = (ContainerRecord?) throws(RuntimeError) -> Void
+
 public protocol Backend {
     var name: String { get }
     /// Sets everything up and leaves the container process parked before exec. Leaves nothing
-    /// behind on failure.
-    func create(_ options: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord
+    /// behind on failure. Calls `reserve` once, before it acquires anything, with the record of
+    /// what the container will hold (or nil, then saves its own): the id's state directory
+    /// appears with that record in it.
+    func create(_ options: CreateOptions, store: StateStore, reserve: Reserve) throws(RuntimeError) -> ContainerRecord
     /// Releases the parked process; returns once it has exec'd (or reports why it could not).
     func start(_ record: ContainerRecord, store: StateStore) throws(RuntimeError)
     /// Starts `options.process` inside the container; returns its host pid once it has exec'd.

@@ -12,8 +12,8 @@ public enum CrashPoint {
 
     /// Every point, in the order a lifecycle reaches them.
     public static let points = [
-        "create.staged",     // state directory made and locked under its staging name
-        "create.reserved",   // state directory in place and locked, nothing recorded yet
+        "create.staged",     // state directory made and locked under its staging name (namespaces: with state.json)
+        "create.reserved",   // state directory in place and locked (microvm: nothing recorded yet)
         "create.recorded",   // state.json records the cgroup paths, none created yet
         "create.cgroups",    // cgroups created and limits applied
         "create.spawned",    // brig init spawned, not yet in the cgroup

@@ -25,20 +25,38 @@ public struct StateStore: Sendable {
         if !ok { throw RuntimeError(.usage, "invalid container id \"\(id)\": use letters, digits, _ + - .") }
     }
 
+    /// Fails when `id` is not a valid id or a container of that id exists (`reserve` checks
+    /// again, race-free).
+    public func checkAvailable(_ id: String) throws(RuntimeError) {
+        try StateStore.validate(id: id)
+        if Files.exists(directory(id)) { throw RuntimeError(.exists, "container with id \(id) already exists") }
+    }
+
     /// Creates the container's directory (fails if the id exists) and returns it locked. The
     /// directory is made and locked under a private name, then renamed into place (never over
     /// an existing one), so no other brig ever sees it unlocked: a `delete` racing this create
-    /// waits for it instead of removing a directory that is about to be used.
-    public func reserve(_ id: String) throws(RuntimeError) -> ContainerLock {
-        try StateStore.validate(id: id)
+    /// waits for it instead of removing a directory that is about to be used. With `record`, the
+    /// directory appears with its state.json already in it (written under the private name, so
+    /// a plain write: one file less than a save after the rename).
+    public func reserve(_ id: String, record: ContainerRecord? = nil) throws(RuntimeError) -> ContainerLock {
+        try checkAvailable(id)
         do { try Files.mkdirAll(root, mode: 0o711) } catch { throw RuntimeError.wrap(error, "create state root") }
         let dir = directory(id)
-        if Files.exists(dir) { throw RuntimeError(.exists, "container with id \(id) already exists") }
         let staging = stagingPrefix(id) + "\(getpid())"
         Files.removeAll(staging)  // a killed brig's, with this pid
         if mkdir(staging, 0o711) != 0 { throw RuntimeError.wrap(SystemError.last("create \(dir)")) }
         let lock: ContainerLock
         do { lock = try ContainerLock(staging) } catch { rmdir(staging); throw RuntimeError.wrap(error) }
+        if let record {
+            do {
+                let fd = try Files.open(staging + "/state.json", O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+                defer { close(fd) }
+                try Files.writeAll(fd: fd, Array(try JSONEncoder().encode(record)), "write \(dir)/state.json")
+            } catch {
+                lock.unlock(); Files.removeAll(staging)
+                throw RuntimeError.wrap(error, "save state of \(id)")
+            }
+        }
         CrashPoint.reached("create.staged")
         if brig_rename_noreplace(staging, dir) != 0 {
             let e = errno
@@ -48,7 +66,7 @@ public struct StateStore: Sendable {
                 renamed = !Files.exists(dir) && rename(staging, dir) == 0
             }
             if !renamed {
-                lock.unlock(); rmdir(staging)
+                lock.unlock(); Files.removeAll(staging)
                 if e == EEXIST || e == ENOTEMPTY || Files.exists(dir) { throw RuntimeError(.exists, "container with id \(id) already exists") }
                 throw RuntimeError.wrap(SystemError(errno: e, "create \(dir)"))
             }

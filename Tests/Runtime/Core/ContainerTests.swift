@@ -22,7 +22,8 @@ struct FakeBackend: Backend {
     let log: FakeBackendLog
     var name: String { "fake" }
 
-    func create(_ o: CreateOptions, store: StateStore) throws(RuntimeError) -> ContainerRecord {
+    func create(_ o: CreateOptions, store: StateStore, reserve: Reserve) throws(RuntimeError) -> ContainerRecord {
+        try reserve(nil)
         log.calls.append("create")
         if let e = log.failCreate { throw e }
         if log.breakSave { try? Files.mkdirAll(store.directory(o.id) + "/state.json/x") }

@@ -56,6 +56,21 @@ import Testing
         }
     }
 
+    /// The reservation with a first record: the directory appears with it, and a taken id
+    /// leaves neither a staging directory nor a changed record behind.
+    @Test func reserveWithRecordAppearsWithIt() throws {
+        let root = tempRoot(); defer { Files.removeAll(root) }
+        let store = StateStore(root: root)
+        var first = record("c3"); first.incomplete = true
+        let lock = try store.reserve("c3", record: first)
+        #expect(try store.load("c3") == first)
+        #expect(try Files.list(store.directory("c3")) == ["state.json"])
+        #expect(throws: RuntimeError.self) { _ = try store.reserve("c3", record: record("c3")) }
+        lock.unlock()
+        #expect(try store.load("c3") == first)
+        #expect(try Files.list(root) == ["c3"])
+    }
+
     @Test func lockIsExclusive() throws {
         let root = tempRoot(); defer { Files.removeAll(root) }
         let store = StateStore(root: root)

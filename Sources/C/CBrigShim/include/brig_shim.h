@@ -137,3 +137,11 @@ int brig_eaccess(const char *path, int mode);
 #include <spawn.h>
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): close every fd >= `from` in the child.
 int brig_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+/// posix_spawn of `path` straight into the cgroup2 directory open at `cgroup_fd`: a vfork-style
+/// clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP), then dup2 of the (source, target) pairs
+/// in `fds` (an fd onto itself loses FD_CLOEXEC), default signal dispositions, an empty mask,
+/// execve. Returns the pid; -errno when clone3 failed (no child: ENOSYS before Linux 5.3 or on
+/// other architectures than x86_64, E2BIG/EINVAL before 5.7, or the cgroup refused it); 0 with
+/// `*exec_errno` set when the child could not exec (it has been reaped).
+pid_t brig_spawn_into_cgroup(const char *path, char *const argv[], char *const envp[], const int *fds, int nfds,
+                             int cgroup_fd, int *exec_errno);

@@ -94,6 +94,9 @@ public final class SystemdManager: CgroupManager {
     }
 
     public func create() throws { startPending = true }
+    /// The unit's directory once systemd made it (exec); none before: the unit is started with
+    /// the init's pid in it.
+    public var spawnDirectory: String? { startPending ? nil : fs.spawnDirectory }
 
     /// systemd makes the unit's cgroup; an existing unit of the same name is refused when it is
     /// started (StartTransientUnit's UnitExists), never joined.

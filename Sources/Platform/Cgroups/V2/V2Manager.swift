@@ -26,6 +26,8 @@ public final class V2Manager: TreeManager {
         CgroupState(mode: mode, paths: ["": directory.path], unifiedMount: mount, created: tree.created, joinedExisting: joinedExisting)
     }
 
+    public var spawnDirectory: String? { mode == .unified ? directory.path : nil }
+
     var placement: V2Placement { V2Placement(mount: mount ?? "", leaf: directory) }
 
     /// Enables every available controller in `cgroup.subtree_control` of each ancestor from
