@@ -10,7 +10,7 @@ tty_session() {
   label=$1; shift
   command -v expect >/dev/null || { fail=$((fail+1)); echo "not ok - $name: $label: expect not installed"; return; }
   out=$(expect -c "
-    set timeout 20
+    set timeout ${ENGINE_TTY_TIMEOUT:-20}
     spawn $*
     expect \"# \"
     send \"tty; echo \\\$((6*7))\r\"
