@@ -2,7 +2,10 @@
 # virtio-fs (brig's VMM serving a bind mount) against the same directory read directly:
 #   - read of a 100 MiB file (cat > /dev/null): the host's page cache is warm for both; in the
 #     guest the first read goes through FUSE (the guest's own cache is cold);
-#   - stat of 10,000 files (ls -ln: a readdir and an lstat each).
+#   - stat of 10,000 files (ls -ln: a readdir and an lstat each);
+#   - write of 50 MiB (dd bs=1M) into a read-write bind;
+# virtio-fs twice: READ/WRITE payloads straight to and from guest memory (the default) and with
+# BRIG_VIRTIOFS_BOUNCE=1 (through the device's buffer, as before).
 # Each is timed inside the place that does it (/proc/uptime, 10 ms resolution) and reported as
 # milliseconds and the ratio virtio-fs / direct.
 #   benchmarks/virtiofs.sh --vmhost [RUNS]   # in the VM test host (kvm_amd: nested SVM under
@@ -32,7 +35,8 @@ cat > "$W/probe.sh" <<'EOF'
 ms() { read up _ < /proc/uptime; echo $(( ${up%.*} * 1000 + 1${up#*.} * 10 - 1000 )); }  # no awk in the VM test host
 t=$(ms); cat "$1/big" > /dev/null; r=$(( $(ms) - t ))
 t=$(ms); ls -ln "$1/many" > /dev/null; s=$(( $(ms) - t ))
-echo "RESULT $r $s"
+t=$(ms); dd if=/dev/zero of="$2/written" bs=1M count=50 2>/dev/null; w=$(( $(ms) - t )); rm -f "$2/written"
+echo "RESULT $r $s $w"
 EOF
 mkdir -p "$W/b" && cp -a /work/repo/.cache/rootfs "$W/b/rootfs" && cp "$W/probe.sh" "$W/b/rootfs/probe.sh" && (cd "$W/b" && $brig spec)
 python3 - "$W/b/config.json" "$W/data" <<'PY'
@@ -40,23 +44,30 @@ import json, sys
 p, d = sys.argv[1], sys.argv[2]
 s = json.load(open(p))
 s["process"]["terminal"] = False
-s["process"]["args"] = ["sh", "/probe.sh", "/data"]
+s["process"]["args"] = ["sh", "/probe.sh", "/data", "/out"]
 s["root"]["readonly"] = False  # /data is created in the image
 s["linux"]["resources"] = {"memory": {"limit": 256 << 20}}
 s["mounts"].append({"destination": "/data", "type": "bind", "source": d, "options": ["rbind", "ro"]})
+s["mounts"].append({"destination": "/out", "type": "bind", "source": d.rsplit("/", 1)[0] + "/out", "options": ["rbind", "rw"]})
 json.dump(s, open(p, "w"))
 PY
+mkdir -p "$W/out"
 cat "$W/data/big" > /dev/null
+# vm NAME [ENV…]: the probe in a microvm container; prints its RESULT fields.
+vm() { name=$1; shift; env "$@" $brig --root /run/brig-vfsbench --backend microvm run --bundle "$W/b" "$name" 2>&1 | tee "$W/out.log" | sed -n 's/^RESULT //p'; }
 n=0
 while [ $n -lt "$runs" ]; do
   n=$((n + 1))
-  set -- $(sh "$W/probe.sh" "$W/data" | sed -n 's/^RESULT //p')
-  hr=${1:-0} hs=${2:-0}
-  set -- $($brig --root /run/brig-vfsbench --backend microvm run --bundle "$W/b" "vb$n" 2>&1 | tee "$W/out" | sed -n 's/^RESULT //p') 0 0
-  vr=${1:-0} vs=${2:-0}
-  [ "$vr" != 0 ] || { tail -20 "$W/out"; exit 1; }
-  python3 -c 'import sys; hr, vr, hs, vs = map(int, sys.argv[1:5]); r = lambda a, b: a / b if b else 0
-print(f"run {sys.argv[5]}: read 100 MiB host {hr} ms, virtio-fs {vr} ms ({r(vr, hr):.1f}x); stat 10,000 host {hs} ms, virtio-fs {vs} ms ({r(vs, hs):.1f}x)")' \
-    "$hr" "$vr" "$hs" "$vs" "$n"
+  host=$(sh "$W/probe.sh" "$W/data" "$W/out" | sed -n 's/^RESULT //p')
+  # Which goes first alternates (the later of two runs is often slower on the loaded host).
+  if [ $((n % 2)) = 1 ]; then direct=$(vm "vb$n"); bounce=$(vm "vbb$n" BRIG_VIRTIOFS_BOUNCE=1)
+  else bounce=$(vm "vbb$n" BRIG_VIRTIOFS_BOUNCE=1); direct=$(vm "vb$n"); fi
+  [ -n "$direct" ] && [ -n "$bounce" ] || { tail -20 "$W/out.log"; exit 1; }
+  python3 -c 'import sys
+h, d, b = (list(map(int, a.split())) for a in sys.argv[1:4])
+r = lambda a, b: a / b if b else 0
+for i, what in enumerate(["read 100 MiB", "stat 10,000", "write 50 MiB"]):
+    print(f"run {sys.argv[4]}: {what}: host {h[i]} ms, virtio-fs {d[i]} ms ({r(d[i], h[i]):.1f}x), with the bounce buffer {b[i]} ms ({r(b[i], h[i]):.1f}x)")' \
+    "$host" "$direct" "$bounce" "$n"
 done
 rm -rf "$W"

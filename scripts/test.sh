@@ -51,7 +51,8 @@ if [ "$(id -u)" = 0 ]; then
   # The systemd cgroup driver with systemd as PID 1 (layout systemd): transient scopes, limits as
   # unit properties and files, update, pause/resume, exec, `systemctl stop`, annotations, delete
   # --force after a killed brig; rootless through the user's manager (lingering, in a scope of
-  # it); podman --cgroup-manager=systemd and containerd with SystemdCgroup; runc runs the same
+  # it); podman --cgroup-manager=systemd and containerd with SystemdCgroup; podman with the
+  # microvm backend under KVM (its binds over virtio-fs, ~75 s more); runc runs the same
   # checks as the reference for root (174 s; up to ~10 min on a loaded host). The conformance suite with
   # --systemd-cgroup, root and rootless (e2e/vmhost/systemd.sh without --no-conformance), takes
   # ~20 min more.

@@ -113,5 +113,35 @@ python3 -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); s["mounts"].ap
 mvm create --bundle "$b" fs3 > "$W/out" 2>&1; rc=$?
 check "a device-node bind is refused naming mounts[N].source" '[ $rc -ne 0 ] && grep -q "mounts\[[0-9]*\].source" "$W/out" && ! mvm state fs3 >/dev/null 2>&1'
 
+# A read-only root with bind destinations missing from it (/data and /ro here, a new file, a path
+# through a symlink that names a host directory): brig creates them in the rootfs before the
+# image is built, as runc does before it makes the root read-only, and never outside the rootfs.
+b=$(bundle fs4 '
+cat /ro/file && echo NEWDIR-OK
+grep -q brig-fs-test /etc/brig-new && echo NEWFILE-OK
+grep -q brig-fs-test /esc/planted && echo THROUGH-SYMLINK-OK
+touch /rootfile 2>/dev/null || echo ROOT-RO
+echo DONE
+sleep 600')
+ln -s "$W/outside" "$b/rootfs/esc"
+python3 - "$b/config.json" "$W" <<'PY'
+import json, sys
+p, w = sys.argv[1], sys.argv[2]
+s = json.load(open(p))
+s["root"]["readonly"] = True
+s["mounts"] += [
+    {"destination": "/etc/brig-new", "type": "bind", "source": w + "/hosts", "options": ["bind", "ro"]},
+    {"destination": "/esc/planted", "type": "bind", "source": w + "/hosts", "options": ["bind", "ro"]},
+]
+json.dump(s, open(p, "w"))
+PY
+mvm create --bundle "$b" fs4 > "$W/out" 2>&1; rc=$?
+mvm start fs4 >> "$W/out" 2>&1
+i=0; while [ $i -lt 900 ] && ! grep -q DONE "$W/out"; do sleep 0.2; i=$((i + 1)); done
+check "read-only root: binds on destinations it lacks work" '[ $rc -eq 0 ] && grep -q NEWDIR-OK "$W/out" && grep -q NEWFILE-OK "$W/out" && grep -q THROUGH-SYMLINK-OK "$W/out" && grep -q ROOT-RO "$W/out"'
+check "the mount points were created inside the rootfs, nothing through the symlink on the host" \
+  '[ -d "$b/rootfs/data" ] && [ -f "$b/rootfs/etc/brig-new" ] && [ -f "$b/rootfs$W/outside/planted" ] && [ ! -e "$W/outside/planted" ]'
+mvm delete --force fs4 >> "$W/out" 2>&1
+
 echo "1..$n"
 [ $failed -eq 0 ]

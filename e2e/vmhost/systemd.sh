@@ -4,9 +4,10 @@
 # through its own manager, in a scope of it: systemd-user.sh), systemd-engines.sh (podman
 # --cgroup-manager=systemd, containerd with SystemdCgroup), each with brig (must pass) and with
 # runc (the reference, reported, not required; with --no-conformance for the root checks only);
+# podman-microvm.sh (podman with brig's microvm backend under KVM: kvm_amd, microvm-guest.sh);
 # then, unless --no-conformance, the conformance suite with --systemd-cgroup as root and
 # rootless: runc first, and brig must pass every case runc passes.
-#   swift build -c release --product brig
+#   swift build -c release --product brig && swift build -c release --product brig-agent
 #   e2e/vmhost/systemd.sh [--out DIR] [--no-conformance] [CASE…]
 # TAP and JSON results stay in DIR (default .cache/vmhost/results-systemd).
 set -eu
@@ -44,7 +45,10 @@ echo "# conformance cgroup-systemd-user, brig: $(tail -1 /work/out/brig-user-cas
 grep -v "^ok " /work/out/brig-user-case.tap
 # The engines with their systemd cgroup manager.
 sh e2e/vmhost/systemd-engines.sh $(pwd)/.build/release/brig > /work/out/brig-engines.tap 2>&1 || rc=1
-summary "podman/containerd (systemd cgroups) with brig" /work/out/brig-engines.tap'
+summary "podman/containerd (systemd cgroups) with brig" /work/out/brig-engines.tap
+# podman with the microvm backend over KVM (its binds over virtio-fs).
+sh e2e/vmhost/podman-microvm.sh /work/repo/.build/microvm-guest > /work/out/brig-podman-microvm.tap 2>&1 || rc=1
+summary "podman with brig --backend microvm (KVM)" /work/out/brig-podman-microvm.tap'
 if [ "$conformance" = 1 ]; then
   # runc's rootless and engine runs, the reference (reported), only in the full run (CI time).
   cmd="$cmd
@@ -66,7 +70,8 @@ grep -v '^ok ' /work/out/brig-rootless-conformance.tap"
 fi
 cmd="$cmd
 exit \$rc"
-if "$here/run" --layout systemd --timeout 3600 --out "$out" -- "$cmd"; then
+guest=$(sh "$here/microvm-guest.sh") || exit 2   # needs .build/release/brig-agent too
+if "$here/run" --layout systemd --modules kvm_amd --copy "$guest" --timeout 3600 --out "$out" -- "$cmd"; then
   echo "# vmhost systemd: ok ($(( $(date +%s) - start )) s)"
 else
   echo "# vmhost systemd: FAILED ($(( $(date +%s) - start )) s; results in $out)"

@@ -115,6 +115,8 @@ public struct MicroVMBackend: Backend {
         CrashPoint.reached("microvm.recorded")
         if mode == .kvm, disk == nil {
             let image = info.stateDir + "/rootfs.ext4"
+            // The guest cannot create mount points in a read-only image: brig does, as runc does.
+            if spec.root?.readonly == true { try RootfsMountPoints.create(RootfsMountPoints.targets(spec, bundle: o.bundle), in: rootfs) }
             try RootfsImage(cacheDir: store.root + "/.images").materialize(rootfs: rootfs, to: image)
             disk = image
             CrashPoint.reached("microvm.image")

@@ -38,6 +38,12 @@ public final class FuseSession {
         }
     }
 
+    /// A READ or WRITE served on guest memory directly (VirtioFS.serveDirect), for the counts.
+    func countDirect(error: Bool) {
+        stats.requests += 1
+        if error { stats.errors += 1 }
+    }
+
     private func fit(_ reply: [UInt8], _ h: FuseInHeader, _ max: Int) -> [UInt8]? {
         if reply.count <= max { return reply }
         let short = Fuse.reply(unique: h.unique, error: ERANGE)

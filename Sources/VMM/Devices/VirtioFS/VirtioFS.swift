@@ -8,7 +8,8 @@ import Glibc
 /// No DAX window, no notification queue.
 ///
 /// A request chain is device-readable buffers (the frame) then device-writable ones (the reply).
-/// The frame is gathered into one bounded buffer (at most max_write plus headers: a bigger chain
+/// READ and WRITE payloads go straight between the file and guest memory (VirtioFSDirect.swift);
+/// any other frame is gathered into one bounded buffer (at most max_write plus headers: a bigger chain
 /// gets EINVAL from its header alone), the reply scattered back; every buffer was checked by the
 /// virtqueue to lie in guest RAM. Requests run on the vCPU thread that notified, under the
 /// transport's lock (so one at a time, like virtio-blk's).
@@ -23,6 +24,9 @@ public final class VirtioFS: VirtioDevice, @unchecked Sendable {
     public let tag: [UInt8]
     public let session: FuseSession
     let maxFrame: Int
+    /// READ/WRITE payloads straight to and from guest memory; `BRIG_VIRTIOFS_BOUNCE=1` in the
+    /// VMM's environment copies them through the buffer instead (benchmarks/virtiofs.sh compares).
+    public var direct = getenv("BRIG_VIRTIOFS_BOUNCE").map { String(cString: $0) != "1" } ?? true
 
     public init(tag: String, server: FileServer) throws(SystemError) {
         let bytes = Array(tag.utf8)
@@ -50,6 +54,7 @@ public final class VirtioFS: VirtioDevice, @unchecked Sendable {
 
     /// Runs one request chain; returns the bytes written into its writable buffers.
     func serve(_ chain: DescriptorChain, _ mem: GuestMemory) -> UInt32 {
+        if direct, let n = serveDirect(chain, mem) { return n }
         let readable = chain.readable, writable = chain.writable
         let total = readable.reduce(0) { $0 + Int($1.length) }
         let room = writable.reduce(0) { $0 + Int($1.length) }
