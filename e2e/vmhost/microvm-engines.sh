@@ -5,6 +5,7 @@
 # task, exec and its exit code, ps, kill TERM/KILL, a tty through expect — each container a VM
 # with brig's guest kernel and brig-agent; then no VMM or state may be left.
 #   e2e/vmhost/microvm-engines.sh [run options, e.g. --timeout 1200]
+# (CI runs it inside e2e/vmhost/systemd.sh's VM, with --in-vm.)
 set -u
 if [ "${1:-}" != --in-vm ]; then
   here=$(cd "$(dirname "$0")" && pwd)

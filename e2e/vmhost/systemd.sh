@@ -4,7 +4,8 @@
 # through its own manager, in a scope of it: systemd-user.sh), systemd-engines.sh (podman
 # --cgroup-manager=systemd, containerd with SystemdCgroup), each with brig (must pass) and with
 # runc (the reference, reported, not required; with --no-conformance for the root checks only);
-# podman-microvm.sh (podman with brig's microvm backend under KVM: kvm_amd, microvm-guest.sh);
+# podman-microvm.sh and microvm-engines.sh (podman, and containerd through the runc shim, with
+# brig's microvm backend under KVM: kvm_amd, microvm-guest.sh);
 # then, unless --no-conformance, the conformance suite with --systemd-cgroup as root and
 # rootless: runc first, and brig must pass every case runc passes.
 #   swift build -c release --product brig && swift build -c release --product brig-agent
@@ -48,7 +49,10 @@ sh e2e/vmhost/systemd-engines.sh $(pwd)/.build/release/brig > /work/out/brig-eng
 summary "podman/containerd (systemd cgroups) with brig" /work/out/brig-engines.tap
 # podman with the microvm backend over KVM (its binds over virtio-fs).
 sh e2e/vmhost/podman-microvm.sh /work/repo/.build/microvm-guest > /work/out/brig-podman-microvm.tap 2>&1 || rc=1
-summary "podman with brig --backend microvm (KVM)" /work/out/brig-podman-microvm.tap'
+summary "podman with brig --backend microvm (KVM)" /work/out/brig-podman-microvm.tap
+# containerd (runc shim, BinaryName = brig) with the microvm backend over KVM.
+sh e2e/vmhost/microvm-engines.sh --in-vm > /work/out/brig-containerd-microvm.tap 2>&1 || rc=1
+summary "containerd with brig --backend microvm (KVM)" /work/out/brig-containerd-microvm.tap'
 if [ "$conformance" = 1 ]; then
   # runc's rootless and engine runs, the reference (reported), only in the full run (CI time).
   cmd="$cmd
