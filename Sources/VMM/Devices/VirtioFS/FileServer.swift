@@ -260,34 +260,23 @@ public final class FileServer {
         return (fd, node, writable)
     }
 
+    /// The copying path's READ: into a fresh buffer, through the same preadv loop as the direct one.
     public func read(_ fh: UInt64, offset: UInt64, size: Int) throws(FsError) -> [UInt8] {
-        let h = try fileHandle(fh)
-        guard offset <= UInt64(Int64.max) else { throw FsError(EINVAL) }
-        var out = [UInt8](repeating: 0, count: min(size, limits.maxIO))
-        var done = 0
-        while done < out.count {
-            let n = out.withUnsafeMutableBytes { pread(h.fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
-            if n < 0, errno == EINTR { continue }
-            if n < 0 { throw FsError(errno) }
-            if n == 0 { break }
-            done += n
+        var out = [UInt8](repeating: 0, count: max(0, min(size, limits.maxIO)))
+        let done = out.withUnsafeMutableBytes { b in
+            Result { () throws(FsError) in try read(fh, offset: offset, into: [iovec(iov_base: b.baseAddress, iov_len: b.count)]) }
         }
-        out.removeLast(out.count - done)
+        out.removeLast(out.count - (try done.get()))
         return out
     }
 
+    /// The copying path's WRITE: from the request's bytes, through the same pwritev loop as the direct one.
     public func write(_ fh: UInt64, offset: UInt64, data: ArraySlice<UInt8>) throws(FsError) -> Int {
-        let h = try fileHandle(fh)
-        guard h.writable, let n = nodes[h.node], !isReadOnly(n) else { throw FsError(h.writable ? EROFS : EBADF) }
-        guard offset <= UInt64(Int64.max), data.count <= limits.maxIO else { throw FsError(EINVAL) }
-        var done = 0
-        while done < data.count {
-            let w = data.withUnsafeBytes { pwrite(h.fd, $0.baseAddress! + done, $0.count - done, off_t(offset) + off_t(done)) }
-            if w < 0, errno == EINTR { continue }
-            if w < 0 { if done > 0 { break }; throw FsError(errno) }
-            done += w
-        }
-        return done
+        try data.withUnsafeBytes { b in
+            Result { () throws(FsError) in
+                try write(fh, offset: offset, from: [iovec(iov_base: UnsafeMutableRawPointer(mutating: b.baseAddress), iov_len: b.count)])
+            }
+        }.get()
     }
 
     public func fsync(_ fh: UInt64, dataOnly: Bool) throws(FsError) {
