@@ -14,10 +14,20 @@ finish() {
 }
 stty -F "$out" raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null
+# heartbeat: a console line every 30 s with the newest processes; e2e/vmhost/run tells a frozen
+# VM test host (no beat) from a hung command (beats on) by it.
+heartbeat() {
+  while sleep 30; do
+    p=$(ps -N --ppid 2 -o pid=,stat=,etimes=,args= --sort=-start_time 2>/dev/null)
+    newest=$(echo "$p" | grep -v -e ' ps -N' -e 'guest-init.sh' -e ' sleep 30$' | head -n 4 | cut -c1-100 | tr -s ' ' | tr '\n' '|')
+    echo "vmhost: alive $(cut -d' ' -f1 /proc/uptime) s; newest: $newest" > /dev/ttyS0
+  done
+}
 if [ "$LAYOUT" = systemd ] && [ "${1:-}" = --command ]; then
   # Layout systemd, second part: systemd (PID 1) runs this as vmhost-cmd.service.
   for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
   say "layout systemd: $(cat /proc/self/cgroup)"
+  heartbeat < /dev/null > /dev/null 2>&1 &
   cd /work/repo || finish 125
   sh /work/.vmhost/cmd > "$out" 2>&1 < /dev/null
   finish $?
@@ -49,6 +59,8 @@ hostname vmhost
 ip link set lo up 2>/dev/null
 for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
 
+# (started here: it stays in the root cgroup, out of the layout's caller cgroup)
+heartbeat < /dev/null > /dev/null 2>&1 &
 cg=/sys/fs/cgroup
 ctrls=$(cat $cg/cgroup.controllers)
 enable() { for c in $ctrls; do echo "+$c" > "$1/cgroup.subtree_control" 2>/dev/null; done; }
