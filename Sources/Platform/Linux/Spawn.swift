@@ -31,12 +31,17 @@ public enum Spawn {
         posix_spawnattr_setsigmask(&attr, &none)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
+        let rc = withCArrays(o) { argv, envp in posix_spawn(&pid, o.path, &actions, &attr, argv, envp) }
+        if rc != 0 { throw SystemError(errno: rc, "exec \(o.path)") }
+        return pid
+    }
+
+    /// `o`'s args and env as NULL-terminated arrays of C strings, alive during `body`.
+    private static func withCArrays<R>(_ o: Options, _ body: ([UnsafeMutablePointer<CChar>?], [UnsafeMutablePointer<CChar>?]) -> R) -> R {
         let argv = o.args.map { strdup($0) } + [nil]
         let envp = o.env.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        let rc = posix_spawn(&pid, o.path, &actions, &attr, argv, envp)
-        if rc != 0 { throw SystemError(errno: rc, "exec \(o.path)") }
-        return pid
+        return body(argv, envp)
     }
 
     /// Like `spawn`, with the child born in the cgroup2 directory open at `cgroupFD`
@@ -45,12 +50,11 @@ public enum Spawn {
     /// and the caller spawns as before and moves the child itself.
     public static func spawn(_ o: Options, intoCgroup cgroupFD: Int32) throws(SystemError) -> pid_t? {
         if o.stdioOnly { return nil }
-        let argv = o.args.map { strdup($0) } + [nil]
-        let envp = o.env.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         let pairs = o.fds.flatMap { [$0.0, $0.1] }
         var execErrno: Int32 = 0
-        let pid = brig_spawn_into_cgroup(o.path, argv, envp, pairs, Int32(o.fds.count), cgroupFD, &execErrno)
+        let pid = withCArrays(o) { argv, envp in
+            brig_spawn_into_cgroup(o.path, argv, envp, pairs, Int32(o.fds.count), cgroupFD, &execErrno)
+        }
         if execErrno != 0 { throw SystemError(errno: execErrno, "exec \(o.path)") }
         return pid > 0 ? pid : nil
     }
