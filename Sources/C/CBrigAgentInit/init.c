@@ -24,7 +24,9 @@ static int root_status;
 // --- Leaving the initramfs -------------------------------------------------------------------
 // pivot_root(2) refuses a caller whose root is the initial rootfs, so containers (which pivot
 // into their rootfs) cannot start from an initramfs. Like switch_root, PID 1 copies the
-// initramfs into a tmpfs, moves that over /, chroots and re-executes /init there.
+// initramfs into a tmpfs, moves that over /, chroots and re-executes /init there. /init itself
+// (the agent, most of the initramfs's bytes) is not copied but bind-mounted from the initramfs:
+// a copy would cost the guest its time and the host as much memory again.
 
 #define NEW_ROOT "/.brig-root"
 #define SWITCHED_ENV "BRIG_AGENT_SWITCHED_ROOT"
@@ -66,6 +68,9 @@ static int copy_entry(const char *path, const struct stat *st, int type, struct 
         if (n < 0) return -1;
         target[n] = 0;
         rc = symlink(target, copy_path);
+    } else if (S_ISREG(st->st_mode) && strcmp(path, "/init") == 0) {
+        int fd = open(copy_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st->st_mode & 07777);
+        rc = fd < 0 ? -1 : close(fd);   // the mount point of the bind (leave_initramfs)
     } else if (S_ISREG(st->st_mode)) {
         rc = copy_file(path, copy_path, st);
     } else {
@@ -79,7 +84,7 @@ static int copy_entry(const char *path, const struct stat *st, int type, struct 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw) {
     (void)st; (void)ftw;
     if (strcmp(path, "/") == 0 || strncmp(path, NEW_ROOT, sizeof NEW_ROOT - 1) == 0 ||
-        strcmp(path, "/proc") == 0 || strncmp(path, "/proc/", 6) == 0)
+        strcmp(path, "/proc") == 0 || strncmp(path, "/proc/", 6) == 0 || strcmp(path, "/init") == 0)
         return 0;
     if (type == FTW_DP) rmdir(path); else unlink(path);
     return 0;
@@ -107,7 +112,8 @@ static void leave_initramfs(char **argv) {
     if (!root_is_initramfs()) return;
     mkdir(NEW_ROOT, 0755);
     if (mount("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0 ||
-        nftw("/", copy_entry, 64, FTW_PHYS | FTW_MOUNT) != 0) {
+        nftw("/", copy_entry, 64, FTW_PHYS | FTW_MOUNT) != 0 ||
+        mount("/init", NEW_ROOT "/init", NULL, MS_BIND, NULL) != 0) {
         root_status = -errno;
         return;
     }
