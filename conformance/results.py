@@ -51,6 +51,12 @@ def load_json(path):
         return {k: tuple(v) for k, v in json.load(f).items()}
 
 
+KVM_NOTE = ("a column marked microvm (KVM) ran brig with `--backend microvm` over KVM in the VM test host "
+            "(e2e/vmhost/microvm-conformance.sh: kvm_amd on QEMU's emulated SVM, brig's guest kernel with brig-agent "
+            "as PID 1, one VM per container, timeouts scaled by 6); cases that would read /proc/<state pid> (the "
+            "monitor/VMM) look from inside the container through `exec` (conformance/inside.py).")
+
+
 def measure_column(spec, unshared):
     """One --results NAME=PATH -> (label, path, version, {case: (status, reason)}).
     LABEL=json:FILE[,VERSION]: a column measured elsewhere (the VM test host). Otherwise a separate
@@ -99,7 +105,8 @@ def render(specs, unshared, columns, cases, notes, host, date):
              "- a column marked (unshared) ran inside `unshare -m` with /sys/fs/cgroup/unified unmounted "
              "(crun 1.8 refuses the hybrid layout otherwise); bundles use ociVersion " + OCI_VERSION,
              "- " + MICROVM_NOTE,
-             "- " + VMHOST_NOTE, "",
+             "- " + VMHOST_NOTE,
+             "- " + KVM_NOTE, "",
              "| case | spec | " + " | ".join(n for n, _, _, _ in columns) + " |",
              "|---|---|" + "---|" * len(columns)]
     for fn in cases:

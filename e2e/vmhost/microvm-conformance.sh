@@ -7,7 +7,9 @@
 #
 # Prints the suite's TAP (one line per case) and its summary; with --out DIR the per-case
 # results land in DIR/microvm-kvm.json ({case: [status, reason]}) and every brig call the suite
-# made in DIR/calls.log. Exit status: the suite's.
+# made in DIR/calls.log. Exit status: the suite's. conformance/RESULTS.md's column
+# "brig microvm (KVM)" is a full run's microvm-kvm.json copied to
+# .cache/conformance-results/v2/brig-microvm-kvm.json (its --results spec: RESULTS.md's header).
 # A watchdog prints what every brig process, monitor and guest is doing (process tree, kernel
 # stacks, each container's console tail and timing) when a brig call has run for $SLOW_CALL
 # seconds (default 60) or no case has finished for $STALL_AFTER seconds (default 420).
