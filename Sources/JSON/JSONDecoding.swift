@@ -98,18 +98,29 @@ extension ValueDecoder: SingleValueDecodingContainer {
 struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let members: [(key: String, value: JSONValue)]
     let codingPath: [any CodingKey]
+    /// Where each name last occurs, for objects large enough that scanning would be quadratic
+    /// (a dictionary's decode looks up every one of its keys).
+    let index: [String: Int]?
 
+    init(members: [(key: String, value: JSONValue)], codingPath: [any CodingKey]) {
+        self.members = members; self.codingPath = codingPath
+        index = members.count > 16 ? Self.lastIndex(members) : nil
+    }
+
+    static func lastIndex(_ members: [(key: String, value: JSONValue)]) -> [String: Int] {
+        var last: [String: Int] = [:]
+        for (i, m) in members.enumerated() { last[m.key] = i }
+        return last
+    }
+
+    /// Each distinct name once, in document order.
     var allKeys: [Key] {
-        var seen: [String] = []
-        var keys: [Key] = []
-        for m in members where !seen.contains(m.key) {
-            seen.append(m.key)
-            if let k = Key(stringValue: m.key) { keys.append(k) }
-        }
-        return keys
+        var pending = index ?? Self.lastIndex(members)
+        return members.compactMap { pending.removeValue(forKey: $0.key) == nil ? nil : Key(stringValue: $0.key) }
     }
 
     func lookup(_ key: Key) -> JSONValue? {
+        if let index { return index[key.stringValue].map { members[$0].value } }
         for m in members.reversed() where m.key == key.stringValue { return m.value }
         return nil
     }

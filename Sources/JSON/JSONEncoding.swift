@@ -32,10 +32,22 @@ final class Node {
         }
     }
 
+    /// Where each key is, once an object is large enough that scanning would be quadratic.
+    var index: [String: Int]? = nil
+
     /// The child named `key`, replacing what an earlier encode put there.
     func child(_ key: String) -> Node {
         let node = Node()
-        if let i = keys.firstIndex(of: key) { children[i] = node } else { keys.append(key); children.append(node) }
+        if index == nil, keys.count >= 16 {
+            var built: [String: Int] = [:]
+            for (i, k) in keys.enumerated() { built[k] = i }
+            index = built
+        }
+        let existing = index.map { $0[key] } ?? keys.firstIndex(of: key)
+        if let i = existing { children[i] = node; return node }
+        index?[key] = keys.count
+        keys.append(key)
+        children.append(node)
         return node
     }
 
@@ -50,12 +62,12 @@ struct ValueEncoder: Encoder {
     init(_ node: Node, path: [any CodingKey]) { self.node = node; codingPath = path }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .object = node.kind {} else { node.kind = .object; node.keys = []; node.children = [] }
+        if case .object = node.kind {} else { node.kind = .object; node.keys = []; node.children = []; node.index = nil }
         return KeyedEncodingContainer(KeyedEncoder<Key>(node: node, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if case .array = node.kind {} else { node.kind = .array; node.keys = []; node.children = [] }
+        if case .array = node.kind {} else { node.kind = .array; node.keys = []; node.children = []; node.index = nil }
         return UnkeyedEncoder(node: node, codingPath: codingPath)
     }
 

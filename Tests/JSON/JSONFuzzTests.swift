@@ -72,4 +72,18 @@ struct JSONFuzzTests {
             }
         }
     }
+
+    /// An object with many members decodes and encodes in linear time (a dictionary looks up each of its
+    /// keys): 200,000 annotations decode at once; scanning for each key would not finish
+    /// (4·10¹⁰ comparisons). No clock here: timings live in benchmarks/.
+    @Test func largeObjectsAreLinear() throws {
+        let n = 200_000
+        var text = "{"
+        for i in 0..<n { text += (i == 0 ? "" : ",") + "\"k\(i)\":\"v\"" }
+        text += "}"
+        let map = try JSONDecoding.decode([String: String].self, from: Array(text.utf8))
+        #expect(map.count == n)
+        // And back: the encoder's keyed containers are linear too.
+        #expect(try JSONDecoding.decode([String: String].self, from: JSONEncoding.encode(map)) == map)
+    }
 }

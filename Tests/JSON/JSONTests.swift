@@ -46,6 +46,20 @@ struct JSONTests {
         #expect(user == #"{"uid":1,"gid":2,"umask":18}"#)
         #expect(String(decoding: try JSONEncoding.encode(["a/\u{e9}\u{1}\"\\"]), as: UTF8.self) == #"["a/é\u0001\"\\"]"#)
         #expect(String(decoding: try JSONEncoding.encode([1.5, 2.0, -0.25]), as: UTF8.self) == "[1.5,2,-0.25]")
+        // A key encoded twice keeps its first place and its last value, in small and large objects.
+        struct Twice: Encodable {
+            var extra: Int
+            func encode(to encoder: any Encoder) throws {
+                struct K: CodingKey { var stringValue: String; var intValue: Int? { nil }; init(stringValue: String) { self.stringValue = stringValue }; init?(intValue: Int) { nil } }
+                var c = encoder.container(keyedBy: K.self)
+                try c.encode(1, forKey: K(stringValue: "a"))
+                for i in 0..<extra { try c.encode(i, forKey: K(stringValue: "x\(i)")) }
+                try c.encode(2, forKey: K(stringValue: "a"))
+            }
+        }
+        #expect(String(decoding: try JSONEncoding.encode(Twice(extra: 1)), as: UTF8.self) == #"{"a":2,"x0":0}"#)
+        #expect(try JSONParser.parse(JSONEncoding.encode(Twice(extra: 20)))["a"] == .number("2"))
+        #expect(String(decoding: try JSONEncoding.encode(Twice(extra: 20)), as: UTF8.self).hasPrefix(#"{"a":2,"x0":0,"#))
     }
 
     @Test func errorsNameTheField() throws {
@@ -74,8 +88,13 @@ struct JSONTests {
         // Integers written as 1.0 or 1e3 are integers (Foundation's decoder accepts them too).
         let p = try JSONDecoding.decode(Process.self, from: Array(#"{"args": [], "user": {"uid": 1.0, "gid": 1e3}}"#.utf8))
         #expect(p.user.uid == 1 && p.user.gid == 1000)
-        // The last of repeated members wins.
+        // The last of repeated members wins, in small and large objects alike.
         #expect(try JSONDecoding.decode([String: Int].self, from: Array(#"{"a": 1, "a": 2}"#.utf8)) == ["a": 2])
+        let many = (0..<40).map { #""k\#($0 % 30)": \#($0)"# }.joined(separator: ", ")
+        let decoded = try JSONDecoding.decode([String: Int].self, from: Array(("{" + many + "}").utf8))
+        #expect(decoded.count == 30 && decoded["k0"] == 30 && decoded["k9"] == 39 && decoded["k10"] == 10)
+        #expect(try JSONDecoding.decode(Process.self, from: Array(#"{"args": [], "user": {"uid": 1, "gid": 2}, "#.utf8)
+            + Array(many.utf8) + Array(#", "user": {"uid": 3, "gid": 4}}"#.utf8)).user == User(uid: 3, gid: 4))
     }
 
     @Test(arguments: [
