@@ -1,4 +1,5 @@
-/// A strict RFC 8259 parser: one value, optionally surrounded by whitespace; strings must be valid
+/// A strict RFC 8259 parser: one value, optionally surrounded by whitespace (and preceded by a
+/// UTF-8 byte order mark; UTF-16 and UTF-32 documents are refused, as runc and crun do); strings must be valid
 /// UTF-8 without raw control characters and with paired surrogate escapes; numbers follow the
 /// grammar exactly (no leading zeros, `+`, `.5`, NaN or Infinity); nesting is bounded by
 /// `maxDepth`. Every malformed input ends in a `JSONSyntaxError` naming the byte, never a trap.
@@ -9,6 +10,8 @@ public struct JSONParser {
     public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONValue {
         try bytes.withUnsafeBufferPointer { (buffer) throws(JSONSyntaxError) -> JSONValue in
             var parser = JSONParser(buffer)
+            // A UTF-8 byte order mark is skipped (RFC 8259 allows it; Foundation's decoder did).
+            if buffer.count >= 3, buffer[0] == 0xEF, buffer[1] == 0xBB, buffer[2] == 0xBF { parser.pos = 3 }
             parser.skipWhitespace()
             let value = try parser.parseValue(depth: 0)
             parser.skipWhitespace()

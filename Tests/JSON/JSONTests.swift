@@ -118,6 +118,10 @@ struct JSONTests {
         #expect(try JSONParser.parse(Array(" [0, -0, 1.5E-3, 10e+2, true, false, null, \"\", {}] ".utf8))
                 == .array([.number("0"), .number("-0"), .number("1.5E-3"), .number("10e+2"), .bool(true), .bool(false), .null, .string(""), .object([])]))
         #expect(try JSONParser.parse(Array(#""\"\\\/\b\f\n\r\t\u0041\u00E9\uD83D\uDE00""#.utf8)) == .string("\"\\/\u{8}\u{c}\n\r\tA\u{e9}\u{1F600}"))
+        #expect(try JSONParser.parse([0xEF, 0xBB, 0xBF] + Array(" [1]".utf8)) == .array([.number("1")]))
+        #expect(throws: JSONSyntaxError.self) { _ = try JSONParser.parse([0xEF, 0xBB, 0xBF]) }
+        #expect(throws: JSONSyntaxError.self) { _ = try JSONParser.parse([0xEF, 0xBB, 0xBF, 0xEF, 0xBB, 0xBF, 0x31]) }
+        #expect(throws: JSONSyntaxError.self) { _ = try JSONParser.parse(Array("[1]".utf16).flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }) }
         let deepest = String(repeating: "[", count: JSONParser.maxDepth) + String(repeating: "]", count: JSONParser.maxDepth)
         #expect(throws: Never.self) { _ = try JSONParser.parse(Array(deepest.utf8)) }
         #expect(throws: JSONSyntaxError.self) { _ = try JSONParser.parse(Array(("[" + deepest + "]").utf8)) }
