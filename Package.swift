@@ -46,6 +46,10 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", path: "Sources/C/CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
 
+        // JSON: a strict JSON parser and writer with Codable conformances, free of Foundation (a
+        // leaf: config.json and state.json are coded with it on the container path).
+        lib("BrigJSON", "JSON"),
+
         // OCI: the runtime-spec types, errors naming the field, validation (a leaf, and free of
         // Foundation: the VMM links it).
         lib("BrigOCI", "OCI"),
@@ -56,7 +60,7 @@ let package = Package(
         lib("BrigSeccomp", "Platform/Seccomp", ["BrigOCI", "BrigLinux", "CSeccomp", "CBrigSeccompShim"]),
 
         // Runtime: the core (config.json and state JSON, state store, lifecycle, Backend protocol, hooks).
-        lib("BrigCore", "Runtime/Core", ["BrigOCI", "BrigLinux"]),
+        lib("BrigCore", "Runtime/Core", ["BrigJSON", "BrigOCI", "BrigLinux"]),
 
         // Backends behind BrigCore's Backend protocol.
         lib("BrigNamespaces", "Backends/Namespaces",
@@ -92,6 +96,7 @@ let package = Package(
         exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "BrigCore", "CBrigSeccompShim"], static: true),
 
         // Tests mirror Sources/.
+        test("BrigJSONTests", "JSON", ["BrigJSON"]),
         test("BrigLinuxTests", "Platform/Linux", ["BrigLinux"]),
         test("BrigCgroupsTests", "Platform/Cgroups", ["BrigCgroups"]),
         test("BrigSeccompTests", "Platform/Seccomp", ["BrigSeccomp", "BrigOCI", "BrigCore", "BrigLinux", "CBrigSeccompShim"]),

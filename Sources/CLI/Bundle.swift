@@ -46,7 +46,7 @@ enum Bundle {
             throw RuntimeError(.config, "\(bundle)/config.json: cannot read: \(String(cString: strerror(error.errno)))")
         }
         do {
-            let spec = try ConfigLoader.decode(Data(bytes))
+            let spec = try ConfigLoader.decode(bytes)
             try Validation.validate(spec)
             return (bundle, spec)
         } catch {

@@ -205,7 +205,7 @@ extension AgentServer {
         var process = process
         process.terminal = terminal
         do { try Validation.validateProcess(process, field: "process") } catch { throw RuntimeError(.config, "invalid process: \(error)") }
-        let spec = try ConfigLoader.decode(Data(try Files.read(bundle(id) + "/config.json")))
+        let spec = try ConfigLoader.decode(try Files.read(bundle(id) + "/config.json"))
         var options = ExecOptions(process: process)
         let io = try StdioSet(terminal: terminal)
         defer { io.closeChildEnds() }

@@ -240,7 +240,7 @@ public struct NamespacesBackend: Backend {
                 var passed: Int32 = -1
                 let n = try sys("recv") { buf.withUnsafeMutableBytes { brig_recv_fd(conn, &passed, $0.baseAddress, $0.count) } }
                 if passed >= 0 {
-                    let spec = try? ConfigLoader.decode(Data(try Files.read(record.bundle + "/config.json")))
+                    let spec = try? ConfigLoader.decode(try Files.read(record.bundle + "/config.json"))
                     let listener = spec?.linux?.seccomp?.listenerPath
                     defer { close(passed) }
                     if let listener {

@@ -1,19 +1,22 @@
+import BrigJSON
 import BrigOCI
 import FoundationEssentials
 
 /// Decodes config.json, turning decoder errors into a `ConfigError` that names the field.
-/// JSON coding lives here, not in BrigOCI, so that BrigOCI (which the VMM links for its seccomp
-/// profile) stays free of Foundation.
+/// JSON coding lives here, not in BrigOCI; it is BrigJSON's (no Foundation: the container path
+/// maps none of Foundation's JSON code).
 public enum ConfigLoader {
-    public static func decode(_ data: Data) throws(ConfigError) -> Spec {
+    public static func decode(_ bytes: [UInt8]) throws(ConfigError) -> Spec {
         do {
-            return try JSONDecoder().decode(Spec.self, from: data)
+            return try JSONDecoding.decode(Spec.self, from: bytes)
         } catch let error as DecodingError {
             throw describe(error)
         } catch {
             throw ConfigError("", "invalid JSON: \(error)")
         }
     }
+
+    public static func decode(_ data: Data) throws(ConfigError) -> Spec { try decode(Array(data)) }
 
     static func path(_ codingPath: [any CodingKey]) -> String {
         var out = ""

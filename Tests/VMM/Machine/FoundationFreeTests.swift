@@ -6,9 +6,11 @@ import Testing
 /// 6.5 → 5.2 MiB when removed (docs/performance.md, "The VMM"). A new `import Foundation…` in one
 /// of these folders fails here before it shows up as memory.
 @Suite struct FoundationFreeTests {
-    /// Sources/ folders of BrigVMM's dependency closure (Package.swift) and of brig-vmm.
+    /// Sources/ folders of BrigVMM's dependency closure (Package.swift) and of brig-vmm; and
+    /// BrigJSON, which codes config.json and state.json on the container path so that it maps
+    /// none of Foundation's JSON code (docs/performance.md).
     static let folders = [
-        "VMM", "OCI", "Platform/Linux", "Platform/Seccomp", "Executables/brig-vmm",
+        "VMM", "OCI", "Platform/Linux", "Platform/Seccomp", "Executables/brig-vmm", "JSON",
     ]
 
     static var sources: String {
