@@ -15,7 +15,8 @@ finish() {
 stty -F "$out" raw -echo 2>/dev/null
 stty -F /dev/ttyS2 raw -echo 2>/dev/null
 # heartbeat: a console line every 30 s with the newest processes; e2e/vmhost/run tells a frozen
-# VM test host (no beat) from a hung command (beats on) by it.
+# VM test host (no beat) from a hung command (beats on) by it. Its pid is in
+# /run/vmhost-heartbeat.pid: checks that look for stray processes leave it and its children out.
 heartbeat() {
   while sleep 30; do
     p=$(ps -N --ppid 2 -o pid=,stat=,etimes=,args= --sort=-start_time 2>/dev/null)
@@ -28,6 +29,7 @@ if [ "$LAYOUT" = systemd ] && [ "${1:-}" = --command ]; then
   for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
   say "layout systemd: $(cat /proc/self/cgroup)"
   heartbeat < /dev/null > /dev/null 2>&1 &
+  echo $! > /run/vmhost-heartbeat.pid
   cd /work/repo || finish 125
   sh /work/.vmhost/cmd > "$out" 2>&1 < /dev/null
   finish $?
@@ -61,6 +63,7 @@ for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }
 
 # (started here: it stays in the root cgroup, out of the layout's caller cgroup)
 heartbeat < /dev/null > /dev/null 2>&1 &
+echo $! > /run/vmhost-heartbeat.pid
 cg=/sys/fs/cgroup
 ctrls=$(cat $cg/cgroup.controllers)
 enable() { for c in $ctrls; do echo "+$c" > "$1/cgroup.subtree_control" 2>/dev/null; done; }
