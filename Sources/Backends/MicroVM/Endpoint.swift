@@ -13,9 +13,11 @@ public enum AgentEndpoint: Codable, Sendable, Equatable {
     public static let agentPort: UInt32 = 1024
 
     /// One connection to an agent that is up (start, kill, exec…): retried for `timeout` seconds,
-    /// the handshake included. Boot uses `AgentWaiter` with the container's deadline.
-    func session(timeout: Double) throws(RuntimeError) -> AgentSession {
+    /// the handshake included, unless `gone` says why waiting is pointless (the VM stopped).
+    /// Boot uses `AgentWaiter` with the container's deadline.
+    func session(timeout: Double, gone: @escaping () -> String? = { nil }) throws(RuntimeError) -> AgentSession {
         var w = AgentWaiter(timeout: timeout, connect: { (t: Double) throws(ConnectFailure) -> Int32 in try connectOnce(timeout: t) })
+        w.gone = gone
         return try w.session()
     }
 

@@ -335,10 +335,12 @@ public struct MicroVMBackend: Backend {
         return s.startTime == record.pidStartTime && s.state != "Z"
     }
 
-    /// A stopped container's VM is gone: refused at once instead of waiting for its socket.
+    /// A stopped container's VM is gone: refused at once instead of waiting for its socket, also
+    /// when it goes while the connection is retried (`events` polls across a `delete`).
     public func agentStats(_ record: ContainerRecord) throws(RuntimeError) -> AgentStats {
         guard Self.monitorAlive(record) else { throw RuntimeError(.invalidState, "container \(record.id) is not running") }
-        return try Info(record).endpoint.session(timeout: Info.requestTimeout).stats(id: record.id)
+        let gone = { Self.monitorAlive(record) ? nil : "container \(record.id) stopped" }
+        return try Info(record).endpoint.session(timeout: Info.requestTimeout, gone: gone).stats(id: record.id)
     }
 
     public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { try agentStats(record).cgroup }
