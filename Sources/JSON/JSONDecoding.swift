@@ -104,25 +104,18 @@ struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     init(members: [(key: String, value: JSONValue)], codingPath: [any CodingKey]) {
         self.members = members; self.codingPath = codingPath
-        index = members.count > 16 ? Self.lastIndex(members) : nil
-    }
-
-    static func lastIndex(_ members: [(key: String, value: JSONValue)]) -> [String: Int] {
-        var last: [String: Int] = [:]
-        for (i, m) in members.enumerated() { last[m.key] = i }
-        return last
+        index = members.count > 16 ? JSONValue.positions(of: members.lazy.map(\.key)) : nil
     }
 
     /// Each distinct name once, in document order.
     var allKeys: [Key] {
-        var pending = index ?? Self.lastIndex(members)
+        var pending = index ?? JSONValue.positions(of: members.lazy.map(\.key))
         return members.compactMap { pending.removeValue(forKey: $0.key) == nil ? nil : Key(stringValue: $0.key) }
     }
 
     func lookup(_ key: Key) -> JSONValue? {
         if let index { return index[key.stringValue].map { members[$0].value } }
-        for m in members.reversed() where m.key == key.stringValue { return m.value }
-        return nil
+        return JSONValue.member(key.stringValue, in: members)
     }
 
     func contains(_ key: Key) -> Bool { lookup(key) != nil }

@@ -38,11 +38,7 @@ final class Node {
     /// The child named `key`, replacing what an earlier encode put there.
     func child(_ key: String) -> Node {
         let node = Node()
-        if index == nil, keys.count >= 16 {
-            var built: [String: Int] = [:]
-            for (i, k) in keys.enumerated() { built[k] = i }
-            index = built
-        }
+        if index == nil, keys.count >= 16 { index = JSONValue.positions(of: keys) }
         let existing = index.map { $0[key] } ?? keys.firstIndex(of: key)
         if let i = existing { children[i] = node; return node }
         index?[key] = keys.count
@@ -52,6 +48,15 @@ final class Node {
     }
 
     func append() -> Node { let node = Node(); children.append(node); return node }
+
+    /// Makes this node an empty object or array, unless it already is one (a type that asks for
+    /// the same container twice keeps what it encoded).
+    func become(_ container: Kind) {
+        switch (kind, container) {
+        case (.object, .object), (.array, .array): return
+        default: kind = container; keys = []; children = []; index = nil
+        }
+    }
 }
 
 struct ValueEncoder: Encoder {
@@ -62,12 +67,12 @@ struct ValueEncoder: Encoder {
     init(_ node: Node, path: [any CodingKey]) { self.node = node; codingPath = path }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .object = node.kind {} else { node.kind = .object; node.keys = []; node.children = []; node.index = nil }
+        node.become(.object)
         return KeyedEncodingContainer(KeyedEncoder<Key>(node: node, codingPath: codingPath))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        if case .array = node.kind {} else { node.kind = .array; node.keys = []; node.children = []; node.index = nil }
+        node.become(.array)
         return UnkeyedEncoder(node: node, codingPath: codingPath)
     }
 

@@ -25,8 +25,21 @@ public indirect enum JSONValue: Equatable, Sendable {
     /// The member named `key` (the last one when a document repeats it, as Foundation's decoder does).
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
+        return Self.member(key, in: members)
+    }
+
+    /// The last member named `key` of `members`, by scanning (small objects).
+    static func member(_ key: String, in members: [(key: String, value: JSONValue)]) -> JSONValue? {
         for member in members.reversed() where member.key == key { return member.value }
         return nil
+    }
+
+    /// Where each name last occurs among `keys`: the index large objects are looked up by, so that
+    /// decoding or encoding one is not quadratic.
+    static func positions(of keys: some Sequence<String>) -> [String: Int] {
+        var last: [String: Int] = [:]
+        for (i, k) in keys.enumerated() { last[k] = i }
+        return last
     }
 
     /// What a decoding error calls this value ("a string", "null", ...).
