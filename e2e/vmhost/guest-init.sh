@@ -24,12 +24,15 @@ heartbeat() {
     echo "vmhost: alive $(cut -d' ' -f1 /proc/uptime) s; newest: $newest" > /dev/ttyS0
   done
 }
+start_heartbeat() {
+  heartbeat < /dev/null > /dev/null 2>&1 &
+  echo $! > /run/vmhost-heartbeat.pid
+}
 if [ "$LAYOUT" = systemd ] && [ "${1:-}" = --command ]; then
   # Layout systemd, second part: systemd (PID 1) runs this as vmhost-cmd.service.
   for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
   say "layout systemd: $(cat /proc/self/cgroup)"
-  heartbeat < /dev/null > /dev/null 2>&1 &
-  echo $! > /run/vmhost-heartbeat.pid
+  start_heartbeat
   cd /work/repo || finish 125
   sh /work/.vmhost/cmd > "$out" 2>&1 < /dev/null
   finish $?
@@ -62,8 +65,7 @@ ip link set lo up 2>/dev/null
 for m in $MODULES; do modprobe "$m" || { say "modprobe $m failed"; finish 125; }; done
 
 # (started here: it stays in the root cgroup, out of the layout's caller cgroup)
-heartbeat < /dev/null > /dev/null 2>&1 &
-echo $! > /run/vmhost-heartbeat.pid
+start_heartbeat
 cg=/sys/fs/cgroup
 ctrls=$(cat $cg/cgroup.controllers)
 enable() { for c in $ctrls; do echo "+$c" > "$1/cgroup.subtree_control" 2>/dev/null; done; }
