@@ -101,9 +101,10 @@ struct MicroVMHostAgentTests {
         h.assertMicroVMClean("m5")
     }
 
-    /// runtime.md's order under microvm: prestart and createRuntime (on the host, with the host
-    /// state: pid = the monitor) before createContainer (in the container's namespaces inside
-    /// the agent), startContainer before the process, poststart after start, poststop last.
+    /// runtime.md's order under microvm: prestart, createRuntime and createContainer (on the
+    /// host, where their paths resolve, with the host state: pid = the monitor; createContainer
+    /// in the container's root directory), startContainer (in the container, its state naming
+    /// the host's bundle) before the process, poststart after start, poststop last.
     @Test func hooksRunInRuntimeSpecOrder() throws {
         let h = try Harness()
         defer { h.cleanup() }
@@ -113,7 +114,8 @@ struct MicroVMHostAgentTests {
             state=$(cat)
             status=$(echo "$state" | sed 's/.*"status" *: *"\\([a-z]*\\)".*/\\1/')
             pid=$(echo "$state" | sed 's/.*"pid" *: *\\([0-9]*\\).*/\\1/')
-            echo "$1 $status $pid" >> "$2"
+            bundle=$(echo "$state" | sed 's/.*"bundle" *: *"\\([^"]*\\)".*/\\1/' | tr -d '\\\\')
+            echo "$1 $status $pid $bundle $(pwd)" >> "$2"
 
             """
         try Files.write(h.dir + "/hook.sh", script, flags: O_WRONLY | O_CREAT | O_TRUNC)
@@ -139,14 +141,19 @@ struct MicroVMHostAgentTests {
         let c = h.microvm(["create", "--bundle", h.bundle, "m7"])
         #expect(c.code == 0, "\(c.err)")
         #expect(kinds(log) == ["prestart creating", "createRuntime creating", "createContainer creating"])
-        // The host's hooks see the host's state (the monitor's pid), as `brig state` reports it.
+        // The host's hooks see the host's state (the monitor's pid, the bundle), as `brig state`
+        // reports it; createContainer runs in the container's root directory.
         let pid = try h.stateJSON("m7")["pid"] as? Int ?? -1
-        #expect(lines(log).prefix(2).allSatisfy { $0.hasSuffix(" \(pid)") }, "\(lines(log)) vs \(pid)")
+        let fields = lines(log).map { $0.split(separator: " ").map(String.init) }
+        #expect(fields.allSatisfy { $0.count == 5 && $0[2] == "\(pid)" && $0[3] == h.bundle }, "\(lines(log)) vs \(pid)")
+        let root = realpath(h.bundle + "/rootfs", nil).map { p in defer { free(p) }; return String(cString: p) }
+        #expect(fields.last?.last == root, "\(lines(log))")
         let st = h.microvm(["start", "m7"])
         #expect(st.code == 0, "\(st.err)")
         var inside: [String] = []
         for _ in 0..<100 { inside = lines(h.bundle + "/rootfs/hooks.log"); if inside.count >= 2 { break }; usleep(50_000) }
         #expect(inside.first?.hasPrefix("startContainer created") == true && inside.dropFirst().first == "process", "\(inside)")
+        #expect(inside.first?.split(separator: " ").dropFirst(3).first.map(String.init) == h.bundle, "\(inside)")
         #expect(kinds(log).last == "poststart running")
         #expect(h.microvm(["delete", "--force", "m7"]).code == 0)
         #expect(kinds(log) == ["prestart creating", "createRuntime creating", "createContainer creating",

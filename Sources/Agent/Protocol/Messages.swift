@@ -34,12 +34,16 @@ public struct AgentCreate: Codable, Equatable, Sendable {
     public var rootfs: AgentRootfs
     /// Give the container a pty (its output comes back as stdout frames).
     public var terminal: Bool
-    /// The host runs prestart/createRuntime hooks: once the container's namespaces exist (before
-    /// its createContainer hooks), the agent sends a `hooks` frame on the request's channel and
+    /// The host runs prestart/createRuntime/createContainer hooks: once the container's
+    /// namespaces exist (before pivot_root), the agent sends a `hooks` frame on the request's channel and
     /// waits for `hooksDone` (runtime.md's order, with those hooks in the host's namespaces).
     public var hostHooks: Bool?
-    public init(id: String, spec: Spec, rootfs: AgentRootfs, terminal: Bool = false, hostHooks: Bool? = nil) {
+    /// The bundle as the host names it: the container's state (its startContainer hooks' stdin)
+    /// reports it, and relative paths in `spec` are relative to it. nil: the agent's own copy.
+    public var bundle: String?
+    public init(id: String, spec: Spec, rootfs: AgentRootfs, terminal: Bool = false, hostHooks: Bool? = nil, bundle: String? = nil) {
         self.id = id; self.spec = spec; self.rootfs = rootfs; self.terminal = terminal; self.hostHooks = hostHooks
+        self.bundle = bundle
     }
 }
 

@@ -145,7 +145,8 @@ extension AgentServer {
         spec.root = Root(path: rootfs, readonly: spec.root?.readonly)
         try Files.writeAtomically(dir + "/config.json", Array(try JSONEncoder().encode(spec)), mode: 0o600)
 
-        var options = CreateOptions(id: c.id, bundle: dir, spec: spec)
+        // (The config read back by exec is the copy in `dir`; the state names the host's bundle.)
+        var options = CreateOptions(id: c.id, bundle: c.bundle ?? dir, spec: spec)
         if c.hostHooks == true {
             options.runtimeHooks = { [self] state in try awaitHostHooks(connection: connection, requestID: requestID, pid: state.pid) }
         }

@@ -13,23 +13,26 @@ struct AgentSession {
     }
 
     /// Creates the container or starts the exec'd process the monitor stands for. `hostHooks`
-    /// runs the config's prestart/createRuntime hooks on the host when the agent says the
-    /// container's namespaces exist (before its createContainer hooks); nil or a failure message.
+    /// runs the config's prestart/createRuntime/createContainer hooks on the host when the agent
+    /// says the container's namespaces exist; nil or a failure message.
     func begin(_ c: MonitorConfig, hostHooks: @escaping (Int32) -> String?) throws(RuntimeError) -> Int32 {
         do {
             switch c.role {
             case .container(var spec, let rootfs):
-                // prestart, createRuntime, poststart and poststop run on the host (brig runs
-                // them, as Kata does); createContainer/startContainer stay with the guest runtime.
-                let runtimeHooks = !(spec.hooks?.prestart ?? []).isEmpty || !(spec.hooks?.createRuntime ?? []).isEmpty
-                spec.hooks?.prestart = nil; spec.hooks?.createRuntime = nil
+                // Every hook whose path resolves on the host runs there, as Kata places them:
+                // prestart, createRuntime and createContainer (a VM's container namespace has
+                // nothing of the host's), poststart and poststop. startContainer, whose path
+                // resolves in the container, stays with the guest runtime.
+                let h = spec.hooks
+                let runtimeHooks = [h?.prestart, h?.createRuntime, h?.createContainer].contains { !($0 ?? []).isEmpty }
+                spec.hooks?.prestart = nil; spec.hooks?.createRuntime = nil; spec.hooks?.createContainer = nil
                 spec.hooks?.poststart = nil; spec.hooks?.poststop = nil
                 // The guest's interface as the engine's namespace has it, before the container exists.
                 if c.mode == .kvm, let network = c.plan?.network { try client.configureNetwork(network.agentNetwork) }
                 let source: AgentRootfs = c.mode == .kvm
                     ? .block(device: MonitorConfig.guestRootDevice, fstype: "ext4") : .path(rootfs)
                 return try client.create(AgentCreate(id: c.id, spec: spec, rootfs: source, terminal: c.terminal,
-                                                     hostHooks: runtimeHooks ? true : nil),
+                                                     hostHooks: runtimeHooks ? true : nil, bundle: c.bundle),
                                          onHooks: { hostHooks($0.pid) })
             case let .exec(process, execID):
                 return try client.exec(id: c.id, execID: execID, process: process)

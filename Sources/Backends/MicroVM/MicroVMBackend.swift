@@ -126,6 +126,7 @@ public struct MicroVMBackend: Backend {
                                    consoleSocket: o.consoleSocket.map(Files.absolute), consoleOnFD4: o.consoleFD != nil,
                                    plan: plan, diskImage: disk, agentExecutable: agentExecutable)
         if !config.terminal { config.consoleSocket = nil; config.consoleOnFD4 = false }
+        config.bundle = o.bundle
         do { try Files.write(info.pendingStart, "", flags: O_WRONLY | O_CREAT | O_TRUNC) } catch { throw RuntimeError.wrap(error) }
         try plan.network?.record(stateDir: info.stateDir) // before the monitor creates the tap and filters
         func record(monitor pid: pid_t, guestPid: Int32) throws(RuntimeError) -> ContainerRecord {
@@ -146,11 +147,14 @@ public struct MicroVMBackend: Backend {
             try store.save(pending, durable: false)
             CrashPoint.reached("microvm.monitor")
         }
-        // prestart/createRuntime run here, in the host's namespaces, when the agent reports the
-        // container's namespaces created — before its createContainer hooks run in the guest.
+        // prestart, createRuntime and createContainer run here, in the host's namespaces, when
+        // the agent reports the container's namespaces created (before its pivot_root).
+        // createContainer's path resolves on the host (runtime.md), so it runs on the host, as
+        // Kata runs it, in the container's root directory as runc and the namespaces backend do.
         let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD, spawned: spawned) { (pid, guestPid) throws(RuntimeError) in
             let state = try record(monitor: pid, guestPid: guestPid).state(.creating)
             try HookRunner.runCreateRuntime(spec.hooks, state: state)
+            try HookRunner.run(spec.hooks?.createContainer ?? [], kind: "createContainer", state: state, cwd: rootfs)
         }
         debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
         do throws(RuntimeError) {

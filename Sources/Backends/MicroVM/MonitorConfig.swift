@@ -33,6 +33,8 @@ public struct MonitorConfig: Codable, Sendable {
     public var diskImage: String?
     /// host-agent: the brig-agent executable.
     public var agentExecutable: String?
+    /// The container's bundle on the host (the state its guest-side hooks see names it).
+    public var bundle: String? = nil
 
     public static let syncFD: Int32 = 3
     public static let consoleFD: Int32 = 4

@@ -12,6 +12,8 @@ public enum Spawn {
         public var fds: [(Int32, Int32)] = []
         /// Close every fd past 2 in the child (after the dup2s), even ones without O_CLOEXEC.
         public var stdioOnly = false
+        /// The child's working directory (nil: the caller's).
+        public var cwd: String? = nil
         public init(path: String, args: [String], env: [String]) { self.path = path; self.args = args; self.env = env }
     }
 
@@ -21,6 +23,7 @@ public enum Spawn {
         defer { posix_spawn_file_actions_destroy(&actions) }
         for (src, dst) in o.fds { posix_spawn_file_actions_adddup2(&actions, src, dst) }
         if o.stdioOnly { _ = brig_spawn_addclosefrom(&actions, 3) }
+        if let cwd = o.cwd { _ = brig_spawn_addchdir(&actions, cwd) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -49,7 +52,7 @@ public enum Spawn {
     /// into it (too old, another architecture, or the cgroup refused): nothing was spawned,
     /// and the caller spawns as before and moves the child itself.
     public static func spawn(_ o: Options, intoCgroup cgroupFD: Int32) throws(SystemError) -> pid_t? {
-        if o.stdioOnly { return nil }
+        if o.stdioOnly || o.cwd != nil { return nil }
         let pairs = o.fds.flatMap { [$0.0, $0.1] }
         var execErrno: Int32 = 0
         let pid = withCArrays(o) { argv, envp in

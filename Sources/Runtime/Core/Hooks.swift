@@ -28,13 +28,14 @@ public enum HookRunner {
     }
 
     /// A hook without `env` gets `defaultEnv` (runc: the environment of the process running it;
-    /// ours when nil).
-    public static func run(_ hooks: [Hook], kind: String, state: ContainerState, defaultEnv: [String]? = nil) throws(RuntimeError) {
+    /// ours when nil). `cwd`: the hooks' working directory (nil: ours).
+    public static func run(_ hooks: [Hook], kind: String, state: ContainerState, defaultEnv: [String]? = nil,
+                           cwd: String? = nil) throws(RuntimeError) {
         guard !hooks.isEmpty else { return }
         let json: [UInt8]
         do { json = Array(try JSONEncoder().encode(state)) } catch { throw RuntimeError.wrap(error) }
         for (i, hook) in hooks.enumerated() {
-            try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))", defaultEnv: defaultEnv)
+            try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))", defaultEnv: defaultEnv, cwd: cwd)
         }
     }
 
@@ -58,7 +59,7 @@ public enum HookRunner {
         return failures
     }
 
-    static func run(_ hook: Hook, json: [UInt8], label: String, defaultEnv: [String]? = nil) throws(RuntimeError) {
+    static func run(_ hook: Hook, json: [UInt8], label: String, defaultEnv: [String]? = nil, cwd: String? = nil) throws(RuntimeError) {
         do {
             // stdin is a stream socket, so a hook that exits without reading it costs us an
             // EPIPE (MSG_NOSIGNAL), never a SIGPIPE.
@@ -69,6 +70,7 @@ public enum HookRunner {
             var o = Spawn.Options(path: hook.path, args: hook.args ?? [hook.path], env: hook.env ?? defaultEnv ?? environment())
             o.fds = [(inR, 0), (outW, 1), (outW, 2)]
             o.stdioOnly = true
+            o.cwd = cwd
             let pid: pid_t
             do { pid = try Spawn.spawn(o) } catch {
                 [inR, inW, outR, outW].forEach { close($0) }

@@ -137,6 +137,8 @@ int brig_eaccess(const char *path, int mode);
 #include <spawn.h>
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): close every fd >= `from` in the child.
 int brig_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+/// posix_spawn_file_actions_addchdir_np (glibc 2.29): the child changes to `path` before it execs.
+int brig_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 /// posix_spawn of `path` straight into the cgroup2 directory open at `cgroup_fd`: a vfork-style
 /// clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP), then dup2 of the (source, target) pairs
 /// in `fds` (an fd onto itself loses FD_CLOEXEC), default signal dispositions, an empty mask,
