@@ -172,6 +172,19 @@ def at_least(res, other_path):
     return worse
 
 
+def racy_regressions(res, column, results_file, notes=None):
+    """Cases that passed in RESULTS.md's COLUMN and fail now, whose note on COLUMN says racy:
+    --baseline runs each once more, and its second result counts."""
+    base = read_results(results_file).get(column) or {}
+    notes = notes or Notes.load()
+    out = []
+    for n, (st, _) in res.items():
+        found = notes.lookup(column, n) if st == "fail" and base.get(n) == "pass" else None
+        if found and (n, found[0]) in notes.racy:
+            out.append(n)
+    return out
+
+
 def against_baseline(res, column, results_file, case_names, notes=None):
     """--baseline COLUMN: False if a case that passes in RESULTS.md's COLUMN fails now, or if a note
     on COLUMN in notes.toml is stale against this run. Prints what it found."""

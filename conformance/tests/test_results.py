@@ -8,7 +8,7 @@ import unittest
 from types import SimpleNamespace
 
 from conformance.notes import Notes
-from conformance.results import against_baseline, read_results, render, write_results
+from conformance.results import against_baseline, racy_regressions, read_results, render, write_results
 
 CASES = [SimpleNamespace(case_name="lifecycle", spec="runtime.md Lifecycle"),
          SimpleNamespace(case_name="hooks", spec="config.md Hooks"),
@@ -116,6 +116,17 @@ class StaleNoteRunTests(unittest.TestCase):
         self.assertIn("# known failures (not passing in RESULTS.md): hooks", out)
         ok, out = self.baseline({"lifecycle": ("pass", ""), "hooks": ("fail", "y")})
         self.assertTrue(ok, out)
+
+    def test_only_a_regression_with_a_racy_note_runs_again(self):
+        with open(self.md, "w") as f:
+            f.write(rendered())
+        notes = Notes({"lifecycle": {"brig": {"racy": True, "note": "by timing."}},
+                       "hooks": {"brig": {"racy": True, "note": "by timing."}}})
+        res = {"lifecycle": ("fail", "x"), "hooks": ("pass", ""), "cgroup-hugetlb": ("fail", "y")}
+        self.assertEqual(racy_regressions(res, "brig", self.md, notes), ["lifecycle"])
+        # Without the racy note, a regression is not run again; nor is a case that never passed.
+        self.assertEqual(racy_regressions(res, "brig", self.md, NOTES), [])
+        self.assertEqual(racy_regressions({"hooks": ("fail", "y")}, "runc", self.md, notes), [])
 
 
 if __name__ == "__main__":
