@@ -16,7 +16,9 @@ JOBS=${JOBS:-$(nproc)}
 
 # Options enabled on top of `make tinyconfig`. One per line. (IPv6, which brig-agent configures
 # on a networked guest, comes with INET by default: olddefconfig sets IPV6=y.) HW_RANDOM_VIRTIO
-# seeds the guest's random pool from the VMM's virtio-rng device (else crng init waits seconds).
+# seeds the guest's random pool from the VMM's virtio-rng device (else crng init waits seconds);
+# VIRTIO_BALLOON with PAGE_REPORTING reports the guest's free memory to the VMM, which gives it
+# back to the host (free page reporting).
 OPTIONS="
 64BIT
 SMP
@@ -105,6 +107,8 @@ PCI
 VIRTIO_PCI
 HW_RANDOM
 HW_RANDOM_VIRTIO
+VIRTIO_BALLOON
+PAGE_REPORTING
 BLK_DEV_THROTTLING
 HUGETLBFS
 CGROUP_HUGETLB

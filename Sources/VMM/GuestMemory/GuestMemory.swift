@@ -154,6 +154,21 @@ public final class GuestMemory: @unchecked Sendable {
         p.storeBytes(of: value.littleEndian, as: T.self)
     }
 
+    /// Gives the whole 4 KiB pages inside `[address, address+length)` (one region's) back to the
+    /// host: madvise(MADV_DONTNEED) on the private anonymous mapping, so the VMM's RSS no longer
+    /// counts them and they read as zeros when next touched. Returns the bytes given back.
+    @discardableResult
+    public func discard(_ address: UInt64, length: UInt64) throws(GuestMemoryError) -> UInt64 {
+        let p = try hostPointer(address, length: length)
+        let page: UInt64 = 4096
+        let start = (address &+ page &- 1) & ~(page - 1), end = (address + length) & ~(page - 1)
+        guard start >= address, end > start else { return 0 }
+        let host = p + Int(start - address)
+        // (Cannot fail on a mapping of ours; zeroing keeps the promise if it ever does.)
+        if madvise(host, Int(end - start), MADV_DONTNEED) != 0 { memset(host, 0, Int(end - start)) }
+        return end - start
+    }
+
     /// Fills a range with zero bytes.
     public func zero(_ address: UInt64, length: UInt64) throws(GuestMemoryError) {
         let dst = try slice(address, length: length)

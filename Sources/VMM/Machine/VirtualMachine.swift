@@ -36,8 +36,12 @@ public struct VMConfig: Sendable {
         public init(path: String, readOnly: Bool, recursive: Bool = true) { self.path = path; self.readOnly = readOnly; self.recursive = recursive } }
     public var fs: [Share] = []
     public var fsTag = "brig"
-    /// A virtio-rng (entropy) device, the last slot: the guest seeds its random pool from the host.
+    /// A virtio-rng (entropy) device, the slot after virtio-fs: the guest seeds its random pool
+    /// from the host.
     public var rng = true
+    /// A virtio-balloon device for free page reporting only, the last slot: memory the guest
+    /// frees goes back to the host (VirtioBalloon).
+    public var freePageReporting = true
     public static let defaultCmdline = "console=ttyS0 reboot=k panic=-1 pci=off"
     public init(kernelPath: String) { self.kernelPath = kernelPath }
 }
@@ -52,8 +56,8 @@ public struct VsockConfig: Sendable {
 }
 
 /// brig's fixed device map (also in docs/vmm.md). virtio-mmio slots: disks first (slot i for
-/// disk i), then the vsock device at slot `disks.count`, then virtio-net, virtio-fs and
-/// virtio-rng, each in the next slot (only the devices configured take one).
+/// disk i), then the vsock device at slot `disks.count`, then virtio-net, virtio-fs,
+/// virtio-rng and virtio-balloon, each in the next slot (only the devices configured take one).
 public enum DeviceMap {
     public static let serialPort: UInt64 = Serial16550.com1, serialIRQ: UInt32 = Serial16550.com1IRQ
     public static let virtioBase: UInt64 = 0xD000_0000
@@ -188,6 +192,7 @@ public final class VirtualMachine: @unchecked Sendable {
             }
             if !config.fs.isEmpty { _ = try attach(try Self.fsDevice(config)) }
             if config.rng { _ = try attach(VirtioRNG()) }
+            if config.freePageReporting { _ = try attach(VirtioBalloon()) }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
         // Kernel, initrd, boot structures.
