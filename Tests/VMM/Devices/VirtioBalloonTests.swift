@@ -116,14 +116,8 @@ struct BalloonFixture {
     var rng = SystemRandomNumberGenerator()
     for _ in 0..<150 {
         var f = try BalloonFixture()
-        for i in 0..<f.drv.size {
-            let addr: UInt64 = [0x40000, 0x60800, 0x9F000, 0xBFFFF, 0x100000, 0xFFFF_FFFF_FFFF_F000,
-                                UInt64.random(in: 0x40000..<0xC0000, using: &rng)].randomElement(using: &rng)!
-            let len = [0, 1, 0x1000, 0x2000, 0x10000, UInt32.max, UInt32.random(in: 0...0x20000, using: &rng)].randomElement(using: &rng)!
-            let safeLen = addr >= 0x40000 && addr < 0xC0000 ? min(UInt64(len), 0xC0000 - addr) : UInt64(len)
-            try f.drv.setDesc(i, addr: addr, len: UInt32(truncatingIfNeeded: safeLen), flags: UInt16.random(in: 0...7, using: &rng),
-                              next: UInt16.random(in: 0...(f.drv.size + 2), using: &rng))
-        }
+        try f.drv.randomize(addrs: [0x40000, 0x60800, 0x9F000, 0xBFFFF, 0x100000, 0xFFFF_FFFF_FFFF_F000],
+                            lens: [0, 1, 0x1000, 0x2000, 0x10000, 0x20000, UInt32.max], safe: 0x40000..<0xC0000, rng: &rng)
         for _ in 0..<Int.random(in: 1...Int(f.drv.size), using: &rng) {
             try f.drv.publish(UInt16.random(in: 0...(f.drv.size + 1), using: &rng))
             f.dev.notify(VirtioBalloon.reportingQueue)

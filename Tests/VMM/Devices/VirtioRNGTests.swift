@@ -111,7 +111,7 @@ struct RNGFixture {
     #expect(f.dev.r32(VirtioMMIO.Status) & VirtioMMIO.needsReset != 0)
     #expect(try f.drv.usedIdx() == 0 && f.intact(0xC0000, 0x40000))
     // A notification for a queue the device does not have is ignored.
-    var g = try RNGFixture()
+    let g = try RNGFixture()
     g.dev.w32(VirtioMMIO.QueueNotify, 7)
     #expect(g.dev.lastError == nil && g.irq.fired == 0)
     var q = g.drv.deviceQueue
@@ -127,14 +127,8 @@ struct RNGFixture {
         var f = try RNGFixture(VirtioRNG(maxBytesPerRequest: 0x6000, source: { b in
             let n = VirtioRNG.hostRandom(b); filled.withLock { $0 += n }; return n
         }))
-        for i in 0..<f.drv.size {
-            let addr: UInt64 = [0x40000, 0x60000, 0x9FFF0, 0xBFFFF, 0x100000, 0xFFFF_FFFF_FFFF_F000,
-                                UInt64.random(in: 0x40000..<0xC0000, using: &rng)].randomElement(using: &rng)!
-            let len = [0, 1, 15, 16, 0x10000, UInt32.max, UInt32.random(in: 0...0x8000, using: &rng)].randomElement(using: &rng)!
-            let safeLen = addr >= 0x40000 && addr < 0xC0000 ? min(UInt64(len), 0xC0000 - addr) : UInt64(len)
-            try f.drv.setDesc(i, addr: addr, len: UInt32(truncatingIfNeeded: safeLen), flags: UInt16.random(in: 0...7, using: &rng),
-                              next: UInt16.random(in: 0...(f.drv.size + 2), using: &rng))
-        }
+        try f.drv.randomize(addrs: [0x40000, 0x60000, 0x9FFF0, 0xBFFFF, 0x100000, 0xFFFF_FFFF_FFFF_F000],
+                            lens: [0, 1, 15, 16, 0x8000, 0x10000, UInt32.max], safe: 0x40000..<0xC0000, rng: &rng)
         for _ in 0..<Int.random(in: 1...Int(f.drv.size), using: &rng) {   // at most a ring's worth
             try f.drv.publish(UInt16.random(in: 0...(f.drv.size + 1), using: &rng))
             if Bool.random(using: &rng) { try f.mem.store(UInt16.random(in: 0...UInt16.max, using: &rng), at: f.drv.avail + 2) }

@@ -118,3 +118,19 @@ func plainMemory() throws -> GuestMemory { try GuestMemory(regions: [GuestRegion
     }
     #expect(try drv.usedIdx() == UInt16(70000 % 65536))
 }
+
+extension DriverQueue {
+    /// Every descriptor random: an address from `addrs` or inside `safe`, a length from `lens` or
+    /// up to its largest below UInt32.max (clipped so a buffer starting inside `safe` ends there),
+    /// random flags and next (fuzzing:
+    /// the canary outside `safe` must stay untouched).
+    func randomize(addrs: [UInt64], lens: [UInt32], safe: Range<UInt64>, rng: inout some RandomNumberGenerator) throws {
+        for i in 0..<size {
+            let addr = (addrs + [UInt64.random(in: safe, using: &rng)]).randomElement(using: &rng)!
+            let len = (lens + [UInt32.random(in: 0...(lens.filter { $0 < .max }.max() ?? 0), using: &rng)]).randomElement(using: &rng)!
+            let safeLen = safe.contains(addr) ? min(UInt64(len), safe.upperBound - addr) : UInt64(len)
+            try setDesc(i, addr: addr, len: UInt32(truncatingIfNeeded: safeLen), flags: UInt16.random(in: 0...7, using: &rng),
+                        next: UInt16.random(in: 0...(size + 2), using: &rng))
+        }
+    }
+}
