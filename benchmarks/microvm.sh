@@ -2,7 +2,7 @@
 # microvm backend benchmark, side by side in one run:
 #   - create → agent ready (the monitor's own measurement, <state>/<id>/timing)
 #   - `run` of /bin/true: microvm vs namespaces backend
-#   - VMM process RSS with a running container
+#   - VMM process RSS with a running container, with free page reporting and without
 #   - brig's VMM (`brig vm boot`) vs QEMU microvm booting the same kernel + agent initramfs to
 #     the agent's power-off (the agent is given a transport that cannot open, so right after
 #     bring-up it exits and PID 1 powers off through port 0xF4: the whole boot, no container);
@@ -69,12 +69,17 @@ if [ "$hw" = yes ]; then
 import json, sys
 p = sys.argv[1]; c = json.load(open(p)); c["process"]["args"] = ["/bin/sleep", "1000"]; json.dump(c, open(p, "w"))
 PY
+  # With free page reporting (the default) and without it, alternating; RSS taken 5 s after
+  # `run -d` returned (the guest reports what it freed ~2 s after freeing it).
   for i in $(seq 1 3); do
-    "$brig" --root "$work/s3" --backend microvm run -d --bundle "$b" r$i
-    pid=$("$brig" --root "$work/s3" state r$i | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
-    python3 benchmarks/vmm-memory.py --json --pid "$pid" >> "$work/rss"
-    grep agent-ready-ms "$work/s3/r$i/timing" | cut -d= -f2 >> "$work/ready"
-    "$brig" --root "$work/s3" delete --force r$i
+    for fpr in 1 0; do
+      BRIG_VM_FREE_PAGE_REPORTING=$fpr "$brig" --root "$work/s3" --backend microvm run -d --bundle "$b" r$i
+      sleep 5
+      pid=$("$brig" --root "$work/s3" state r$i | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+      python3 benchmarks/vmm-memory.py --json --pid "$pid" >> "$work/rss$fpr"
+      grep agent-ready-ms "$work/s3/r$i/timing" | cut -d= -f2 >> "$work/ready"
+      "$brig" --root "$work/s3" delete --force r$i
+    done
   done
   fi
   # Same kernel + initramfs to the agent's power-off: brig's VMM vs QEMU microvm. The guest
@@ -126,15 +131,18 @@ for name, label in (("qemu", "QEMU microvm (no entropy device)"), ("qemu+rng", "
     if name in boot:
         q = boot[name]
         print(f"  {label:<34} {q*1000:9.1f} ms   brig/QEMU x{b/q:.2f}")
-rss = [] if boot_only else [json.loads(x) for x in open(f"{w}/rss").read().split("\n") if x]
+def rss(fpr):
+    return [json.loads(x) for x in open(f"{w}/rss{fpr}").read().split("\n") if x]
 ready = [] if boot_only else [int(x) for x in open(f"{w}/ready").read().split()]
 def mem(r):
     return (f"RSS {r['rss']/1024:.1f} MiB = guest RAM touched {r['guest']/1024:.1f} + brig's binary {(r['image'] - r['image_dirty'])/1024:.1f} "
             f"(clean page cache, shared) + the VMM's own {r['own']/1024:.1f}")
 if not boot_only:
-    mid = sorted(rss, key=lambda r: r["rss"])[len(rss) // 2]
     print(f"  create → agent ready {statistics.median(ready)} ms (median of {len(ready)})")
-    print(f"  VMM with a running container (median of {len(rss)}): {mem(mid)}")
+    for fpr, label in (("1", "free page reporting"), ("0", "BRIG_VM_FREE_PAGE_REPORTING=0")):
+        rs = rss(fpr)
+        mid = sorted(rs, key=lambda r: r["rss"])[len(rs) // 2]
+        print(f"  VMM with a running container, {label} (median of {len(rs)}): {mem(mid)}")
 if qrss and brss:
     print(f"  peak RSS of that boot   brig VMM {int(brss)/1024:.1f} MiB   QEMU microvm {int(qrss)/1024:.1f} MiB   QEMU/brig x{int(qrss)/int(brss):.2f}")
     print(f"  brig VMM at its peak: {mem(json.load(open(f'{w}/bootmem')))}")

@@ -9,12 +9,13 @@ import CBrigShim
 public enum VMCommand {
     public static let usage = """
     usage: vm boot --kernel K [--initrd I] [--disk D [--disk-ro]]... [--mem 256M] [--cpus 1]
-                   [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit]
+                   [--cmdline "..."] [--serial-out FILE] [--timeout SECONDS] [--no-pvh] [--no-pit] [--no-balloon]
                    [--cpuid-vendor GenuineIntel] [--cpuid-hide cx16,popcnt,smep,smap,xsave] [--timing]
                    [--vsock-uds PATH [--vsock-cid 3]] [--net-tap NAME [--net-mac MAC] [--net-mtu 1500]] [--seccomp]
            vm host-info
            vm jail-check [socket-inet] [socket-unix] [netns] [pty] [tiocsti] [execve]
     --net-tap adds a virtio-net device on tap NAME (created in the VMM's network namespace).
+    --no-balloon leaves out the free page reporting device (virtio-balloon).
     --seccomp confines the VMM once the VM is built (new IPC/UTS/net namespaces, seccomp
     allowlist; see VMMJail). jail-check applies the same jail to itself, then tries each probe
     and prints `NAME ok` or `NAME errno N` (execve is killed by the filter).
@@ -61,7 +62,7 @@ public enum VMCommand {
     public static func parse(_ args: [String]) throws(ParseError) -> Options {
         var kernel: String?, initrd: String?, disks: [VMConfig.Disk] = []
         var mem: UInt64 = 256 << 20, cpus = 1, cmdline = VMConfig.defaultCmdline, serialOut: String?
-        var timeout: Double?, pvh = true, pit = true, timing = false, seccomp = false, cpuid = CPUIDPolicy()
+        var timeout: Double?, pvh = true, pit = true, balloon = true, timing = false, seccomp = false, cpuid = CPUIDPolicy()
         var vsockUDS: String?, vsockCID: UInt64 = 3
         var netTap: String?, netMAC: [UInt8] = [0x02, 0x62, 0x72, 0x69, 0x67, 0x01], netMTU: UInt16 = 1500
         var i = 0
@@ -95,6 +96,7 @@ public enum VMCommand {
                 timeout = t
             case "--no-pvh": pvh = false
             case "--no-pit": pit = false
+            case "--no-balloon": balloon = false
             case "--timing": timing = true
             case "--seccomp": seccomp = true
             case "--vsock-uds": vsockUDS = try value(a)
@@ -128,7 +130,7 @@ public enum VMCommand {
         guard let kernel else { throw .missingKernel }
         var c = VMConfig(kernelPath: kernel)
         c.initrdPath = initrd; c.disks = disks; c.memoryBytes = mem; c.cpus = cpus; c.cmdline = cmdline
-        c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid
+        c.timeoutSeconds = timeout; c.preferPVH = pvh; c.pit = pit; c.cpuid = cpuid; c.freePageReporting = balloon
         c.vsock = vsockUDS.map { VsockConfig(guestCID: vsockCID, udsPath: $0) }
         c.net = netTap.map { NetConfig(tapName: $0, mac: netMAC, mtu: netMTU) }
         return Options(config: c, serialOut: serialOut, timing: timing, seccomp: seccomp)
