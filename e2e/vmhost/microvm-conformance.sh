@@ -40,15 +40,15 @@ STALL_AFTER=${STALL_AFTER:-420} SLOW_CALL=${SLOW_CALL:-60}
 mkdir -p /work/out && : > /work/out/calls.log
 # The runtime the suite calls: brig, each call logged with its start time and pid (the suite's
 # timeouts kill brig itself). Before a `delete --force` (every case's cleanup) the container's
-# guest console and agent log are kept in /work/out/kept/ (the tails), so a case that failed
-# can be diagnosed afterwards.
+# guest console, agent log, why the VM stopped and its timing are kept in /work/out/kept/ (the
+# tails), so a case that failed can be diagnosed afterwards.
 cat > /tmp/brig-logged <<'EOF'
 #!/bin/sh
 echo "$(date +%s) $$ $*" >> /work/out/calls.log
 case " $* " in *" delete --force "*)
   for id in "$@"; do :; done
   mkdir -p /work/out/kept
-  for f in console.log agent.log; do
+  for f in console.log agent.log vm-stopped timing; do
     [ -f "/run/brig-conf/$id/$f" ] && tail -c 20000 "/run/brig-conf/$id/$f" > "/work/out/kept/$id.$f"
   done ;;
 esac
