@@ -91,7 +91,7 @@ struct VsockGuestTests {
         defer { close(sfd) }
         let vm = try vsockVM(kernel, uds: uds, serialFD: sfd)
         #expect(vm.cmdline.text.contains("virtio_mmio.device=4K@0xd0000000:5"))
-        #expect(vm.cmdline.text.hasSuffix(" virtio_mmio.device=4K@0xd0001000:6"))   // virtio-rng, the slot after vsock
+        #expect(vm.cmdline.text.hasSuffix(" virtio_mmio.device=4K@0xd0001000:6 virtio_mmio.device=4K@0xd0002000:7"))   // virtio-rng, the slot after vsock, then virtio-balloon
         let result = Mutex<StopReason?>(nil)
         let t = Threads.spawn { let r = vm.run(); result.withLock { $0 = r } }
 
