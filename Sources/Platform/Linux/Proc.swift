@@ -41,16 +41,31 @@ public enum Timestamp {
     public static func now() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        func pad(_ v: Int32, _ w: Int) -> String {
+        return format(seconds: Int64(ts.tv_sec), nanoseconds: Int(ts.tv_nsec))
+    }
+
+    /// The UTC date and time of `seconds` since the epoch, computed here rather than with
+    /// gmtime_r: glibc's loads /etc/localtime on its first call (seven syscalls and the tzfile
+    /// parser's pages in every process that writes a state record), though UTC needs no zone.
+    public static func format(seconds: Int64, nanoseconds: Int) -> String {
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secs = Int(seconds - days * 86_400)
+        // Civil date from days since 1970-01-01, proleptic Gregorian (H. Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        func pad(_ v: Int64, _ w: Int) -> String {
             let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s
         }
-        let ns = String(ts.tv_nsec)
-        return "\(tmv.tm_year + 1900)-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T" +
-            "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2))." +
-            String(repeating: "0", count: 9 - ns.count) + ns + "Z"
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T" +
+            "\(pad(Int64(secs / 3600), 2)):\(pad(Int64(secs / 60 % 60), 2)):\(pad(Int64(secs % 60), 2))." +
+            pad(Int64(nanoseconds), 9) + "Z"
     }
 }
 

@@ -58,6 +58,27 @@ import Testing
         #expect(t.count == 30)
         #expect(t.hasSuffix("Z"))
         #expect(Array(t)[10] == "T")
+        #expect(Timestamp.format(seconds: 0, nanoseconds: 5) == "1970-01-01T00:00:00.000000005Z")
+        #expect(Timestamp.format(seconds: 951_782_400, nanoseconds: 0) == "2000-02-29T00:00:00.000000000Z")
+        #expect(Timestamp.format(seconds: 4_107_542_399, nanoseconds: 999_999_999) == "2100-02-28T23:59:59.999999999Z")
+    }
+
+    /// The date arithmetic agrees with glibc's gmtime_r at the first and last second of every
+    /// day from 1968 to 2102 (leap years; 2000, a leap century; 2100, not) and around 2400-02-29.
+    @Test func timestampsAgreeWithGmtime() {
+        var failures = 0
+        for day in Array(Int64(-400)..<48_300) + Array(Int64(156_700)..<157_500) {
+            for seconds in [day * 86_400, day * 86_400 + 86_399] {
+                var t = time_t(seconds)
+                var tmv = tm()
+                gmtime_r(&t, &tmv)
+                let expected = digits(tmv.tm_year + 1900, 4) + "-" + digits(tmv.tm_mon + 1, 2) + "-" +
+                    digits(tmv.tm_mday, 2) + "T" + digits(tmv.tm_hour, 2) + ":" + digits(tmv.tm_min, 2) + ":" +
+                    digits(tmv.tm_sec, 2) + ".000000042Z"
+                if Timestamp.format(seconds: seconds, nanoseconds: 42) != expected { failures += 1 }
+            }
+        }
+        #expect(failures == 0)
     }
 }
 
@@ -157,4 +178,9 @@ import Testing
         let stdoutOnly = try Spawn.output(Spawn.Options(path: "/bin/sh", args: ["sh", "-c", "echo out; echo err >/dev/null"], env: []))
         #expect(stdoutOnly.exit == .exited(0) && String(decoding: stdoutOnly.output, as: UTF8.self) == "out\n")
     }
+}
+
+/// `v` in at least `width` digits, zero-padded (the gmtime_r side of timestampsAgreeWithGmtime).
+private func digits(_ v: Int32, _ width: Int) -> String {
+    let s = String(v); return String(repeating: "0", count: max(0, width - s.count)) + s
 }
