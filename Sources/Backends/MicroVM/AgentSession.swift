@@ -32,7 +32,7 @@ struct AgentSession {
                                                      hostHooks: runtimeHooks ? true : nil),
                                          onHooks: { hostHooks($0.pid) })
             case let .exec(process, execID):
-                return try client.exec(id: c.id, execID: execID, process: process)
+                return try client.exec(id: c.id, execID: execID, process: process, subCgroups: c.subCgroups)
             }
         } catch { throw Self.map(error) }
     }
