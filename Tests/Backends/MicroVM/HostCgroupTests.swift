@@ -1,5 +1,6 @@
 import BrigCgroups
 import BrigCore
+import BrigLinux
 import BrigOCI
 import FoundationEssentials
 import Glibc
