@@ -79,7 +79,7 @@ let package = Package(
         lib("BrigNamespaces", "Backends/Namespaces",
             ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         lib("BrigMicroVM", "Backends/MicroVM",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
+            ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigNamespaces", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
 
         // VMM, leaf-first: guest memory, loader, devices (which never see KVM), KVM, the machine.
         lib("BrigGuestMemory", "VMM/GuestMemory", ["BrigLinux"]),
@@ -116,7 +116,7 @@ let package = Package(
         test("BrigOCITests", "OCI", ["BrigOCI", "BrigCore"]),
         test("BrigCoreTests", "Runtime/Core", ["BrigCore", "BrigOCI", "BrigLinux"]),
         test("BrigNamespacesTests", "Backends/Namespaces", ["BrigNamespaces", "BrigCore", "BrigCgroups"]),
-        test("BrigMicroVMTests", "Backends/MicroVM", ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux"]),
+        test("BrigMicroVMTests", "Backends/MicroVM", ["BrigMicroVM", "BrigAgentProtocol", "BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups"]),
         test("BrigGuestMemoryTests", "VMM/GuestMemory", ["BrigGuestMemory"]),
         test("BrigBootTests", "VMM/Boot", ["BrigBoot", "BrigGuestMemory"]),
         test("BrigDevicesTests", "VMM/Devices", ["BrigDevices", "BrigGuestMemory"]),

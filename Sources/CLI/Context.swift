@@ -79,7 +79,7 @@ public final class Context {
         let debug: (String) -> Void = { [weak self] in self?.debug($0) }
         switch kind {
         case .namespaces: return NamespacesBackend(debug: debug, warn: { [weak self] in self?.warn($0) })
-        case .microvm: return MicroVMBackend.fromEnvironment(debug: debug)
+        case .microvm: return MicroVMBackend.fromEnvironment(debug: debug, warn: { [weak self] in self?.warn($0) })
         }
     }
 

@@ -5,7 +5,7 @@ import os
 from ..core import case, check, eq, M, Skip
 from ..host import host_cgroup_dir, own_cgroups, remove_cgroups
 from ..context import parse_report, running
-from ..inside import looks_inside
+from ..inside import InsideCgroup, cgroup_lines, exec_probe, looks_inside, own_cgroup_view
 from .cgroups import copy_cpuset
 
 
@@ -73,6 +73,8 @@ def t_exec_255(c):
 @case("exec-cgroup-sub", spec="runc CLI exec --cgroup: the process runs in an existing sub-cgroup of the container's; "
                               "a path outside it or an unknown controller is refused")
 def t_exec_cgroup(c):
+    if looks_inside(c):
+        return exec_cgroup_inside(c)
     cid, _, _ = c.create(c.config(["/probe", "sleep", "60"]))
     c.rt.ok("start", cid)
     pid = c.rt.state(cid)["pid"]
@@ -103,3 +105,29 @@ def t_exec_cgroup(c):
         check("sub cgroup" in err, f"exec --cgroup ../escape: error does not say why: {err.strip()[:200]!r}")
     finally:
         remove_cgroups(reversed(made))
+
+
+def exec_cgroup_inside(c):
+    """exec-cgroup-sub where the state pid is not the container's (a microvm runtime: the host
+    cgroup the state pid is in holds the VM, the container's cgroups are the guest's): the
+    sub-cgroup is made from inside (a cgroup namespace and a writable cgroup mount), and the
+    exec'd process must be in it as it sees itself (its cgroup namespace's root is the container's)."""
+    cfg = own_cgroup_view(c.config(["/probe", "sleep", "60"]))
+    for m in cfg["mounts"]:
+        if m.get("destination") == "/sys/fs/cgroup":
+            m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    cid, _, _ = c.create(cfg)
+    c.rt.ok("start", cid)
+    d = InsideCgroup(c, cid, "pids")
+    sub = f"{d.dir}/sub"
+    c.rt.ok("exec", cid, "mkdir", sub, timeout=15)  # (busybox's: the probe's mkdir removes what it made)
+    arg = "sub" if d.version == 2 else "pids:sub"
+    rep = parse_report(c.rt.ok("exec", "--cgroup", arg, cid, "/probe", "cgroup", "end", timeout=15).out)
+    lines = dict((ctrls, path) for ctrls, path in cgroup_lines(rep.get("file[/proc/self/cgroup]", "")))
+    key = "" if d.version == 2 else next((k for k in lines if "pids" in k.split(",")), "pids")
+    eq(lines.get(key), M(c, "/sub", "/"), f"exec --cgroup {arg}: cgroup of {key or 'cgroup2'} as the exec'd process sees it")
+    for bad in ("../escape", "nosuchcontroller:sub"):
+        p = c.rt.call("exec", "--cgroup", bad, cid, "/probe", "end", timeout=15)
+        check(p.returncode != 0, f"exec --cgroup {bad} succeeded")
+    err = c.rt.call("exec", "--cgroup", "../escape", cid, "/probe", "end", timeout=15).err
+    check("sub cgroup" in err, f"exec --cgroup ../escape: error does not say why: {err.strip()[:200]!r}")

@@ -8,12 +8,13 @@
 # On the host it prepares the guest (e2e/vmhost/microvm-guest.sh: brig's kernel, already built,
 # and the agent initramfs from .build/release/brig-agent) and runs itself in the VM test host with
 # --modules kvm_amd. There (--in-vm) it prints TAP and exits non-zero if a case failed. Cases: run
-# with exit status, create/start/state, exec (sees the guest's PID 1), exec -t, ps, pause/resume, kill,
-# kill --all, a terminal through --console-socket with a resize, OOM in the guest, SIGKILL of the
+# with exit status, create/start/state, the VMM in the container's host cgroup (frozen by pause),
+# exec (sees the guest's PID 1), exec -t, ps, pause/resume, kill, kill --all, delete --force of a
+# paused container, a frozen cgroupsPath refused, a terminal through --console-socket with a resize, OOM in the guest, SIGKILL of the
 # monitor, and boot failures (kernel panic, a guest slower than the deadline, a monitor killed
 # mid-boot) with a guest that comes up late but in time, brig SIGKILLed at each step of a create
 # and at random moments, and a churn of MICROVM_CHURN (default 10) lifecycles; after each,
-# nothing may be left (processes, state entries, sockets, disk images), and the churn grows
+# nothing may be left (processes, state entries, sockets, disk images, host cgroups), and the churn grows
 # no processes, open files, mounts or state-root entries.
 set -u
 if [ "${1:-}" != --in-vm ]; then
@@ -60,10 +61,12 @@ wait_state() { # ID STATUS [tries of 0.1 s]
   i=0; while [ $i -lt "${3:-300}" ]; do [ "$(state_of "$1")" = "$2" ] && return 0; sleep 0.1; i=$((i + 1)); done; return 1
 }
 
-# Nothing of container ID may be left: no process naming its state dir, no state dir, and under
-# the root only the image cache.
+# Nothing of container ID may be left: no process naming its state dir, no state dir, no host
+# cgroup of its VM (the default placement is named by the id), and under the root only the image cache.
 leftovers() {
   out=""
+  cg=$(find /sys/fs/cgroup -type d -name "$1" 2>/dev/null | tr '\n' ' ')
+  [ -n "$cg" ] && out="$out cgroup:$cg"
   for p in /proc/[0-9]*; do
     c=$(tr '\0' ' ' 2>/dev/null < "$p/cmdline") || continue
     case "$c" in *"$ROOT/$1/"*|*"$ROOT/$1 "*) out="$out ${p#/proc/}:$c" ;; esac
@@ -105,6 +108,11 @@ if [ -n "$p" ] && [ "$(cat "$W/life.pid" 2>/dev/null)" = "$p" ] && tr '\0' ' ' <
   ok "state pid is the monitor (the VMM) and --pid-file has it"
 else fail "state pid is the monitor (the VMM) and --pid-file has it" "pid=$p"; fi
 note "timing: $(tr '\n' ' ' < "$ROOT/c1/timing" 2>/dev/null)"
+# The container's host cgroup holds the VMM (default placement: the id); only brig's monitor is in it.
+cg=$(sed -n 's/^0:://p' /proc/$p/cgroup 2>/dev/null); cgd=/sys/fs/cgroup$cg
+if [ "${cg##*/}" = c1 ] && [ "$(cat "$cgd/cgroup.procs" 2>/dev/null)" = "$p" ]; then
+  ok "the VMM runs in the container's host cgroup ($cg)"
+else fail "the VMM runs in the container's host cgroup" "cgroup '$cg', procs: $(cat "$cgd/cgroup.procs" 2>&1 | tr '\n' ' ')"; fi
 if mvm start c1 && [ "$(state_of c1)" = running ]; then ok "start: running"; else fail "start: running" "$(state_of c1)"; fi
 i=0; out=""; while [ $i -lt 50 ]; do out=$(brig exec c1 cat /tmp/marker 2>&1) && [ "$out" = started ] && break; sleep 0.2; i=$((i + 1)); done
 if [ "$out" = started ]; then ok "exec sees the container's files"; else fail "exec sees the container's files" "$out"; fi
@@ -146,12 +154,15 @@ out=$(brig ps --format json c1 2>&1)
 if echo "$out" | python3 -c 'import json,sys; p=json.load(sys.stdin); sys.exit(0 if len(p) >= 2 and all(isinstance(x, int) and x > 1 for x in p) else 1)'; then
   ok "ps --format json: guest pids ($out)"
 else fail "ps --format json: guest pids" "$out"; fi
-if brig pause c1 && [ "$(state_of c1)" = paused ] && grep -q '^State:.*T' /proc/$p/status; then
-  ok "pause: paused, the VMM stopped"
-else fail "pause: paused, the VMM stopped" "$(state_of c1)"; fi
-if brig resume c1 && [ "$(state_of c1)" = running ] && [ "$(brig exec c1 cat /tmp/marker 2>&1)" = started ]; then
-  ok "resume: running, exec works again"
-else fail "resume: running, exec works again" "$(state_of c1)"; fi
+if brig pause c1 && [ "$(state_of c1)" = paused ] && grep -q '^State:.*T' /proc/$p/status && [ "$(cat "$cgd/cgroup.freeze")" = 1 ]; then
+  ok "pause: paused, the VMM stopped, its cgroup frozen"
+else fail "pause: paused, the VMM stopped, its cgroup frozen" "$(state_of c1), cgroup.freeze $(cat "$cgd/cgroup.freeze" 2>&1)"; fi
+out=$(brig exec c1 true 2>&1); rc=$?
+if [ $rc != 0 ] && echo "$out" | grep -q paused; then ok "exec into the paused container is refused"
+else fail "exec into the paused container is refused" "rc=$rc" "$out"; fi
+if brig resume c1 && [ "$(state_of c1)" = running ] && [ "$(cat "$cgd/cgroup.freeze")" = 0 ] && [ "$(brig exec c1 cat /tmp/marker 2>&1)" = started ]; then
+  ok "resume: running, its cgroup thawed, exec works again"
+else fail "resume: running, its cgroup thawed, exec works again" "$(state_of c1), cgroup.freeze $(cat "$cgd/cgroup.freeze" 2>&1)"; fi
 monitor_alive() { tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline" | grep -q vm-monitor; }
 if brig kill c1 TERM && wait_state c1 stopped && ! monitor_alive "$p"; then
   ok "kill TERM: stopped, the monitor (and VM) gone"
@@ -167,6 +178,21 @@ i=0; while [ $i -lt 50 ] && [ "$(brig ps --format json k1 2>/dev/null | tr ',' '
 if brig kill --all k1 KILL && wait_state k1 stopped; then ok "kill --all KILL: stopped"; else fail "kill --all KILL: stopped" "$(state_of k1)"; fi
 brig delete k1
 clean kill-all k1
+# A paused container (vCPUs stopped, host cgroup frozen): delete --force ends it, cgroup and all.
+mvm run -d --bundle "$B" k2 >/dev/null 2>&1
+if brig pause k2 && [ "$(state_of k2)" = paused ] && brig delete --force k2; then ok "delete --force of a paused container"
+else fail "delete --force of a paused container" "$(state_of k2)"; fi
+clean paused-delete k2
+# A frozen cgroupsPath is refused (the VMM would block in it), not waited on; nothing is left.
+fz=/sys/fs/cgroup/e2e-frozen-$$
+mkdir "$fz" && echo 1 > "$fz/cgroup.freeze"
+B=$(bundle frozen "s[\"linux\"][\"cgroupsPath\"] = \"/${fz##*/}\"")
+out=$(mvm create --bundle "$B" f1 2>&1); rc=$?
+echo 0 > "$fz/cgroup.freeze"
+if [ $rc != 0 ] && echo "$out" | grep -q frozen && [ -z "$(cat "$fz/cgroup.procs")" ]; then ok "a frozen cgroupsPath is refused"
+else fail "a frozen cgroupsPath is refused" "rc=$rc" "$out"; fi
+rmdir "$fz"
+clean frozen f1
 
 note "case 4 at $(( $(date +%s) - t0 )) s"
 # 4. A terminal: the pty master reaches --console-socket, the guest process has a tty of the

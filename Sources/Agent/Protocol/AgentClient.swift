@@ -142,9 +142,11 @@ public final class AgentClient: @unchecked Sendable {
 
     public func start(id: String) throws(AgentError) { _ = try call(.start(id: id)) }
 
-    /// Runs `process` in the container; returns its guest pid. Its stdio is attached here.
-    public func exec(id: String, execID: String, process: Process) throws(AgentError) -> Int32 {
-        let p = try pid(try call(.exec(id: id, execID: execID, process: process, terminal: process.terminal ?? false)), "exec")
+    /// Runs `process` in the container (in `subCgroups` of its cgroup, as `exec --cgroup`);
+    /// returns its guest pid. Its stdio is attached here.
+    public func exec(id: String, execID: String, process: Process, subCgroups: [String: String]? = nil) throws(AgentError) -> Int32 {
+        let p = try pid(try call(.exec(id: id, execID: execID, process: process, terminal: process.terminal ?? false,
+                                       subCgroups: subCgroups)), "exec")
         lock(); attachedChannel = UInt32(p); unlock()
         return p
     }

@@ -87,7 +87,8 @@ public struct AgentStats: Codable, Equatable, Sendable {
 public enum AgentRequest: Codable, Equatable, Sendable {
     case create(AgentCreate)
     case start(id: String)
-    case exec(id: String, execID: String, process: Process, terminal: Bool)
+    /// `subCgroups`: `exec --cgroup`'s sub-cgroups of the container's (controller or "" -> path).
+    case exec(id: String, execID: String, process: Process, terminal: Bool, subCgroups: [String: String]? = nil)
     case kill(id: String, execID: String?, signal: Int32, all: Bool)
     case wait(id: String, execID: String?)
     case state(id: String)

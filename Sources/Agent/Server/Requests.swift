@@ -17,8 +17,9 @@ extension AgentServer {
                 r.pid = try create(c, connection: connection, requestID: requestID)
             case .start(let id):
                 try load(id).start()
-            case .exec(let id, let execID, let process, let terminal):
-                r.pid = try exec(id: id, execID: execID, process: process, terminal: terminal, connection: connection)
+            case .exec(let id, let execID, let process, let terminal, let subCgroups):
+                r.pid = try exec(id: id, execID: execID, process: process, terminal: terminal, subCgroups: subCgroups ?? [:],
+                                 connection: connection)
             case .kill(let id, let execID, let signal, let all):
                 guard signal >= 0 && signal < 65 else { throw RuntimeError(.usage, "invalid signal \(signal)") }  // 0: existence check
                 let container = try load(id)
@@ -198,7 +199,8 @@ extension AgentServer {
         }
     }
 
-    func exec(id: String, execID: String, process: Process, terminal: Bool, connection: Int32) throws -> Int32 {
+    func exec(id: String, execID: String, process: Process, terminal: Bool, subCgroups: [String: String] = [:],
+              connection: Int32) throws -> Int32 {
         let container = try load(id)
         try StateStore.validate(id: execID)
         try container.checkExec()
@@ -208,6 +210,7 @@ extension AgentServer {
         do { try Validation.validateProcess(process, field: "process") } catch { throw RuntimeError(.config, "invalid process: \(error)") }
         let spec = try ConfigLoader.decode(try Files.read(bundle(id) + "/config.json"))
         var options = ExecOptions(process: process)
+        options.subCgroups = subCgroups
         let io = try StdioSet(terminal: terminal)
         defer { io.closeChildEnds() }
         if terminal { options.consoleFD = io.consoleChild } else { options.stdio = io.childStdio }

@@ -35,7 +35,7 @@ struct AgentSession {
                                                      hostHooks: runtimeHooks ? true : nil, bundle: c.bundle),
                                          onHooks: { hostHooks($0.pid) })
             case let .exec(process, execID):
-                return try client.exec(id: c.id, execID: execID, process: process)
+                return try client.exec(id: c.id, execID: execID, process: process, subCgroups: c.subCgroups)
             }
         } catch { throw Self.map(error) }
     }

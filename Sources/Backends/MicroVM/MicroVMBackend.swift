@@ -17,16 +17,18 @@ public struct MicroVMBackend: Backend {
     public var agentExecutable: String
     public var defaults: MicroVMDefaults
     public var debug: (String) -> Void
+    /// Warnings (the namespaces backend's, e.g. a populated cgroup joined).
+    public var warn: (String) -> Void
 
     public init(executable: String, mode: MicroVMMode, agentExecutable: String, defaults: MicroVMDefaults,
-                debug: @escaping (String) -> Void = { _ in }) {
+                debug: @escaping (String) -> Void = { _ in }, warn: @escaping (String) -> Void = { _ in }) {
         self.executable = executable; self.mode = mode; self.agentExecutable = agentExecutable
-        self.defaults = defaults; self.debug = debug
+        self.defaults = defaults; self.debug = debug; self.warn = warn
     }
 
     /// From the environment: BRIG_MICROVM_TRANSPORT=host-agent selects the test transport;
     /// BRIG_AGENT names brig-agent (default: next to this executable).
-    public static func fromEnvironment(debug: @escaping (String) -> Void) -> MicroVMBackend {
+    public static func fromEnvironment(debug: @escaping (String) -> Void, warn: @escaping (String) -> Void = { _ in }) -> MicroVMBackend {
         let exe = selfExecutable()
         let dir = exe.split(separator: "/").dropLast().joined(separator: "/")
         let mode = MicroVMMode(rawValue: Env.get("BRIG_MICROVM_TRANSPORT") ?? "kvm") ?? .kvm
@@ -37,7 +39,7 @@ public struct MicroVMBackend: Backend {
         return MicroVMBackend(executable: exe, mode: mode, agentExecutable: Env.get("BRIG_AGENT") ?? "/\(dir)/brig-agent",
                               defaults: .fromEnvironment(env, hostCPUs: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))),
                                                          nested: MicroVMDefaults.hostIsVirtual(cpuinfo: (try? Files.readString("/proc/cpuinfo")) ?? "")),
-                              debug: debug)
+                              debug: debug, warn: warn)
     }
 
     static func selfExecutable() -> String {
@@ -102,17 +104,22 @@ public struct MicroVMBackend: Backend {
             guard access(agentExecutable, X_OK) == 0 else { throw RuntimeError(.config, "brig-agent not found at \(agentExecutable) (set BRIG_AGENT)") }
             guard disk == nil else { throw RuntimeError(.unsupported, "vm.image: the host-agent transport needs a rootfs directory") }
         }
+        // The host cgroup the monitor (the VMM) runs in: recorded below before it is made.
+        var host = mode == .kvm ? try HostCgroup.plan(o) : nil
         // What the container will hold (the disk image copy, the monitor and its VM, sockets, the
         // tap) is recorded before it is acquired, so `delete --force` removes what a brig killed at
         // any later point left (docs/reliability.md): the state directory first, the monitor's pid
         // as soon as it exists.
         let created = Timestamp.now()
-        var pending = ContainerRecord(id: o.id, handle: .microvm(MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: 0)),
+        var pending = ContainerRecord(id: o.id, handle: .microvm(MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: 0,
+                                                                                cgroup: host?.prospective)),
                                       bundle: o.bundle, rootfs: rootfs, pid: 0, pidStartTime: 0, created: created, owner: "",
                                       annotations: spec.annotations, hooks: spec.hooks)
         pending.incomplete = true
         try store.save(pending, durable: false)
         CrashPoint.reached("microvm.recorded")
+        try host?.make(o, warn: warn, debug: debug)
+        if host?.manager.state.paths.isEmpty == true { host = nil }  // rootless, no cgroup of its own
         if mode == .kvm, disk == nil {
             let image = info.stateDir + "/rootfs.ext4"
             // The guest cannot create mount points in a read-only image: brig does, as runc does.
@@ -133,7 +140,7 @@ public struct MicroVMBackend: Backend {
             guard let stat = ProcStat.read(pid: pid), stat.state != "Z" else {
                 throw RuntimeError(.system, "the VM monitor exited during create")
             }
-            let handle = MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: guestPid)
+            let handle = MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: guestPid, cgroup: host?.record)
             return ContainerRecord(id: o.id, handle: .microvm(handle), bundle: o.bundle, rootfs: rootfs, pid: pid,
                                    pidStartTime: stat.startTime, created: created, owner: "", annotations: spec.annotations,
                                    hooks: spec.hooks)
@@ -142,6 +149,7 @@ public struct MicroVMBackend: Backend {
         // a monitor that sees its creator gone and exits by itself).
         let spawned = { (pid: pid_t) throws(RuntimeError) in
             CrashPoint.reached("microvm.spawned")
+            pending.handle = .microvm(MicroVMHandle(mode: mode.rawValue, stateDir: info.stateDir, guestPid: 0, cgroup: host?.record))
             pending.pid = pid
             pending.pidStartTime = ProcStat.read(pid: pid)?.startTime ?? 0
             try store.save(pending, durable: false)
@@ -151,12 +159,13 @@ public struct MicroVMBackend: Backend {
         // the agent reports the container's namespaces created (before its pivot_root).
         // createContainer's path resolves on the host (runtime.md), so it runs on the host, as
         // Kata runs it, in the container's root directory as runc and the namespaces backend do.
-        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD, spawned: spawned) { (pid, guestPid) throws(RuntimeError) in
+        let (pid, guestPid) = try spawnMonitor(config, name: "monitor.json", consoleFD: o.consoleFD, cgroup: host, spawned: spawned) { (pid, guestPid) throws(RuntimeError) in
             let state = try record(monitor: pid, guestPid: guestPid).state(.creating)
             try HookRunner.runCreateRuntime(spec.hooks, state: state)
             try HookRunner.run(spec.hooks?.createContainer ?? [], kind: "createContainer", state: state, cwd: rootfs)
         }
         debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
+        host?.releaseKernelThreads()  // the VM exists: its cgroup can be frozen by anyone now
         do throws(RuntimeError) {
             let r = try record(monitor: pid, guestPid: guestPid)
             if let pidFile = o.pidFile {
@@ -185,9 +194,13 @@ public struct MicroVMBackend: Backend {
     /// `runtimeHooks` runs then (its failure goes back as `error <message>` and fails the create).
     /// `spawned` runs as soon as the monitor exists (the create records its pid); its failure
     /// kills the monitor. A monitor whose creator dies before its report exits by itself.
-    func spawnMonitor(_ config: MonitorConfig, name: String, consoleFD: Int32?,
+    /// With `cgroup` the monitor is born in it (clone3) or moved into it before it does anything
+    /// (it waits for `placed` on fd 3), and `spawned` runs once it is there.
+    func spawnMonitor(_ config: MonitorConfig, name: String, consoleFD: Int32?, cgroup: HostCgroup? = nil,
                       spawned: ((pid_t) throws(RuntimeError) -> Void)? = nil,
                       runtimeHooks: ((pid_t, Int32) throws(RuntimeError) -> Void)? = nil) throws(RuntimeError) -> (pid_t, Int32) {
+        var config = config
+        if cgroup != nil { config.awaitPlacement = true }
         let path = config.stateDir + "/" + name
         do {
             let enc = JSONEncoder()
@@ -199,10 +212,25 @@ public struct MicroVMBackend: Backend {
         var o = Spawn.Options(path: executable, args: [executable, "vm-monitor", path], env: Env.all())
         o.fds = [(theirs, MonitorConfig.syncFD)]
         if let c = consoleFD { o.fds.append((c, MonitorConfig.consoleFD)) }
-        let pid: pid_t
-        do { pid = try Spawn.spawn(o) } catch { close(theirs); throw RuntimeError.wrap(error, "starting the VM monitor") }
+        var pid: pid_t = 0
+        var born = false
+        do {
+            if let dir = cgroup?.spawnDirectory {
+                let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                if fd >= 0 { defer { close(fd) }; pid = try Spawn.spawn(o, intoCgroup: fd) ?? 0 }
+                born = pid > 0
+                debug(born ? "VM monitor born in its cgroup \(dir) (clone3)" : "clone3 into \(dir) not possible here: spawning, then moving the monitor")
+            }
+            if pid == 0 { pid = try Spawn.spawn(o) }
+        } catch { close(theirs); throw RuntimeError.wrap(error, "starting the VM monitor") }
         close(theirs)
-        do throws(RuntimeError) { try spawned?(pid) } catch {
+        do throws(RuntimeError) {
+            if let cgroup, !born { try cgroup.place(pid) }
+            try spawned?(pid)
+            if cgroup != nil {
+                do { try Files.writeAll(fd: mine, Array("placed\n".utf8)) } catch { throw RuntimeError.wrap(error, "starting the VM monitor") }
+            }
+        } catch {
             Glibc.kill(pid, SIGKILL)
             _ = try? Spawn.wait(pid)
             throw error
@@ -252,70 +280,21 @@ public struct MicroVMBackend: Backend {
     }
 
     public func exec(_ o: ExecOptions, record: ContainerRecord, spec: Spec, store: StateStore) throws(RuntimeError) -> Int32 {
-        if o.preserveFDs > 0 { throw RuntimeError(.unsupported, "--preserve-fds: host file descriptors cannot be passed into a microvm") }
-        if !o.subCgroups.isEmpty { throw RuntimeError(.unsupported, "--cgroup: not supported by the microvm backend (the guest's cgroups are the agent's)") }
+        try Self.checkExec(o, record: record)
         let info = Info(record)
         var n = UInt32.random(in: 0...UInt32.max)
         let execID = "exec-" + String(withUnsafeBytes(of: &n) { $0.map { String(format2: $0) }.joined() })
-        let config = MonitorConfig(id: record.id, stateDir: info.stateDir, mode: info.mode,
+        var config = MonitorConfig(id: record.id, stateDir: info.stateDir, mode: info.mode,
                                    role: .exec(process: o.process, execID: execID), endpoint: info.endpoint,
                                    terminal: o.process.terminal ?? false, consoleSocket: o.consoleSocket.map(Files.absolute),
                                    consoleOnFD4: o.consoleFD != nil, plan: nil, diskImage: nil, agentExecutable: nil)
+        if !o.subCgroups.isEmpty { config.subCgroups = o.subCgroups }
         let (pid, _) = try spawnMonitor(config, name: execID + ".json", consoleFD: o.consoleFD)
         unlink(info.stateDir + "/" + execID + ".json")
         if let pidFile = o.pidFile {
             do { try Files.writeAtomically(Files.absolute(pidFile), Array("\(pid)".utf8)) } catch { throw RuntimeError.wrap(error) }
         }
         return pid
-    }
-
-    public func facts(_ record: ContainerRecord, store: StateStore) -> LiveFacts {
-        let info = Info(record)
-        guard let stat = ProcStat.read(pid: record.pid), stat.startTime == record.pidStartTime, stat.state != "Z" else {
-            return LiveFacts(alive: false, startPending: false, frozen: false)
-        }
-        return LiveFacts(alive: true, startPending: Files.exists(info.pendingStart), frozen: stat.state == "T" || stat.state == "t")
-    }
-
-    public func kill(_ record: ContainerRecord, signal: Int32, all: Bool) throws(RuntimeError) {
-        let info = Info(record)
-        let frozen = ProcStat.read(pid: record.pid).map { $0.state == "T" } ?? false
-        do throws(RuntimeError) {
-            if frozen { throw RuntimeError(.invalidState, "paused") }
-            let session = try info.endpoint.session(timeout: 1)
-            try Self.mayEndContainer(record) { () throws(AgentError) in
-                try session.client.kill(id: record.id, execID: nil, signal: signal, all: all)
-            }
-        } catch {
-            // A paused VM (or a dead agent) cannot be asked; SIGKILL still ends it, VM and all.
-            // A stopped container's monitor is gone: nothing to signal (`kill --all` succeeds,
-            // as with runc), and its pid may belong to someone else by now.
-            let alive = Self.monitorAlive(record)
-            if !alive && all { return }
-            guard signal == SIGKILL, alive else { throw error }
-            Glibc.kill(record.pid, SIGKILL)
-            Glibc.kill(record.pid, SIGCONT)
-        }
-    }
-
-    public func pause(_ record: ContainerRecord) throws(RuntimeError) {
-        guard Info(record).mode != .hostAgent else {
-            throw RuntimeError(.unsupported, "pause: the host-agent transport has no VM whose vCPUs could be paused")
-        }
-        // Stopping the VMM process stops every vCPU thread: the whole guest is paused.
-        guard Glibc.kill(record.pid, SIGSTOP) == 0 else { throw RuntimeError.wrap(SystemError.last("pause \(record.id)")) }
-    }
-
-    public func resume(_ record: ContainerRecord) throws(RuntimeError) {
-        guard Glibc.kill(record.pid, SIGCONT) == 0 else { throw RuntimeError.wrap(SystemError.last("resume \(record.id)")) }
-    }
-
-    public func pids(_ record: ContainerRecord) throws(RuntimeError) -> [Int32] {
-        // A stopped container has no processes (runc's ps succeeds with none); its VM is gone.
-        guard Self.monitorAlive(record) else { return [] }
-        let info = Info(record)
-        let session = try info.endpoint.session(timeout: Info.requestTimeout)
-        return try session.ps(id: record.id)
     }
 
     public func featureAnnotations() -> [String: String] {
@@ -350,10 +329,6 @@ public struct MicroVMBackend: Backend {
     public func stats(_ record: ContainerRecord) throws(RuntimeError) -> CgroupStats { try agentStats(record).cgroup }
 
     public func oomKillCount(_ record: ContainerRecord) throws(RuntimeError) -> UInt64 { try agentStats(record).oomKills ?? 0 }
-
-    public func destroy(_ record: ContainerRecord, store: StateStore) throws(RuntimeError) {
-        stopMonitor(id: record.id, pid: record.pid, startTime: record.pidStartTime, info: Info(record))
-    }
 
     /// Kills the monitor (the VM with it) and, for the host agent, the agent and its containers.
     func stopMonitor(id: String, pid: pid_t, startTime: UInt64? = nil, info: Info) {

@@ -19,6 +19,12 @@ public enum Monitor {
         do {
             config = try JSONDecoder().decode(MonitorConfig.self, from: Data(try Files.read(path)))
         } catch { fail("vm-monitor: reading \(path): \(error)") }
+        // Not one thread or process before the creator has placed us in the container's cgroup;
+        // a creator gone before that (killed) never will: nothing was started, nothing to undo.
+        if config.awaitPlacement == true {
+            let line = Files.readLine(fd: MonitorConfig.syncFD, max: 64)
+            guard line.end == .newline, line.text == "placed" else { exit(125) }
+        }
         _ = setsid()
         signal(SIGPIPE, SIG_IGN)
         // The sync pipe and console socket must not leak into the agent or the VM's helpers.

@@ -35,6 +35,11 @@ public struct MonitorConfig: Codable, Sendable {
     public var agentExecutable: String?
     /// The container's bundle on the host (the state its guest-side hooks see names it).
     public var bundle: String? = nil
+    /// The creator places the monitor in the container's host cgroup after spawning it: the
+    /// monitor waits for its `placed` line on fd 3 before it does anything (HostCgroup).
+    public var awaitPlacement: Bool?
+    /// exec: `exec --cgroup`'s sub-cgroups of the container's, made in the guest by the agent.
+    public var subCgroups: [String: String]?
 
     public static let syncFD: Int32 = 3
     public static let consoleFD: Int32 = 4

@@ -20,7 +20,7 @@ extension ContainerRecord {
 
 extension CgroupState {
     /// From a record (an unknown mode, which no brig writes, reads as legacy: paths decide).
-    init(_ r: CgroupRecord) {
+    public init(_ r: CgroupRecord) {
         self.init(mode: CgroupMode(rawValue: r.mode) ?? .legacy, paths: r.paths, unifiedMount: r.unifiedMount,
                   created: r.created, joinedExisting: r.joinedExisting)
         systemd = r.systemd.map { u in
@@ -32,7 +32,7 @@ extension CgroupState {
 }
 
 extension CgroupRecord {
-    init(_ s: CgroupState) {
+    public init(_ s: CgroupState) {
         self.init(mode: s.mode.rawValue, paths: s.paths, unifiedMount: s.unifiedMount, created: s.created,
                   joinedExisting: s.joinedExisting,
                   systemd: s.systemd.map { SystemdUnitRecord(name: $0.name, slice: $0.slice, user: $0.user,

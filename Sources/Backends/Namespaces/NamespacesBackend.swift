@@ -204,7 +204,7 @@ public struct NamespacesBackend: Backend {
     /// The cgroup state as it will be once created, for recording before anything is made:
     /// `created` lists the directories that do not exist yet (delete removes those if it finds
     /// them), and a populated existing leaf (a pod's) counts as joined, never to be removed.
-    static func prospective(_ state: CgroupState) -> CgroupState {
+    public static func prospective(_ state: CgroupState) -> CgroupState {
         var s = state
         var missing: [String] = []
         for leaf in state.paths.values.sorted() {

@@ -76,12 +76,14 @@ public struct SystemdUnitRecord: Codable, Sendable, Equatable {
 }
 
 /// The microvm backend's: its transport (`kvm` or `host-agent`), the state directory its
-/// monitor and sockets live in, and the container's pid inside the guest.
+/// monitor and sockets live in, the container's pid inside the guest, and the host cgroup that
+/// holds its monitor/VMM (kvm; nil in a record of an older brig, or without a cgroup of its own).
 public struct MicroVMHandle: Codable, Sendable, Equatable {
     public var mode: String
     public var stateDir: String
     public var guestPid: Int32
-    public init(mode: String, stateDir: String, guestPid: Int32) {
-        self.mode = mode; self.stateDir = stateDir; self.guestPid = guestPid
+    public var cgroup: CgroupRecord?
+    public init(mode: String, stateDir: String, guestPid: Int32, cgroup: CgroupRecord? = nil) {
+        self.mode = mode; self.stateDir = stateDir; self.guestPid = guestPid; self.cgroup = cgroup
     }
 }

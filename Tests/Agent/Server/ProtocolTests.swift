@@ -50,11 +50,26 @@ import Testing
         let requests: [AgentRequest] = [
             .create(AgentCreate(id: "c1", spec: spec, rootfs: .block(device: "/dev/vda", fstype: "ext4"), terminal: true)),
             .exec(id: "c1", execID: "e1", process: spec.process!, terminal: false),
+            .exec(id: "c1", execID: "e2", process: spec.process!, terminal: false, subCgroups: ["": "sub", "memory": "m/n"]),
             .kill(id: "c1", execID: nil, signal: 15, all: true),
             .resize(id: "c1", execID: "e1", rows: 40, cols: 100),
             .delete(id: "c1", force: true),
         ]
         for r in requests { #expect(try AgentCoding.decode(AgentRequest.self, try AgentCoding.encode(r)) == r) }
+    }
+
+    /// `exec --cgroup`'s sub-cgroups travel with the exec request; one without them (an older
+    /// client's) still decodes, with none.
+    @Test func execWithoutSubCgroupsDecodes() throws {
+        var spec = DefaultSpec.make()
+        spec.process?.args = ["true"]
+        var bytes = try AgentCoding.encode(AgentRequest.exec(id: "c1", execID: "e1", process: spec.process!, terminal: false,
+                                                               subCgroups: ["": "sub"]))
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(text.contains("\"subCgroups\""))
+        bytes = Array(text.replacing(#","subCgroups":{"":"sub"}"#, with: "").utf8)
+        #expect(!String(decoding: bytes, as: UTF8.self).contains("subCgroups"))
+        #expect(try AgentCoding.decode(AgentRequest.self, bytes) == .exec(id: "c1", execID: "e1", process: spec.process!, terminal: false))
     }
 
     @Test func truncatedStreamIsAConnectionError() throws {
