@@ -8,7 +8,7 @@ import tempfile
 from .cases import CASES
 from .core import HERE, settings
 from .features import check_features
-from .results import against_baseline, at_least, racy_regressions, write_json, write_results
+from .results import against_baseline, at_least, racy_regressions, regressions, write_json, write_results
 from .runner import reexec_unshared, run_suite, select_cases, self_test
 from .runtime import Runtime
 
@@ -29,6 +29,9 @@ def main(description):
     ap.add_argument("--baseline", metavar="COLUMN",
                     help="exit 1 only if a case that passed in RESULTS.md's COLUMN now fails, or a note in "
                          "notes.toml on COLUMN is on a case that passes now (for CI)")
+    ap.add_argument("--retry-regressions", action="store_true",
+                    help="with --baseline: every case that regressed runs once more (not only those with a racy "
+                         "note) and its second result counts; each one that passes then is printed as FLAKY")
     ap.add_argument("--timeout", type=int, default=30, help="per-case timeout in seconds")
     ap.add_argument("--systemd-cgroup", action="store_true",
                     help="pass the global flag --systemd-cgroup (the runtime's systemd cgroup driver)")
@@ -64,10 +67,17 @@ def main(description):
     try:
         rt = Runtime(os.path.abspath(a.runtime) if os.sep in a.runtime else a.runtime, root, a.backend)
         res = run_suite(rt, select_cases(a.cases))
-        again = racy_regressions(res, a.baseline, a.results_file) if a.baseline else []
+        again = []
+        if a.baseline:
+            again = (regressions if a.retry_regressions else racy_regressions)(res, a.baseline, a.results_file)
         if again:
-            print(f"# failed, with a racy note on {a.baseline!r} (notes.toml): {', '.join(again)}; once more:", flush=True)
+            first = {n: res[n][1] for n in again}
+            why = "regressed" if a.retry_regressions else f"failed, with a racy note on {a.baseline!r} (notes.toml)"
+            print(f"# {why}: {', '.join(again)}; once more:", flush=True)
             res.update(run_suite(rt, select_cases(again)))
+            for n in again:
+                if res[n][0] == "pass":
+                    print(f"# FLAKY: {n} failed ({first[n][:200]}), then passed on its retry", flush=True)
     finally:
         if not a.root:
             shutil.rmtree(root, ignore_errors=True)

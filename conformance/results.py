@@ -172,14 +172,19 @@ def at_least(res, other_path):
     return worse
 
 
-def racy_regressions(res, column, results_file, notes=None):
-    """Cases that passed in RESULTS.md's COLUMN and fail now, whose note on COLUMN says racy:
-    --baseline runs each once more, and its second result counts."""
+def regressions(res, column, results_file):
+    """Cases that passed in RESULTS.md's COLUMN and fail now."""
     base = read_results(results_file).get(column) or {}
+    return [n for n, (st, _) in res.items() if st == "fail" and base.get(n) == "pass"]
+
+
+def racy_regressions(res, column, results_file, notes=None):
+    """regressions() whose note on COLUMN says racy: --baseline runs each once more, and its
+    second result counts."""
     notes = notes or Notes.load()
     out = []
-    for n, (st, _) in res.items():
-        found = notes.lookup(column, n) if st == "fail" and base.get(n) == "pass" else None
+    for n in regressions(res, column, results_file):
+        found = notes.lookup(column, n)
         if found and (n, found[0]) in notes.racy:
             out.append(n)
     return out

@@ -8,7 +8,7 @@ import unittest
 from types import SimpleNamespace
 
 from conformance.notes import Notes
-from conformance.results import against_baseline, racy_regressions, read_results, render, write_results
+from conformance.results import against_baseline, racy_regressions, read_results, regressions, render, write_results
 
 CASES = [SimpleNamespace(case_name="lifecycle", spec="runtime.md Lifecycle"),
          SimpleNamespace(case_name="hooks", spec="config.md Hooks"),
@@ -127,6 +127,10 @@ class StaleNoteRunTests(unittest.TestCase):
         # Without the racy note, a regression is not run again; nor is a case that never passed.
         self.assertEqual(racy_regressions(res, "brig", self.md, NOTES), [])
         self.assertEqual(racy_regressions({"hooks": ("fail", "y")}, "runc", self.md, notes), [])
+        # --retry-regressions takes every regression, racy note or not, and only regressions.
+        self.assertEqual(regressions(res, "brig", self.md), ["lifecycle"])
+        self.assertEqual(regressions({"lifecycle": ("pass", ""), "hooks": ("fail", "y")}, "brig", self.md), ["hooks"])
+        self.assertEqual(regressions({"hooks": ("fail", "y")}, "runc", self.md), [])
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@
 #
 # Prints the suite's TAP (one line per case) and its summary. Exit status 1 if any case fails;
 # with --baseline (CI), only if a case that conformance/RESULTS.md's column "brig microvm (KVM)"
-# records as passing fails now, or a note on that column is stale. With --out DIR the per-case
-# results land in DIR/microvm-kvm.json ({case: [status, reason]}) and every brig call the suite
-# made in DIR/calls.log. That column is a full run's microvm-kvm.json copied to
+# records as passing fails now, twice (a regressed case runs once more: under nested emulation a
+# single failure is printed as FLAKY, with its first reason), or a note on that column is stale.
+# With --out DIR the per-case results land in DIR/microvm-kvm.json ({case: [status, reason]})
+# and every brig call the suite made in DIR/calls.log. That column is a full run's microvm-kvm.json copied to
 # .cache/conformance-results/v2/brig-microvm-kvm.json (its --results spec: RESULTS.md's header).
 # A watchdog prints what every brig process, monitor and guest is doing (process tree, kernel
 # stacks, each container's console tail and timing) when a brig call has run for $SLOW_CALL
@@ -80,7 +81,7 @@ diagnose() {
 
 start=$(date +%s)
 python3 -u conformance/run --runtime /tmp/brig-logged --root "$ROOT" --backend microvm --time-scale 6 --timeout 60 \
-  --json /work/out/microvm-kvm.json ${baseline:+--baseline "$baseline"} "$@" > /tmp/tap 2>&1 &
+  --json /work/out/microvm-kvm.json ${baseline:+--baseline "$baseline" --retry-regressions} "$@" > /tmp/tap 2>&1 &
 suite=$!
 tail -n +1 -f /tmp/tap --pid=$suite &
 tailer=$!
