@@ -105,4 +105,13 @@ sleep 1; kill $tailer 2>/dev/null
 echo "# conformance under microvm+KVM: $(( $(date +%s) - start )) s in the VM test host"
 # A VMM the VM test host's kernel killed (OOM, a fault) would read as a container that stopped.
 dmesg | grep -i -E 'out of memory|oom-kill|killed process|segfault|traps:|general protection' | sed 's/^/# dmesg: /' | tail -n 20
+# Each case that regressed, or failed once and passed its retry (FLAKY): what its containers' VMs
+# left in kept/ (the work disk goes with the VM in CI: the log is where the next one is read).
+for name in $(sed -n -e 's/^# FLAKY: \([a-z0-9-]*\) failed.*/\1/p' -e 's/^# REGRESSIONS ([^)]*): //p' /tmp/tap | tr ',' ' '); do
+  for f in /work/out/kept/*-"$name".*; do
+    [ -f "$f" ] || continue
+    echo "# ---- kept for $name: ${f##*/} (tail) ----"
+    tail -n 25 "$f" | tr -d '\r' | cut -c1-300 | sed 's/^/#   /'
+  done
+done
 exit $rc
