@@ -23,17 +23,14 @@ struct HostCgroup {
     /// Where the monitor goes, resolved as the namespaces backend resolves a container's cgroup.
     /// Nothing is made yet: the plan is recorded first (`prospective`), then `make`.
     static func plan(_ o: CreateOptions, layout: () throws -> CgroupLayout = { try CgroupLayout.current() }) throws(RuntimeError) -> HostCgroup {
-        let path = o.spec.linux?.cgroupsPath
         do {
-            if o.systemdCgroup && !systemdRunning() { throw CgroupError.systemdNotRunning }
-            let m = try makeCgroupManager(cgroupsPath: path, containerID: o.id, systemd: o.systemdCgroup,
-                                          systemdUser: o.systemdCgroup && o.rootless, layout: try layout())
+            let m = try NamespacesBackend.cgroupManager(o, layout: try layout())
             m.skipDevices = true
             return HostCgroup(manager: m)
-        } catch CgroupError.systemdNotRunning {
-            throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(path ?? "")\": --systemd-cgroup requested but systemd is not running")
+        } catch let e as RuntimeError {
+            throw e
         } catch {
-            throw RuntimeError(.config, "linux.cgroupsPath \"\(path ?? "")\": \(error)")
+            throw RuntimeError(.config, "linux.cgroupsPath \"\(o.spec.linux?.cgroupsPath ?? "")\": \(error)")
         }
     }
 
@@ -114,14 +111,7 @@ struct HostCgroup {
     /// brig made (a joined pod's others are not ours), then removed.
     func destroy(id: String) throws(RuntimeError) {
         if isFrozen() { try? manager.thaw() }
-        if !manager.state.joinedExisting {
-            for _ in 0..<500 {
-                let pids = (try? manager.pids()) ?? []
-                if pids.isEmpty { break }
-                for pid in pids { Glibc.kill(pid, SIGKILL) }
-                var ts = timespec(tv_sec: 0, tv_nsec: 4_000_000); nanosleep(&ts, nil)
-            }
-        }
+        manager.killRemaining(attempts: 500, interval: timespec(tv_sec: 0, tv_nsec: 4_000_000))
         do { try manager.destroy() } catch { throw RuntimeError.wrap(error, "remove cgroup of \(id)") }
     }
 }

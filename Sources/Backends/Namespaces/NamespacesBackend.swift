@@ -36,14 +36,7 @@ public struct NamespacesBackend: Backend {
         // mountinfo is read once, for both the manager and the hierarchies of `cgroup` mounts.
         let layout = try CgroupLayout.parse(mountinfo: try Files.readString("/proc/self/mountinfo"),
                                             procCgroup: try Files.readString("/proc/self/cgroup"))
-        var cgroups: any CgroupManager
-        do {
-            if o.systemdCgroup && !systemdRunning() { throw CgroupError.systemdNotRunning }
-            cgroups = try makeCgroupManager(cgroupsPath: spec.linux?.cgroupsPath, containerID: o.id, systemd: o.systemdCgroup,
-                                            systemdUser: o.systemdCgroup && o.rootless, layout: layout)
-        } catch CgroupError.systemdNotRunning {
-            throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(spec.linux?.cgroupsPath ?? "")\": --systemd-cgroup requested but systemd is not running")
-        }
+        var cgroups = try Self.cgroupManager(o, layout: layout)
         // Rootless (runc): an unprivileged user cannot load the devices eBPF program, and device
         // access is bounded by the user's own permissions anyway.
         if o.rootless { cgroups.skipDevices = true }
@@ -204,6 +197,19 @@ public struct NamespacesBackend: Backend {
     /// The cgroup state as it will be once created, for recording before anything is made:
     /// `created` lists the directories that do not exist yet (delete removes those if it finds
     /// them), and a populated existing leaf (a pod's) counts as joined, never to be removed.
+    /// The manager of the cgroup a container's config asks for (`linux.cgroupsPath`, the systemd
+    /// driver, rootless), nothing made yet; the microvm backend places its VMM by the same rules.
+    public static func cgroupManager(_ o: CreateOptions, layout: CgroupLayout) throws -> any CgroupManager {
+        let path = o.spec.linux?.cgroupsPath
+        do {
+            if o.systemdCgroup && !systemdRunning() { throw CgroupError.systemdNotRunning }
+            return try makeCgroupManager(cgroupsPath: path, containerID: o.id, systemd: o.systemdCgroup,
+                                         systemdUser: o.systemdCgroup && o.rootless, layout: layout)
+        } catch CgroupError.systemdNotRunning {
+            throw RuntimeError(.unsupported, "linux.cgroupsPath \"\(path ?? "")\": --systemd-cgroup requested but systemd is not running")
+        }
+    }
+
     public static func prospective(_ state: CgroupState) -> CgroupState {
         var s = state
         var missing: [String] = []
@@ -343,14 +349,7 @@ public struct NamespacesBackend: Backend {
         // Processes left in a cgroup brig created (orphans of a stopped container) die with it;
         // a cgroup that was joined (a pod's) is left alone.
         let cgroups = record.cgroupManager
-        if !record.cgroup.joinedExisting {
-            for _ in 0..<100 {
-                let pids = (try? cgroups.pids()) ?? []
-                if pids.isEmpty { break }
-                for pid in pids { Glibc.kill(pid, SIGKILL) }
-                var ts = timespec(tv_sec: 0, tv_nsec: 2_000_000); nanosleep(&ts, nil)
-            }
-        }
+        cgroups.killRemaining(attempts: 100, interval: timespec(tv_sec: 0, tv_nsec: 2_000_000))
         do { try cgroups.destroy() } catch { throw RuntimeError.wrap(error, "remove cgroup of \(record.id)") }
         unlink(store.startSocket(record.id))
     }

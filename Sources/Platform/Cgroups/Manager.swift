@@ -53,6 +53,19 @@ public protocol CgroupManager: AnyObject {
 
 extension CgroupManager {
     public func destroy() throws { try destroy(force: false) }
+
+    /// SIGKILLs what is left in a cgroup brig made (orphans of a container that stopped), until
+    /// it is empty or `attempts` looks `interval` apart have passed. A joined cgroup (a pod's)
+    /// is left alone: its other processes are not ours.
+    public func killRemaining(attempts: Int, interval: timespec) {
+        guard !state.joinedExisting else { return }
+        for _ in 0..<attempts {
+            let pids = (try? pids()) ?? []
+            if pids.isEmpty { return }
+            for pid in pids { kill(pid, SIGKILL) }
+            var ts = interval; nanosleep(&ts, nil)
+        }
+    }
 }
 
 /// The persistable description of a container's cgroup.
