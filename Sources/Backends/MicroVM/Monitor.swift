@@ -201,7 +201,7 @@ final class MonitorRun: @unchecked Sendable {
             vm.net = plan.network?.netConfig
             vm.fs = plan.shares.map { VMConfig.Share(path: $0.source, readOnly: $0.readOnly, recursive: $0.recursive) }
             vm.fsTag = GuestShares.tag
-            vm.freePageReporting = getenv("BRIG_VM_FREE_PAGE_REPORTING").map { String(cString: $0) != "0" } ?? true
+            vm.freePageReporting = Env.get("BRIG_VM_FREE_PAGE_REPORTING") != "0"
             let console = open(config.stateDir + "/console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
             if console >= 0 { vm.serialFD = console }
             let machine: VirtualMachine
