@@ -141,11 +141,16 @@ extension StringProtocol {
 }
 
 /// `mkdir -p`; returns the directories it created, outermost first. On failure the ones it
-/// created are removed again.
+/// created are removed again. The common case, a new leaf under a parent that exists, is one
+/// mkdir: the walk from `/` (an lstat per component) runs only when the parent is missing.
 func makeDirectories(_ path: String) throws -> [String] {
+    let components = path.split(separator: "/")
+    let whole = "/" + components.joined(separator: "/")
+    if mkdir(whole, 0o755) == 0 { return [whole] }
+    if Glibc.errno == EEXIST { return [] }
     var created: [String] = []
     var current = ""
-    for comp in path.split(separator: "/") {
+    for comp in components {
         current += "/" + comp
         if isDirectory(current) { continue }
         if mkdir(current, 0o755) == 0 {
@@ -175,8 +180,10 @@ func removeDirectory(_ path: String, retries: Int = 10) throws {
     }
 }
 
-/// Removes a cgroup directory and its child cgroups, deepest first.
+/// Removes a cgroup directory and its child cgroups, deepest first. One rmdir when it has
+/// none (the common case); the directory is listed only when that fails.
 func removeCgroupTree(_ path: String) throws {
+    if rmdir(path) == 0 || Glibc.errno == ENOENT { return }
     for child in CgroupDirectory(path).children() { try removeCgroupTree(child.path) }
     try removeDirectory(path)
 }

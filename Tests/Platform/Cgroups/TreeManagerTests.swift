@@ -68,6 +68,24 @@ import Testing
         #expect(m.tree.created == [fs.root + "/one", fs.root + "/one/a", fs.root + "/one/a/leaf", fs.root + "/two", fs.root + "/two/leaf"])
     }
 
+    @Test func makeDirectoriesReportsExactlyWhatItMade() throws {
+        fs.touch("p/file")
+        // The parent exists: one mkdir (the fast path), the leaf reported as made.
+        #expect(try makeDirectories(fs.root + "/p/leaf") == [fs.root + "/p/leaf"])
+        #expect(try makeDirectories(fs.root + "/p/leaf") == [])  // it exists now: nothing made
+        #expect(try makeDirectories(fs.root + "//p/deeper/x/") == [fs.root + "/p/deeper", fs.root + "/p/deeper/x"])
+        // A file in the way: the error names the path, and what was made before it is removed.
+        expectCgroupError(fs.root + "/p/file/sub") { _ = try makeDirectories(fs.root + "/p/file/sub/leaf") }
+        expectCgroupError(fs.root + "/q/new/../file/x") {
+            fs.touch("q/file")
+            _ = try makeDirectories(fs.root + "/q/new/../file/x")
+        }
+        #expect(!fs.exists("q/new"))
+        try removeCgroupTree(fs.root + "/p/deeper")
+        #expect(!fs.exists("p/deeper") && fs.exists("p/leaf"))
+        try removeCgroupTree(fs.root + "/p/deeper")  // already gone: not an error
+    }
+
     @Test func joinOfAFrozenCgroupKeepsWhatExistedAndRemovesWhatItMade() throws {
         fs.touch("one/a/leaf/cgroup.procs", "7\n")
         let m = manager()
