@@ -77,7 +77,7 @@ let package = Package(
 
         // Backends behind BrigCore's Backend protocol.
         lib("BrigNamespaces", "Backends/Namespaces",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
+            ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         lib("BrigMicroVM", "Backends/MicroVM",
             ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigNamespaces", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
 
@@ -99,7 +99,7 @@ let package = Package(
 
         // CLI: one file per verb.
         lib("BrigCLI", "CLI",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM",
+            ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM",
              "BrigMicroVM"]),
 
         // Executables.
