@@ -79,7 +79,7 @@ let package = Package(
         lib("BrigNamespaces", "Backends/Namespaces",
             ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         lib("BrigMicroVM", "Backends/MicroVM",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigNamespaces", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
+            ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigNamespaces", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
 
         // VMM, leaf-first: guest memory, loader, devices (which never see KVM), KVM, the machine.
         lib("BrigGuestMemory", "VMM/GuestMemory", ["BrigLinux"]),
@@ -92,9 +92,9 @@ let package = Package(
 
         // Agent: the wire protocol + host client, the server (containers run with
         // NamespacesBackend), and the guest's PID 1 bring-up (/proc before the Swift runtime).
-        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigOCI", "BrigLinux"]),
+        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigJSON", "BrigOCI", "BrigLinux"]),
         lib("BrigAgent", "Agent/Server",
-            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "CBrigShim"]),
+            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "CBrigShim"]),
         lib("BrigAgentGuest", "Agent/Guest", ["BrigLinux", "CBrigAgentInit"]),
 
         // CLI: one file per verb.
