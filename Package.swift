@@ -106,7 +106,7 @@ let package = Package(
         exe("brig", ["BrigCLI"], static: true),
         exe("brig-agent", ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], static: true),
         exe("brig-vmm", ["BrigVMM"], static: true),
-        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "BrigCore", "CBrigSeccompShim"], static: true),
+        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigJSON", "BrigOCI", "BrigCore", "CBrigSeccompShim"], static: true),
 
         // Tests mirror Sources/.
         test("BrigJSONTests", "JSON", ["BrigJSON"]),
