@@ -6,7 +6,9 @@ import PackageDescription
 // is generated from this file (scripts/devmap).
 //
 // The executables are linked fully static in release builds (~0.8 ms start); debug builds link
-// dynamically so that `swift test` stays quick to link.
+// dynamically so that `swift test` stays quick to link. No module they link imports Foundation
+// (their JSON is BrigJSON's; FoundationFreeTests checks it), so the link needs none of its
+// libraries.
 //
 // Release builds also lay out the code for a small RSS (issue 17; docs/performance.md): every
 // module is compiled with one section per function, and lld puts the functions and data the
@@ -19,8 +21,6 @@ let staticRelease: [LinkerSetting] = [
         "-use-ld=lld",
         "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/brig.order",
         "-Xlinker", "--no-warn-symbol-ordering",
-        "-Xlinker", "-l_FoundationCShims",
-        "-Xlinker", "-l_FoundationCollections",
         "-Xlinker", "-lswiftSynchronization",
     ], .when(configuration: .release)),
 ]
