@@ -6,7 +6,9 @@ import PackageDescription
 // is generated from this file (scripts/devmap).
 //
 // The executables are linked fully static in release builds (~0.8 ms start); debug builds link
-// dynamically so that `swift test` stays quick to link.
+// dynamically so that `swift test` stays quick to link. No module they link imports Foundation
+// (their JSON is BrigJSON's; FoundationFreeTests checks it), so the link needs none of its
+// libraries.
 //
 // Release builds also lay out the code for a small RSS (issue 17; docs/performance.md): every
 // module is compiled with one section per function, and lld puts the functions and data the
@@ -19,8 +21,6 @@ let staticRelease: [LinkerSetting] = [
         "-use-ld=lld",
         "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/scripts/brig.order",
         "-Xlinker", "--no-warn-symbol-ordering",
-        "-Xlinker", "-l_FoundationCShims",
-        "-Xlinker", "-l_FoundationCollections",
         "-Xlinker", "-lswiftSynchronization",
     ], .when(configuration: .release)),
 ]
@@ -77,9 +77,9 @@ let package = Package(
 
         // Backends behind BrigCore's Backend protocol.
         lib("BrigNamespaces", "Backends/Namespaces",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
+            ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigSeccomp", "CBrigShim"]),
         lib("BrigMicroVM", "Backends/MicroVM",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigNamespaces", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
+            ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigCgroups", "BrigNamespaces", "BrigVMM", "BrigAgentProtocol", "CBrigShim"]),
 
         // VMM, leaf-first: guest memory, loader, devices (which never see KVM), KVM, the machine.
         lib("BrigGuestMemory", "VMM/GuestMemory", ["BrigLinux"]),
@@ -92,21 +92,21 @@ let package = Package(
 
         // Agent: the wire protocol + host client, the server (containers run with
         // NamespacesBackend), and the guest's PID 1 bring-up (/proc before the Swift runtime).
-        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigOCI", "BrigLinux"]),
+        lib("BrigAgentProtocol", "Agent/Protocol", ["BrigJSON", "BrigOCI", "BrigLinux"]),
         lib("BrigAgent", "Agent/Server",
-            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigOCI", "BrigLinux", "CBrigShim"]),
+            ["BrigAgentProtocol", "BrigNamespaces", "BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "CBrigShim"]),
         lib("BrigAgentGuest", "Agent/Guest", ["BrigLinux", "CBrigAgentInit"]),
 
         // CLI: one file per verb.
         lib("BrigCLI", "CLI",
-            ["BrigCore", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM",
+            ["BrigCore", "BrigJSON", "BrigOCI", "BrigLinux", "BrigNamespaces", "BrigCgroups", "BrigSeccomp", "BrigVMM",
              "BrigMicroVM"]),
 
         // Executables.
         exe("brig", ["BrigCLI"], static: true),
         exe("brig-agent", ["BrigAgent", "BrigNamespaces", "BrigAgentGuest"], static: true),
         exe("brig-vmm", ["BrigVMM"], static: true),
-        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigOCI", "BrigCore", "CBrigSeccompShim"], static: true),
+        exe("brig-seccomp-probe", ["BrigSeccomp", "BrigJSON", "BrigOCI", "BrigCore", "CBrigSeccompShim"], static: true),
 
         // Tests mirror Sources/.
         test("BrigJSONTests", "JSON", ["BrigJSON"]),

@@ -1,7 +1,6 @@
 import BrigCore
 import BrigLinux
 import BrigOCI
-import FoundationEssentials
 import Glibc
 
 /// Reads and validates `<bundle>/config.json`, every error naming the path or field.

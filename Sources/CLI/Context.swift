@@ -1,9 +1,9 @@
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigMicroVM
 import BrigNamespaces
 import BrigOCI
-import FoundationEssentials
 import Glibc
 
 /// Global options (before the verb) and the services every verb uses: the state store, the
@@ -90,9 +90,7 @@ public final class Context {
         if logJSON {
             struct Entry: Encodable { var level: String; var msg: String; var time: String }
             // logrus's JSON: keys sorted (level, msg, time), slashes as is.
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let data = (try? enc.encode(Entry(level: level, msg: message, time: Timestamp.now()))) ?? Data()
+            let data = (try? JSONEncoding.encode(Entry(level: level, msg: message, time: Timestamp.now()), format: .sortedKeys)) ?? []
             line = String(decoding: data, as: UTF8.self) + "\n"
         } else {
             line = "time=\"\(Timestamp.now())\" level=\(level) msg=\(Context.logQuoted(message))\n"
@@ -140,22 +138,19 @@ public final class Context {
     }
 
     func json<T: Encodable>(_ value: T, pretty: Bool = true) throws(RuntimeError) -> String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        do { return String(decoding: try enc.encode(value), as: UTF8.self) } catch { throw RuntimeError.wrap(error) }
+        let format: JSONWriter.Format = pretty ? [.pretty, .sortedKeys] : .sortedKeys
+        do { return String(decoding: try JSONEncoding.encode(value, format: format), as: UTF8.self) } catch { throw RuntimeError.wrap(error) }
     }
 }
 
 /// A one-line JSON object with its keys in the given order (runc's, which scripts match
 /// textually: `list --format json`, `events`); nil values are left out.
 func orderedJSON(_ pairs: [(String, (any Encodable)?)]) throws(RuntimeError) -> String {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     var parts: [String] = []
     for (key, value) in pairs {
         guard let value else { continue }
         do {
-            parts.append("\"\(key)\":" + String(decoding: try enc.encode(value), as: UTF8.self))
+            parts.append("\"\(key)\":" + String(decoding: try JSONEncoding.encode(value, format: .sortedKeys), as: UTF8.self))
         } catch { throw RuntimeError.wrap(error) }
     }
     return "{" + parts.joined(separator: ",") + "}"

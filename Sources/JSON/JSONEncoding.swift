@@ -5,6 +5,11 @@ public enum JSONEncoding {
         JSONWriter.write(try encodeValue(value))
     }
 
+    /// `value` as JSON text laid out as `format` asks (what the CLI prints).
+    public static func encode<T: Encodable>(_ value: T, format: JSONWriter.Format) throws -> [UInt8] {
+        JSONWriter.write(try encodeValue(value), format: format)
+    }
+
     public static func encodeValue<T: Encodable>(_ value: T) throws -> JSONValue {
         let node = Node()
         try value.encode(to: ValueEncoder(node, path: []))
@@ -169,57 +174,4 @@ struct UnkeyedEncoder: UnkeyedEncodingContainer {
     }
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { encoder().unkeyedContainer() }
     mutating func superEncoder() -> any Encoder { encoder() }
-}
-
-/// Compact JSON text for a value: `"`, `\` and control characters escaped, everything else
-/// (`/`, non-ASCII) as is.
-public enum JSONWriter {
-    public static func write(_ value: JSONValue) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
-        write(value, into: &out)
-        return out
-    }
-
-    static func write(_ value: JSONValue, into out: inout [UInt8]) {
-        switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let n): out.append(contentsOf: n.utf8)
-        case .string(let s): string(s, into: &out)
-        case .array(let elements):
-            out.append(UInt8(ascii: "["))
-            for (i, e) in elements.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(e, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (i, m) in members.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                string(m.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(m.value, into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    static func string(_ s: String, into out: inout [UInt8]) {
-        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for c in s.utf8 {
-            switch c {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), c])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), c])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0..<0x20: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), 0x30, 0x30, hex[Int(c >> 4)], hex[Int(c & 15)]])
-            default: out.append(c)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
 }

@@ -216,11 +216,11 @@ struct LifecycleTests {
         let dir = h.dir + "/specdir"
         try Files.mkdirAll(dir)
         #expect(h.brig(["spec", "--bundle", dir]).code == 0)
-        let spec = try ConfigLoader.decode(Data(try Files.read(dir + "/config.json")))
+        let spec = try ConfigLoader.decode(Array(try Files.read(dir + "/config.json")))
         #expect(spec == DefaultSpec.make())
         #expect(h.brig(["spec", "--bundle", dir]).err.contains("exists"))
         #expect(h.brig(["spec", "--rootless", "--bundle", h.dir]).code == 0)
-        let rootless = try ConfigLoader.decode(Data(try Files.read(h.dir + "/config.json")))
+        let rootless = try ConfigLoader.decode(Array(try Files.read(h.dir + "/config.json")))
         #expect(rootless.linux?.namespaces?.contains { $0.type == "user" } == true)
     }
 

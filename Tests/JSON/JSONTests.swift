@@ -62,6 +62,58 @@ struct JSONTests {
         #expect(String(decoding: try JSONEncoding.encode(Twice(extra: 20)), as: UTF8.self).hasPrefix(#"{"a":2,"x0":0,"#))
     }
 
+    /// The CLI's layouts print what Foundation's `JSONEncoder` printed with `.sortedKeys`,
+    /// `.prettyPrinted` and `.withoutEscapingSlashes` (the expected text is its output).
+    @Test func formats() throws {
+        struct S: Encodable {
+            var a10 = 1, a9 = 2, B = 3, a = 4, cpuShares = 5, cpus = 6, _x = 7, e: [Int] = [], o: [String: Int] = [:]
+            var arr = [[1, 2], []], s = "a/b\u{1}\u{8}\u{c}\u{e9}", n: Int? = nil, nested = ["k": ["x": 1]], ab = 1, aB = 2, éa = 1, fa = 3
+        }
+        let sorted = String(decoding: try JSONEncoding.encode(S(), format: .sortedKeys), as: UTF8.self)
+        #expect(sorted == #"{"B":3,"_x":7,"a":4,"a10":1,"a9":2,"aB":2,"ab":1,"arr":[[1,2],[]],"cpuShares":5,"cpus":6,"e":[],"fa":3,"#
+                + #""nested":{"k":{"x":1}},"o":{},"s":"a/b\u0001\b\f\#u{e9}","\#u{e9}a":1}"#)
+        let pretty = String(decoding: try JSONEncoding.encode(S(), format: [.pretty, .sortedKeys]), as: UTF8.self)
+        #expect(pretty == """
+            {
+              "B" : 3,
+              "_x" : 7,
+              "a" : 4,
+              "a10" : 1,
+              "a9" : 2,
+              "aB" : 2,
+              "ab" : 1,
+              "arr" : [
+                [
+                  1,
+                  2
+                ],
+                [
+
+                ]
+              ],
+              "cpuShares" : 5,
+              "cpus" : 6,
+              "e" : [
+
+              ],
+              "fa" : 3,
+              "nested" : {
+                "k" : {
+                  "x" : 1
+                }
+              },
+              "o" : {
+
+              },
+              "s" : "a/b\\u0001\\b\\f\u{e9}",
+              "\u{e9}a" : 1
+            }
+            """)
+        #expect(String(decoding: try JSONEncoding.encode("x", format: .pretty), as: UTF8.self) == #""x""#)
+        // Unsorted, members keep the type's order.
+        #expect(String(decoding: try JSONEncoding.encode(["b": 1], format: .pretty), as: UTF8.self) == "{\n  \"b\" : 1\n}")
+    }
+
     @Test func errorsNameTheField() throws {
         func fails(_ json: String, at path: String, _ check: (DecodingError) -> Bool) {
             do {

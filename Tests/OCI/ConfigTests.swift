@@ -8,7 +8,7 @@ import Testing
 
     @Test func decodesMinimalAndIgnoresUnknownKeys() throws {
         let withExtra = minimal.replacingFirst("{", with: #"{"x-vendor":{"a":1},"#)
-        let spec = try ConfigLoader.decode(Data(withExtra.utf8))
+        let spec = try ConfigLoader.decode(Array(withExtra.utf8))
         #expect(spec.process?.args == ["sh"])
         #expect(spec.root?.path == "rootfs")
         try Validation.validate(spec)
@@ -22,7 +22,7 @@ import Testing
     @Test func defaultSpecRoundTrips() throws {
         let spec = DefaultSpec.make()
         let data = try JSONEncoder().encode(spec)
-        #expect(try ConfigLoader.decode(data) == spec)
+        #expect(try ConfigLoader.decode(Array(data)) == spec)
         try Validation.validate(spec)
         try Validation.validate(DefaultSpec.make(rootless: true, uid: 1000, gid: 1000))
     }
@@ -36,8 +36,8 @@ import Testing
         (#"{"ociVersion":"1.2.0","linux":{"resources":{"memory":{"limit":"lots"}}}}"#, "linux.resources.memory.limit"),
     ])
     func decodingErrorsNameTheField(json: String, field: String) {
-        #expect(throws: ConfigError.self) { try ConfigLoader.decode(Data(json.utf8)) }
-        do { _ = try ConfigLoader.decode(Data(json.utf8)) } catch { #expect(error.field == field) }
+        #expect(throws: ConfigError.self) { try ConfigLoader.decode(Array(json.utf8)) }
+        do { _ = try ConfigLoader.decode(Array(json.utf8)) } catch { #expect(error.field == field) }
     }
 }
 

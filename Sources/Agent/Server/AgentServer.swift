@@ -4,7 +4,6 @@ import BrigLinux
 import BrigNamespaces
 import BrigOCI
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// The guest side: serves agent connections in one poll loop (no threads, so nothing runs between

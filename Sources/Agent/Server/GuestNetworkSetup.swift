@@ -1,7 +1,6 @@
 import BrigAgentProtocol
 import BrigCore
 import BrigLinux
-import FoundationEssentials
 import Glibc
 
 /// Applies an `AgentNetwork` to the guest's virtio-net interface over rtnetlink, as Kata's agent

@@ -1,10 +1,10 @@
 import BrigAgentProtocol
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigNamespaces
 import BrigOCI
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 extension AgentServer {
@@ -144,7 +144,7 @@ extension AgentServer {
             rootfs = m
         }
         spec.root = Root(path: rootfs, readonly: spec.root?.readonly)
-        try Files.writeAtomically(dir + "/config.json", Array(try JSONEncoder().encode(spec)), mode: 0o600)
+        try Files.writeAtomically(dir + "/config.json", try JSONEncoding.encode(spec), mode: 0o600)
 
         // (The config read back by exec is the copy in `dir`; the state names the host's bundle.)
         var options = CreateOptions(id: c.id, bundle: c.bundle ?? dir, spec: spec)

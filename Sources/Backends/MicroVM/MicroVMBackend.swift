@@ -1,8 +1,8 @@
 import BrigAgentProtocol
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigOCI
-import FoundationEssentials
 import Glibc
 
 /// The microvm backend: each container gets its own VM (brig is the VMM) whose PID 1 is
@@ -203,8 +203,7 @@ public struct MicroVMBackend: Backend {
         if cgroup != nil { config.awaitPlacement = true }
         let path = config.stateDir + "/" + name
         do {
-            let enc = JSONEncoder()
-            try Files.writeAtomically(path, Array(try enc.encode(config)), mode: 0o600)
+            try Files.writeAtomically(path, try JSONEncoding.encode(config), mode: 0o600)
         } catch { throw RuntimeError.wrap(error, "writing \(path)") }
         let (mine, theirs): (Int32, Int32)
         do { (mine, theirs) = try UnixSocket.pair(type: Int32(SOCK_STREAM.rawValue)) } catch { throw RuntimeError.wrap(error) }

@@ -1,9 +1,9 @@
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigOCI
 import BrigVMM
 import CBrigShim
-import FoundationEssentials
 import Glibc
 import Synchronization
 
@@ -17,7 +17,7 @@ public enum Monitor {
         guard let path = args.first else { fail("usage: brig vm-monitor CONFIG") }
         let config: MonitorConfig
         do {
-            config = try JSONDecoder().decode(MonitorConfig.self, from: Data(try Files.read(path)))
+            config = try JSONDecoding.decode(MonitorConfig.self, from: try Files.read(path))
         } catch { fail("vm-monitor: reading \(path): \(error)") }
         // Not one thread or process before the creator has placed us in the container's cgroup;
         // a creator gone before that (killed) never will: nothing was started, nothing to undo.

@@ -2,12 +2,12 @@
 import Glibc
 #endif
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigAgentProtocol
 import BrigOCI
 import BrigVMM
 import CBrigShim
-import FoundationEssentials
 
 /// A microvm container's network when the bundle names a network namespace by path (as CNI
 /// and netavark prepare it: one veth with an address and a default route). Inside that
@@ -183,14 +183,14 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
     public static func recordPath(_ stateDir: String) -> String { stateDir + "/" + recordName }
 
     public func record(stateDir: String) throws(RuntimeError) {
-        do { try Files.writeAtomically(Self.recordPath(stateDir), Array(try JSONEncoder().encode(self))) }
+        do { try Files.writeAtomically(Self.recordPath(stateDir), try JSONEncoding.encode(self)) }
         catch { throw RuntimeError(.system, "recording the network in \(Self.recordPath(stateDir)): \(error)") }
     }
 
     /// Undoes a recorded network (delete, or a failed create) and forgets it.
     public static func cleanUp(stateDir: String) {
         let path = recordPath(stateDir)
-        guard let text = try? Files.readString(path), let n = try? JSONDecoder().decode(GuestNetwork.self, from: Data(text.utf8)) else { return }
+        guard let bytes = try? Files.read(path), let n = try? JSONDecoding.decode(GuestNetwork.self, from: bytes) else { return }
         n.disconnect()
         unlink(path)
     }

@@ -1,8 +1,8 @@
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigOCI
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// The container process before exec: rootfs, hooks, pivot_root, then the process attributes.
@@ -28,7 +28,7 @@ struct ContainerSetup {
         if plan.hooksRoundTrip {
             try channel.send(.runtimeHooks)
             guard case .hooksDone(let stateJSON)? = try channel.receive() else { throw InitError("parent aborted") }
-            if !plan.createContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(stateJSON.utf8)) {
+            if !plan.createContainerHooks.isEmpty, let state = try? JSONDecoding.decode(ContainerState.self, from: Array(stateJSON.utf8)) {
                 // As runc: in the container's root, with the process's environment for hooks without env.
                 try sys("chdir \(plan.rootfs)") { chdir(plan.rootfs) }
                 do { try HookRunner.run(plan.createContainerHooks, kind: "createContainer", state: state, defaultEnv: plan.process.env) }
@@ -64,7 +64,7 @@ struct ContainerSetup {
             // start connection, marked by a leading 0x01 byte. startContainer hooks run after it,
             // as in runc: confined by the container's filter, stdio only.
             try process.seal { fd in try UnixSocket.sendFD(conn, fd, "\u{1}") }
-            if !plan.startContainerHooks.isEmpty, let state = try? JSONDecoder().decode(ContainerState.self, from: Data(data)) {
+            if !plan.startContainerHooks.isEmpty, let state = try? JSONDecoding.decode(ContainerState.self, from: data) {
                 do { try HookRunner.run(plan.startContainerHooks, kind: "startContainer", state: state, defaultEnv: process.env) }
                 catch { throw InitError(error.description) }
             }

@@ -4,7 +4,6 @@ import BrigLinux
 import BrigOCI
 import BrigSeccomp
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// `exec`: a process joining a running container (its cgroup, or a sub-cgroup `exec --cgroup`

@@ -4,7 +4,6 @@ import BrigLinux
 import BrigOCI
 import BrigSeccomp
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// The parent's host-side steps of create: host checks, moving network devices, id mappings.

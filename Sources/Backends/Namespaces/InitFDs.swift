@@ -4,7 +4,6 @@ import BrigLinux
 import BrigOCI
 import BrigSeccomp
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// The fds `brig init` gets: the sync socket, the start socket (create only) and the console

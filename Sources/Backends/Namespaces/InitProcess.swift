@@ -2,7 +2,6 @@ import BrigCore
 import BrigLinux
 import BrigOCI
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// `brig init`: the re-exec'd, single-threaded process that becomes the container. It runs in two

@@ -1,10 +1,10 @@
 import BrigCgroups
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigOCI
 import BrigSeccomp
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 /// The runc-like backend: Linux namespaces, cgroups, pivot_root. The container process is a
@@ -161,7 +161,7 @@ public struct NamespacesBackend: Backend {
                     try? channel.send(.error(error.description))
                     throw error
                 }
-                let json = String(decoding: try JSONEncoder().encode(state(.creating)), as: UTF8.self)
+                let json = String(decoding: try JSONEncoding.encode(state(.creating)), as: UTF8.self)
                 try channel.send(.hooksDone(json))
             case .seccompFD:
                 try forwardNotifyFD(passedFD, plan: plan, state: state(.creating))
@@ -238,7 +238,7 @@ public struct NamespacesBackend: Backend {
             var state = record.state(.created)
             state.status = .created
             // The init reads the state only for startContainer hooks: none, no JSON to encode.
-            if !(record.hooks?.startContainer ?? []).isEmpty { try UnixSocket.send(conn, Array(try JSONEncoder().encode(state))) }
+            if !(record.hooks?.startContainer ?? []).isEmpty { try UnixSocket.send(conn, try JSONEncoding.encode(state)) }
             shutdown(conn, Int32(SHUT_WR))
             var reply: [UInt8] = []
             while true {

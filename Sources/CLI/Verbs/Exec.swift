@@ -1,8 +1,8 @@
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigOCI
 import CBrigShim
-import FoundationEssentials
 import Glibc
 
 enum ExecVerb: Verb {
@@ -91,7 +91,7 @@ enum ExecVerb: Verb {
             do {
                 // runc 1.1.5 runs such a process as 0:0 (Go's zero value), not as the container's user.
                 let data = try withDefaultUser(try Files.read(path), User())
-                let p = try JSONDecoder().decode(Process.self, from: Data(data))
+                let p = try JSONDecoding.decode(Process.self, from: data)
                 try Validation.validateProcess(p, field: "process")
                 return p
             } catch let e as ConfigError { throw RuntimeError(.config, "\(path): \(e)") }
@@ -151,11 +151,11 @@ extension ExecVerb {
     /// added when the top-level object lacks it.
     static func withDefaultUser(_ data: [UInt8], _ user: User) throws -> [UInt8] {
         struct UserOnly: Decodable { var user: User? }
-        guard (try? JSONDecoder().decode(UserOnly.self, from: Data(data)))?.user == nil,
+        guard (try? JSONDecoding.decode(UserOnly.self, from: data))?.user == nil,
               let open = data.firstIndex(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }),
               data[open] == UInt8(ascii: "{") else { return data }
         let empty = data[(open + 1)...].first(where: { $0 != 0x20 && $0 != 0x0a && $0 != 0x0d && $0 != 0x09 }) == UInt8(ascii: "}")
-        let encoded = Array(try JSONEncoder().encode(user))
+        let encoded = try JSONEncoding.encode(user)
         return Array(data[...open]) + Array("\"user\":".utf8) + encoded + (empty ? [] : [UInt8(ascii: ",")]) + Array(data[(open + 1)...])
     }
 }

@@ -1,7 +1,7 @@
 import BrigCore
+import BrigJSON
 import BrigLinux
 import BrigOCI
-import FoundationEssentials
 import Glibc
 
 enum UpdateVerb: Verb {
@@ -47,7 +47,7 @@ enum UpdateVerb: Verb {
         if let path = args.value("resources") {
             do {
                 let data: [UInt8] = path == "-" ? try Files.read(fd: 0) : try Files.read(path)
-                r = try JSONDecoder().decode(Resources.self, from: Data(data))
+                r = try JSONDecoding.decode(Resources.self, from: data)
             } catch { throw RuntimeError(.config, "\(path): invalid resources JSON: \(error)") }
         }
         func int(_ flag: String) throws(RuntimeError) -> Int64? {

@@ -9,10 +9,10 @@
 // is first sent there as runc would. Prints `ok <return value>` or `errno <n>` on stdout, exit 0;
 // usage and profile errors go to stderr with exit 2.
 import BrigCore
+import BrigJSON
 import BrigOCI
 import BrigSeccomp
 import CBrigSeccompShim
-import FoundationEssentials
 import Glibc
 
 func log(_ message: String) {
@@ -25,11 +25,11 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-func readFile(_ path: String) -> Data {
+func readFile(_ path: String) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     if fd < 0 { fail("open \(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    var data = Data()
+    var data: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -50,7 +50,7 @@ func argument(_ text: String) -> UInt {
 let args = CommandLine.arguments
 guard args.count >= 3, args.count <= 9 else { fail("usage: brig-seccomp-probe <seccomp.json> <syscall> [arg...]") }
 let seccomp: Seccomp
-do { seccomp = try JSONDecoder().decode(Seccomp.self, from: readFile(args[1])) } catch { fail("profile: \(error)") }
+do { seccomp = try JSONDecoding.decode(Seccomp.self, from: readFile(args[1])) } catch { fail("profile: \(error)") }
 let profile: CompiledProfile
 do { profile = try SeccompProfile.compile(seccomp) } catch { fail("compile: \(error)") }
 for skipped in profile.skipped { log("skipped unknown syscall \(skipped.name) (\(skipped.field))") }

@@ -1,6 +1,5 @@
 import BrigJSON
 import BrigOCI
-import FoundationEssentials
 
 /// Decodes config.json, turning decoder errors into a `ConfigError` that names the field.
 /// JSON coding lives here, not in BrigOCI; it is BrigJSON's (no Foundation: the container path
@@ -15,8 +14,6 @@ public enum ConfigLoader {
             throw ConfigError("", "invalid JSON: \(error)")
         }
     }
-
-    public static func decode(_ data: Data) throws(ConfigError) -> Spec { try decode(Array(data)) }
 
     static func path(_ codingPath: [any CodingKey]) -> String {
         var out = ""
@@ -67,9 +64,9 @@ extension ContainerProcessState {
     public static func json(state: ContainerState, pid: Int32? = nil, metadata: String?) -> [UInt8] {
         let payload = ContainerProcessState(state: state, pid: pid ?? state.pid, metadata: metadata)
         do {
-            return Array(try JSONEncoder().encode(payload))
+            return try JSONEncoding.encode(payload)
         } catch {
-            // Only strings and integers: JSONEncoder cannot fail on these.
+            // Only strings and integers: encoding cannot fail on these.
             preconditionFailure("encoding ContainerProcessState failed: \(error)")
         }
     }

@@ -1,6 +1,6 @@
+import BrigJSON
 import BrigLinux
 import BrigOCI
-import FoundationEssentials
 import Glibc
 
 /// Runs OCI hooks: the container state JSON on stdin, path/args/env as given, a timeout, and the
@@ -33,7 +33,7 @@ public enum HookRunner {
                            cwd: String? = nil) throws(RuntimeError) {
         guard !hooks.isEmpty else { return }
         let json: [UInt8]
-        do { json = Array(try JSONEncoder().encode(state)) } catch { throw RuntimeError.wrap(error) }
+        do { json = try JSONEncoding.encode(state) } catch { throw RuntimeError.wrap(error) }
         for (i, hook) in hooks.enumerated() {
             try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))", defaultEnv: defaultEnv, cwd: cwd)
         }
@@ -51,7 +51,7 @@ public enum HookRunner {
     /// (config.md). Returns the failures for the caller to log.
     public static func runAll(_ hooks: [Hook], kind: String, state: ContainerState) -> [RuntimeError] {
         guard !hooks.isEmpty else { return [] }
-        guard let json = try? Array(JSONEncoder().encode(state)) else { return [RuntimeError(.internalError, "encode state")] }
+        guard let json = try? JSONEncoding.encode(state) else { return [RuntimeError(.internalError, "encode state")] }
         var failures: [RuntimeError] = []
         for (i, hook) in hooks.enumerated() {
             do { try run(hook, json: json, label: "\(kind) hook #\(i) (\(hook.path))") } catch { failures.append(error) }

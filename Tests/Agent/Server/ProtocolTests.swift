@@ -3,6 +3,7 @@ import BrigAgentProtocol
 import BrigCore
 import BrigLinux
 import BrigOCI
+import FoundationEssentials  // the tests only: the wire JSON before issue 17
 import Glibc
 import Testing
 
@@ -44,18 +45,49 @@ import Testing
         }
     }
 
-    @Test func requestsRoundTripThroughJSON() throws {
+    static var requests: [AgentRequest] {
         var spec = DefaultSpec.make()
         spec.process?.args = ["echo", "hi"]
-        let requests: [AgentRequest] = [
+        return [
             .create(AgentCreate(id: "c1", spec: spec, rootfs: .block(device: "/dev/vda", fstype: "ext4"), terminal: true)),
             .exec(id: "c1", execID: "e1", process: spec.process!, terminal: false),
             .exec(id: "c1", execID: "e2", process: spec.process!, terminal: false, subCgroups: ["": "sub", "memory": "m/n"]),
             .kill(id: "c1", execID: nil, signal: 15, all: true),
             .resize(id: "c1", execID: "e1", rows: 40, cols: 100),
             .delete(id: "c1", force: true),
+            .network(AgentNetwork(mac: "02:00:00:00:00:01", mtu: 1500, addresses: [.init("10.0.0.2", prefixLength: 24)],
+                                  routes: [.init("0.0.0.0/0", gateway: "10.0.0.1"), .init("fd00::/64", metric: 256)])),
         ]
-        for r in requests { #expect(try AgentCoding.decode(AgentRequest.self, try AgentCoding.encode(r)) == r) }
+    }
+
+    static var responses: [AgentResponse] {
+        var stats = AgentStats(cgroup: CgroupStats(), oomKills: 2)
+        stats.cgroup.memory.usage.usage = 1 << 40
+        var r = AgentResponse()
+        r.pid = 7; r.status = 137; r.pids = [1, 2]; r.stats = stats
+        r.state = AgentState(id: "c1", status: .stopped, pid: 0, exitStatus: 137)
+        return [r, .failure(AgentError(.config, "process.args: \"/bin/x\" not found\n")), AgentResponse()]
+    }
+
+    @Test func requestsRoundTripThroughJSON() throws {
+        for r in Self.requests { #expect(try AgentCoding.decode(AgentRequest.self, try AgentCoding.encode(r)) == r) }
+        for r in Self.responses { #expect(try AgentCoding.decode(AgentResponse.self, try AgentCoding.encode(r)) == r) }
+    }
+
+    /// The wire JSON is BrigJSON's since issue 17; before, both ends used Foundation's coders.
+    /// Either peer reads the other's (a guest image built before the change still talks to the
+    /// host, and the other way round).
+    @Test func wireJSONIsFoundationCompatible() throws {
+        func both<T: Codable & Equatable>(_ value: T) throws {
+            #expect(try JSONDecoder().decode(T.self, from: Data(try AgentCoding.encode(value))) == value)
+            #expect(try AgentCoding.decode(T.self, Array(try JSONEncoder().encode(value))) == value)
+        }
+        for r in Self.requests { try both(r) }
+        for r in Self.responses { try both(r) }
+        try both(AgentHello(version: 3, error: "x"))
+        try both(AgentExit(status: 1))
+        try both(AgentHooksDue(pid: 9))
+        try both(AgentHooksDone(error: "hook #0 failed"))
     }
 
     /// `exec --cgroup`'s sub-cgroups travel with the exec request; one without them (an older

@@ -119,7 +119,7 @@ struct SeccompFuzzer {
     /// ConfigLoader.decode never traps on mutated config.json bytes: it returns or throws ConfigError.
     @Test func decodeMutatedConfigJSON() throws {
         let original = [UInt8](Self.validConfig)
-        #expect(throws: Never.self) { _ = try ConfigLoader.decode(Self.validConfig) }
+        #expect(throws: Never.self) { _ = try ConfigLoader.decode(Array(Self.validConfig)) }
         var rng = SeededRandom(seed: 0xB1C)
         let interesting: [[UInt8]] = ["{", "}", "[", "]", "\"", ":", ",", "null", "-1", "1e999", "18446744073709551616",
                                       "\\u0000", "\\ud800", "true", "0.5", "\u{FF}", "\"\""].map { Array($0.utf8) }
@@ -140,7 +140,7 @@ struct SeccompFuzzer {
                 if bytes.isEmpty { bytes = [0x7b] }
             }
             do {
-                let spec = try ConfigLoader.decode(Data(bytes))
+                let spec = try ConfigLoader.decode(Array(bytes))
                 decoded += 1
                 if let seccomp = spec.linux?.seccomp { _ = try? SeccompProfile.compile(seccomp) }
             } catch {
@@ -157,13 +157,13 @@ struct SeccompFuzzer {
         var rng = SeededRandom(seed: 7)
         for _ in 0..<500 {
             let bytes = (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            #expect(throws: ConfigError.self) { _ = try ConfigLoader.decode(Data(bytes)) }
+            #expect(throws: ConfigError.self) { _ = try ConfigLoader.decode(Array(bytes)) }
         }
         for depth in [64, 600, 5000] {
             let nested = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
-            #expect(throws: ConfigError.self) { _ = try ConfigLoader.decode(Data(nested.utf8)) }
+            #expect(throws: ConfigError.self) { _ = try ConfigLoader.decode(Array(nested.utf8)) }
             let objects = #"{"linux":"# + String(repeating: #"{"a":"#, count: depth) + "1" + String(repeating: "}", count: depth + 1)
-            #expect(throws: ConfigError.self) { _ = try ConfigLoader.decode(Data(objects.utf8)) }
+            #expect(throws: ConfigError.self) { _ = try ConfigLoader.decode(Array(objects.utf8)) }
         }
     }
 }
