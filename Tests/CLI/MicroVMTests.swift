@@ -49,6 +49,8 @@ struct MicroVMHostAgentTests {
         var status = ""
         for _ in 0..<100 { status = (try? h.stateJSON("m2")["status"] as? String) ?? ""; if status == "stopped" { break }; usleep(50_000) }
         #expect(status == "stopped")
+        // Why the monitor ended is kept beside the state until delete.
+        #expect((try? Files.readString(h.root + "/m2/monitor.exit")) == "the container exited: status 0\n")
         #expect(h.microvm(["delete", "m2"]).code == 0)
         h.assertMicroVMClean("m2")
     }

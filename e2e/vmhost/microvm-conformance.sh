@@ -41,7 +41,7 @@ STALL_AFTER=${STALL_AFTER:-420} SLOW_CALL=${SLOW_CALL:-60}
 mkdir -p /work/out && : > /work/out/calls.log
 # The runtime the suite calls: brig, each call logged with its start time and pid (the suite's
 # timeouts kill brig itself). Before a `delete --force` (every case's cleanup) the container's
-# guest console, agent log, why the VM stopped and its timing are kept in /work/out/kept/ (the
+# guest console, agent log, why the VM (vm-stopped) or its monitor (monitor.exit) stopped and its timing are kept in /work/out/kept/ (the
 # tails), so a case that failed can be diagnosed afterwards.
 cat > /tmp/brig-logged <<'EOF'
 #!/bin/sh
@@ -49,9 +49,12 @@ echo "$(date +%s) $$ $*" >> /work/out/calls.log
 case " $* " in *" delete --force "*)
   for id in "$@"; do :; done
   mkdir -p /work/out/kept
-  for f in console.log agent.log vm-stopped timing; do
+  for f in console.log agent.log vm-stopped monitor.exit timing; do
     [ -f "/run/brig-conf/$id/$f" ] && tail -c 20000 "/run/brig-conf/$id/$f" > "/work/out/kept/$id.$f"
-  done ;;
+  done
+  # And whether its monitor still ran then (the status brig derives from it; ps of the pid).
+  pid=$(/work/repo/.build/release/brig --root /run/brig-conf state "$id" 2>&1 | tee "/work/out/kept/$id.state" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+  [ -n "$pid" ] && [ "$pid" != 0 ] && ps -o pid,stat,etime,args -p "$pid" >> "/work/out/kept/$id.state" 2>&1 ;;
 esac
 exec /work/repo/.build/release/brig "$@"
 EOF

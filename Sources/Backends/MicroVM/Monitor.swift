@@ -159,13 +159,24 @@ final class MonitorRun: @unchecked Sendable {
         }
         startSignalThread()
         let status: Int32
-        if config.terminal {
-            status = (try? client.relay(stdin: slave, stdout: slave, stderr: slave)) ?? 255
-        } else {
-            status = (try? client.relay(stdin: 0, stdout: 1, stderr: 2)) ?? 255
+        do throws(RuntimeError) {
+            status = config.terminal ? try client.relay(stdin: slave, stdout: slave, stderr: slave)
+                                     : try client.relay(stdin: 0, stdout: 1, stderr: 2)
+            noteExit("the container exited: status \(status)")
+        } catch {
+            // The agent connection broke with the container still running: it goes with its VM.
+            noteExit("the agent connection broke: \(error.message)")
+            status = 255
         }
         teardown()
         return status
+    }
+
+    /// Why a container's monitor ended, one line in the state dir's `monitor.exit` (a container
+    /// found stopped is explained there; the VM's own end is in `vm-stopped`).
+    func noteExit(_ why: String) {
+        guard case .container = config.role else { return }
+        _ = try? Files.write(config.stateDir + "/monitor.exit", why + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC)
     }
 
     /// kvm: builds and boots the VM on its own thread. host-agent: starts brig-agent.
@@ -248,6 +259,7 @@ final class MonitorRun: @unchecked Sendable {
             while poll(&p, 1, -1) < 0 && errno == EINTR {}
             close(fd)
             guard !phase.withLock({ $0.reported }) else { return }
+            noteExit("its creator went away before the report")
             teardown()
             exit(125)
         }
