@@ -45,6 +45,7 @@ struct JSONTests {
         let user = String(decoding: try JSONEncoding.encode(User(uid: 1, gid: 2, additionalGids: nil, umask: 18)), as: UTF8.self)
         #expect(user == #"{"uid":1,"gid":2,"umask":18}"#)
         #expect(String(decoding: try JSONEncoding.encode(["a/\u{e9}\u{1}\"\\"]), as: UTF8.self) == #"["a/é\u0001\"\\"]"#)
+        #expect(String(decoding: try JSONEncoding.encode(["\u{b}\u{1f}\u{7f}"]), as: UTF8.self) == "[\"\\u000b\\u001f\u{7f}\"]")
         #expect(String(decoding: try JSONEncoding.encode([1.5, 2.0, -0.25]), as: UTF8.self) == "[1.5,2,-0.25]")
         // A key encoded twice keeps its first place and its last value, in small and large objects.
         struct Twice: Encodable {
