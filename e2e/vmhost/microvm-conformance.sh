@@ -52,9 +52,10 @@ case " $* " in *" delete --force "*)
   for f in console.log agent.log vm-stopped monitor.exit timing; do
     [ -f "/run/brig-conf/$id/$f" ] && tail -c 20000 "/run/brig-conf/$id/$f" > "/work/out/kept/$id.$f"
   done
-  # And whether its monitor still ran then (the status brig derives from it; ps of the pid).
-  pid=$(/work/repo/.build/release/brig --root /run/brig-conf state "$id" 2>&1 | tee "/work/out/kept/$id.state" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
-  [ -n "$pid" ] && [ "$pid" != 0 ] && ps -o pid,stat,etime,args -p "$pid" >> "/work/out/kept/$id.state" 2>&1 ;;
+  # And whether its monitor still ran then (the status brig derives from it; its pid's state).
+  pid=$(/work/repo/.build/release/brig --root /run/brig-conf state "$id" 2>&1 | tee "/work/out/kept/$id.state" | sed -n 's/.*"pid" *: *\([0-9]*\).*/\1/p')
+  [ -n "$pid" ] && [ "$pid" != 0 ] &&
+    echo "pid $pid: state $(cut -d' ' -f3 /proc/$pid/stat 2>/dev/null || echo gone): $(tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null)" >> "/work/out/kept/$id.state" ;;
 esac
 exec /work/repo/.build/release/brig "$@"
 EOF
