@@ -17,33 +17,11 @@ public enum JSONWriter {
     public static func write(_ value: JSONValue, format: Format = []) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        if format.isEmpty { write(value, into: &out) } else { write(value, format, depth: 0, into: &out) }
+        write(value, format, depth: 0, into: &out)
         return out
     }
 
-    static func write(_ value: JSONValue, into out: inout [UInt8]) {
-        switch value {
-        case .array(let elements):
-            out.append(UInt8(ascii: "["))
-            for (i, e) in elements.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(e, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (i, m) in members.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                string(m.key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                write(m.value, into: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        default: scalar(value, into: &out)
-        }
-    }
-
-    /// `value` laid out as `format` asks, its nested lines indented for `depth`.
+    /// `value` laid out as `format` asks (compact when empty), its nested lines indented for `depth`.
     static func write(_ value: JSONValue, _ format: Format, depth: Int, into out: inout [UInt8]) {
         let pretty = format.contains(.pretty)
         func open(_ bracket: Unicode.Scalar) { out.append(UInt8(ascii: bracket)); if pretty { out.append(0x0A) } }
@@ -73,7 +51,9 @@ public enum JSONWriter {
                 separator(i)
                 indent(depth + 1)
                 string(m.key, into: &out)
-                out.append(contentsOf: pretty ? Array(" : ".utf8) : [UInt8(ascii: ":")])
+                if pretty { out.append(UInt8(ascii: " ")) }
+                out.append(UInt8(ascii: ":"))
+                if pretty { out.append(UInt8(ascii: " ")) }
                 write(m.value, format, depth: depth + 1, into: &out)
             }
             close("}")
@@ -87,7 +67,7 @@ public enum JSONWriter {
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .number(let n): out.append(contentsOf: n.utf8)
         case .string(let s): string(s, into: &out)
-        case .array, .object: write(value, into: &out)
+        case .array, .object: write(value, [], depth: 0, into: &out)
         }
     }
 
