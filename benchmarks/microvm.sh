@@ -85,12 +85,21 @@ PY
   # Same kernel + initramfs to the agent's power-off: brig's VMM vs QEMU microvm. The guest
   # exits with status 1 (the agent's, through port 0xF4): -i accepts it.
   cmdline="console=ttyS0 reboot=k panic=-1 pci=off quiet brig.transport=serial:/dev/nonexistent brig.exitport"
-  set -- -n brig "$brig vm boot --kernel $kernel --initrd $initrd --mem 256M --cmdline '$cmdline' --serial-out $work/brig.console"
+  # The agent's power-off line carries the guest's uptime: wall − uptime is the VMM's own part
+  # (process start, loading, the firmware if any, and exit). Each run's prepare step collects the
+  # previous run's figure (harvest NAME; the last run's is collected after hyperfine).
+  harvest() { echo "sh -c 'grep -ao \"guest uptime [0-9]*\" $work/$1.console >> $work/$1.uptime; rm -f $work/$1.console; true'"; }
+  set -- -n brig -p "$(harvest brig)" "$brig vm boot --kernel $kernel --initrd $initrd --mem 256M --cmdline '$cmdline' --serial-out $work/brig.console"
   if command -v qemu-system-x86_64 >/dev/null; then
-    qemu="qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel $kernel -initrd $initrd -append '$cmdline' -no-reboot"
-    set -- "$@" -n qemu "$qemu -serial file:$work/qemu.console" -n qemu+rng "$qemu -serial file:$work/qemu-rng.console -device virtio-rng-device"
+    # acpi=off: brig's guest kernel has no ACPI, and QEMU microvm only names its virtio-mmio
+    # devices on the kernel command line (virtio_mmio.device=) when ACPI is off; with ACPI on,
+    # the guest never saw the virtio-rng-device (its random pool waited ~1 s, as with none).
+    qemu="qemu-system-x86_64 -M microvm,rtc=off,acpi=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel $kernel -initrd $initrd -append '$cmdline' -no-reboot"
+    set -- "$@" -n qemu -p "$(harvest qemu)" "$qemu -serial file:$work/qemu.console" \
+      -n qemu+rng -p "$(harvest qemu-rng)" "$qemu -serial file:$work/qemu-rng.console -device virtio-rng-device"
   fi
   hyperfine -N -i --runs "$runs" --warmup 1 --export-json "$work/boot.json" "$@" >/dev/null
+  for c in brig qemu qemu-rng; do [ ! -f "$work/$c.console" ] || grep -ao "guest uptime [0-9]*" "$work/$c.console" >> "$work/$c.uptime" || true; done
   grep -q "powering off" "$work/brig.console" || { echo "brig vm boot did not reach the agent's power-off:" >&2; tail -5 "$work/brig.console" >&2; }
   for c in qemu qemu-rng; do
     [ ! -f "$work/$c.console" ] || grep -q "powering off" "$work/$c.console" ||
@@ -108,7 +117,7 @@ PY
   }
   qrss="" brss=""
   if command -v qemu-system-x86_64 >/dev/null; then
-    qrss=$(peak_rss qemu-system-x86_64 -M microvm,rtc=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none \
+    qrss=$(peak_rss qemu-system-x86_64 -M microvm,rtc=off,acpi=off -enable-kvm -cpu host -m 256M -nodefaults -no-user-config -display none \
              -serial null -device isa-debug-exit,iobase=0xf4,iosize=0x01 -kernel "$kernel" -initrd "$initrd" -append "$cmdline" -no-reboot)
     brss=$(peak_rss "$brig" vm boot --kernel "$kernel" --initrd "$initrd" --mem 256M --cmdline "$cmdline" --serial-out /dev/null)
     python3 benchmarks/vmm-memory.py --json -- "$brig" vm boot --kernel "$kernel" --initrd "$initrd" --mem 256M \
@@ -125,12 +134,25 @@ if not boot_only:
     ns, mv = run["namespaces run"], run["microvm run"]
     print(f"  run of /bin/true   namespaces {ns*1000:9.1f} ms   microvm {mv*1000:9.1f} ms   microvm/namespaces x{mv/ns:.1f}")
 boot = med("boot")
-b = boot["brig"]
-print(f"  boot to the agent's power-off   brig VMM {b*1000:9.1f} ms")
+def uptime(name):
+    f = f"{w}/{name.replace('+', '-')}.uptime"
+    ms = [int(l.split()[-1]) for l in open(f).read().splitlines() if l.strip()] if os.path.exists(f) else []
+    return (statistics.median(ms) / 1000, len(ms)) if ms else (None, 0)
+def own(name):
+    u, n = uptime(name)
+    return None if u is None else boot[name] - u
+b, bo = boot["brig"], own("brig")
+bu = uptime("brig")
+print(f"  boot to the agent's power-off   brig VMM {b*1000:9.1f} ms"
+      + ("" if bo is None else f"   (guest uptime at power-off {bu[0]*1000:.0f} ms, median of {bu[1]}; the VMM's own part {bo*1000:.0f} ms)"))
 for name, label in (("qemu", "QEMU microvm (no entropy device)"), ("qemu+rng", "QEMU microvm + virtio-rng-device")):
     if name in boot:
-        q = boot[name]
-        print(f"  {label:<34} {q*1000:9.1f} ms   brig/QEMU x{b/q:.2f}")
+        q, qo = boot[name], own(name)
+        qu = uptime(name)
+        line = f"  {label:<34} {q*1000:9.1f} ms   brig/QEMU x{b/q:.2f}"
+        if qo is not None and bo is not None:
+            line += f"   (guest uptime {qu[0]*1000:.0f} ms; QEMU's own part {qo*1000:.0f} ms, brig's/QEMU's x{bo/qo:.2f})"
+        print(line)
 def rss(fpr):
     return [json.loads(x) for x in open(f"{w}/rss{fpr}").read().split("\n") if x]
 ready = [] if boot_only else [int(x) for x in open(f"{w}/ready").read().split()]

@@ -7,7 +7,10 @@ public struct BootLoader {
     public var initrd: [UInt8]?
     public var cmdline: KernelCmdline
     public var preferPVH: Bool
-    /// vCPU count; with more than one an MP table describes them (and the IOAPIC).
+    /// vCPU count. An MP table describes them and the IOAPIC for every guest, one vCPU too:
+    /// without it Linux finds no IOAPIC and runs its interrupts through the 8259 PIC, whose
+    /// mask/ack/EOI port writes are each a VM exit (about 2000 per boot of the agent's guest;
+    /// expensive above all when nested). Firecracker writes one for every guest as well.
     public var cpus: Int
 
     public init(kernel: [UInt8], initrd: [UInt8]? = nil, cmdline: KernelCmdline, preferPVH: Bool = true, cpus: Int = 1) {
@@ -39,7 +42,7 @@ public struct BootLoader {
             try mem.put(initrd, at: a)
             rd = (a, UInt64(initrd.count))
         }
-        if cpus > 1 { try mem.put(MPTable.build(cpus: cpus), at: MPTable.address) }
+        try mem.put(MPTable.build(cpus: cpus), at: MPTable.address)
         let e820 = E820Entry.map(for: mem)
         let cpu: BootCPUState
         switch loaded.entry {

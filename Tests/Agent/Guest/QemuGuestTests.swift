@@ -221,6 +221,11 @@ struct QemuGuestTests {
         #expect(log.contains("bring-up done"))
         #expect(log.contains("open /dev/nonexistent"))
         #expect(log.contains("agent exited with status 1; powering off"))
+        // The line ends with the guest's uptime (benchmarks split a boot's time with it): more
+        // than 0 ms, since the kernel, the agent's bring-up and its failure came before.
+        let uptime = log.split(separator: "\n").first { $0.contains("powering off, guest uptime ") }
+            .flatMap { $0.split(separator: " ").dropLast().last }.flatMap { Int($0) }
+        #expect((uptime ?? 0) > 0, "no guest uptime on the power-off line")
     }
 
     func secs(_ s: Double) -> String { "\(Int(s))." + "\(Int(s * 10) % 10)" }

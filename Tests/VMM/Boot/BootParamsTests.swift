@@ -114,10 +114,12 @@ func u64(_ b: [UInt8], _ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o
     #expect(table[64] == 0 && table[65] == 1 && table[67] == 1)
     // IOAPIC entry after the bus entry: id = cpus, at 0xFEC00000.
     #expect(table[92] == 2 && table[93] == 2 && u32(table, 96) == 0xFEC0_0000)
-    // The loader only writes it for SMP guests.
-    let m = try GuestMemory.withHole(size: 64 << 20)
-    _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: 1).load(into: m)
-    #expect(try m.read(0x9FC00, count: 4) == [0, 0, 0, 0])
-    _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: 3).load(into: m)
-    #expect(try m.read(0x9FC00, count: 4) == Array("_MP_".utf8))
+    // The loader writes it for every guest, one vCPU too (else Linux routes IRQs through the PIC).
+    for cpus in [1, 3] {
+        let m = try GuestMemory.withHole(size: 64 << 20)
+        #expect(try m.read(0x9FC00, count: 4) == [0, 0, 0, 0])
+        _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: cpus).load(into: m)
+        #expect(try m.read(0x9FC00, count: 4) == Array("_MP_".utf8))
+        #expect(try m.read(0x9FC10 + 34, count: 1) == [UInt8(cpus + 1 + 1 + 16 + 2)])
+    }
 }
