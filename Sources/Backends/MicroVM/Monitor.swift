@@ -87,12 +87,19 @@ final class MonitorRun: @unchecked Sendable {
     let phase = Mutex(BootPhase())
     /// The agent answered the hello: from then on a failure is the guest's answer, not the boot's.
     var agentAnswered = false
+    /// The VMM's own record of why the VM stops (kvm). `phase.stopped` is set only once the VM
+    /// thread's `run()` returned, after the vsock device closed the agent connection: an EOF
+    /// read there in between is the VM's stop, which this already knows.
+    var vmStop: () -> StopReason? = { nil }
+
+    /// Why the VM stopped or is stopping, if it is.
+    func vmStopped() -> StopReason? { phase.withLock { $0.stopped } ?? vmStop() }
 
     init(config: MonitorConfig, signals: sigset_t) { self.config = config; self.signals = signals }
 
     /// Why the agent cannot come up any more: the VM stopped, or the host agent exited.
     func gone() -> String? {
-        if let r = phase.withLock({ $0.stopped }) { return "the VM stopped (\(r))" }
+        if let r = vmStopped() { return "the VM stopped (\(r))" }
         if agentPid > 0 {
             var status: Int32 = 0
             if waitpid(agentPid, &status, WNOHANG) == agentPid {
@@ -143,37 +150,61 @@ final class MonitorRun: @unchecked Sendable {
                 if null >= 0 { for fd: Int32 in 0...2 { dup2(null, fd) }; close(null) }
             }
             if let r = phase.withLock({ p -> StopReason? in
-                if p.stopped == nil { p.reported = true; p.agentFD = -1 }
-                return p.stopped
+                let stopped = p.stopped ?? vmStop()
+                if stopped == nil { p.reported = true; p.agentFD = -1 }
+                return stopped
             }) { throw RuntimeError(.system, "the VM stopped (\(r))") }
             Monitor.report("ok \(guestPid)")
         } catch {
-            var e = RuntimeError.wrap(error)
-            if let r = phase.withLock({ $0.stopped }), !e.message.contains("the VM stopped") {
-                e = RuntimeError(.system, "the VM stopped (\(r)): \(e.message)")
-            }
-            let message = diagnose(e)
+            let line = bootFailure(error)
             teardown()
-            Monitor.report("error [\(AgentSession.kindName(e.kind))] \(message)")
+            Monitor.report(line)
             return 125
         }
         startSignalThread()
-        let status: Int32
+        let result: Result<Int32, RuntimeError>
         do throws(RuntimeError) {
-            status = config.terminal ? try client.relay(stdin: slave, stdout: slave, stderr: slave)
-                                     : try client.relay(stdin: 0, stdout: 1, stderr: 2)
-            noteExit("the container exited: status \(status)")
-        } catch {
-            // The agent connection broke with the container still running: it goes with its VM.
-            noteExit("the agent connection broke: \(error.message)")
-            status = 255
-        }
+            result = .success(config.terminal ? try client.relay(stdin: slave, stdout: slave, stderr: slave)
+                                              : try client.relay(stdin: 0, stdout: 1, stderr: 2))
+        } catch { result = .failure(error) }
+        let status = relayEnded(result)
         teardown()
         return status
     }
 
+    /// The creator's `error` line for a failed boot or create.
+    func bootFailure(_ error: any Error) -> String {
+        var e = RuntimeError.wrap(error)
+        if let r = vmStopped(), !e.message.contains("the VM stopped") {
+            e = RuntimeError(.system, "the VM stopped (\(r)): \(e.message)")
+        }
+        return "error [\(AgentSession.kindName(e.kind))] \(diagnose(e))"
+    }
+
+    /// Records why the relay ended; the monitor's exit status.
+    func relayEnded(_ result: Result<Int32, RuntimeError>) -> Int32 {
+        switch result {
+        case let .success(status):
+            noteExit("the container exited: status \(status)")
+            return status
+        case let .failure(error):
+            // The VM stopping closes the connection (as the VM thread would report it).
+            if let r = vmStopped() {
+                noteExit("the VM stopped: \(r) (the agent connection: \(error.message))")
+                return Self.vmEndStatus(r)
+            }
+            // The agent connection broke with the container still running: it goes with its VM.
+            noteExit("the agent connection broke: \(error.message)")
+            return 255
+        }
+    }
+
+    /// The monitor's status when its VM ended before the container's exit was relayed.
+    static func vmEndStatus(_ r: StopReason) -> Int32 { r == .powerOff(status: 0) || r == .reset ? 255 : 137 }
+
     /// Why a container's monitor ended, one line in the state dir's `monitor.exit` (a container
-    /// found stopped is explained there; the VM's own end is in `vm-stopped`).
+    /// found stopped is explained there; the VM's own end is also in `vm-stopped` once the VM
+    /// thread gets to write it).
     func noteExit(_ why: String) {
         guard case .container = config.role else { return }
         _ = try? Files.write(config.stateDir + "/monitor.exit", why + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC)
@@ -218,6 +249,7 @@ final class MonitorRun: @unchecked Sendable {
             let machine: VirtualMachine
             do { machine = try VirtualMachine(vm) } catch { throw RuntimeError(.system, "starting the VM: \(error)") }
             self.machine = machine
+            vmStop = { [machine] in machine.stopReason }
             try plan.network?.connect() // the tap exists now; the jail below leaves this namespace
             // Confined before any thread starts, so the vCPU, vsock, relay and signal threads
             // all inherit the namespaces and the filter.
@@ -241,7 +273,7 @@ final class MonitorRun: @unchecked Sendable {
                 let message = "the VM stopped: \(reason)"
                 Monitor.report("error \(message); guest console: \(consoleTail())")
                 _ = try? Files.write(config.stateDir + "/vm-stopped", message, flags: O_WRONLY | O_CREAT | O_TRUNC)
-                exit(reason == .powerOff(status: 0) || reason == .reset ? 255 : 137)
+                exit(Self.vmEndStatus(reason))
             }
         }
     }
@@ -334,7 +366,7 @@ final class MonitorRun: @unchecked Sendable {
         let booting: Bool
         if case .container = config.role { booting = config.mode == .kvm } else { booting = false }
         return Self.failureMessage(e, booting: booting, agentAnswered: agentAnswered,
-                                   vmStopped: phase.withLock { $0.stopped } != nil, console: consoleTail)
+                                   vmStopped: vmStopped() != nil, console: consoleTail)
     }
 
     /// What `create` reports when a VM's monitor fails before the container runs. Until the agent

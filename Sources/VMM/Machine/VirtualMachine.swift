@@ -237,6 +237,10 @@ public final class VirtualMachine: @unchecked Sendable {
 
     var stopped: Bool { stop.withLock { $0 != nil } }
 
+    /// Why the VM stops, from the moment the stop is requested: before `run()` has joined its
+    /// threads and returned it, and before the vsock device closes its host connections.
+    public var stopReason: StopReason? { stop.withLock { $0 } }
+
     /// Runs one vCPU until the VM stops.
     func runVCPU(_ v: VCPU) {
         // The kick signal must be deliverable here even if the spawning thread blocks it

@@ -189,3 +189,48 @@ func establishFromHost(_ d: MuxedVsockDriver, port: UInt32 = 1024, bufAlloc: UIn
     d.pump()
     #expect(d.muxer.pendingClientCount <= 4)
 }
+
+/// The guest closes (SHUTDOWN both ways) while more of its bytes wait for the host end than
+/// that socket can take at once: the client still reads every byte, then EOF.
+@Test func guestCloseFlushesWhatTheHostSocketCouldNotTakeYet() throws {
+    var lim = VsockLimits(); lim.bufAlloc = 1 << 20
+    let d = try MuxedVsockDriver(limits: lim)
+    let (c, hp) = try establishFromHost(d)
+    defer { close(c) }
+    let chunk = 32 << 10
+    var sent: [UInt8] = []
+    for i in 0..<32 {  // 1 MiB, more than a Unix socket holds unread
+        let bytes = (0..<chunk).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ i) }
+        try d.send(d.packet(.rw, src: 1024, dst: hp, len: UInt32(chunk)), bytes)
+        sent += bytes
+        d.pump(rounds: 1)
+    }
+    try d.send(d.packet(.shutdown, src: 1024, dst: hp, flags: 3))
+    var got: [UInt8] = []
+    for _ in 0..<10_000 {
+        d.pump(rounds: 1)
+        let b = readUpTo(c, 256 << 10)
+        if b.isEmpty { break }
+        got += b
+    }
+    #expect(got.count == sent.count && got == sent, "\(got.count) of \(sent.count) bytes")
+    #expect(try d.received().contains { $0.0.knownOp == .rst && $0.0.dstPort == 1024 })
+    #expect(d.muxer.connectionCount == 0 && d.muxer.drainingCount == 0)
+}
+
+/// A closed connection's host end whose reader went away is not kept for its unread bytes.
+@Test func drainingHostEndWhoseReaderLeftIsClosed() throws {
+    var lim = VsockLimits(); lim.bufAlloc = 1 << 20
+    let d = try MuxedVsockDriver(limits: lim)
+    let (c, hp) = try establishFromHost(d)
+    for _ in 0..<16 {
+        try d.send(d.packet(.rw, src: 1024, dst: hp, len: 32 << 10), [UInt8](repeating: 1, count: 32 << 10))
+        d.pump(rounds: 1)
+    }
+    try d.send(d.packet(.shutdown, src: 1024, dst: hp, flags: 3))
+    d.pump(rounds: 1)
+    #expect(d.muxer.drainingCount == 1) // 512 KiB do not fit the unread socket
+    close(c)
+    d.pump(rounds: 2)
+    #expect(d.muxer.drainingCount == 0 && d.muxer.connectionCount == 0)
+}

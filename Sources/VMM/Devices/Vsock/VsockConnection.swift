@@ -133,7 +133,8 @@ public struct VsockConnectionTable<Handle: Hashable & Sendable>: Sendable {
     public var connects: [VsockHeader] = []
     /// Keys whose host connect is under way (a guest RST cancels one).
     var connecting: Set<VsockKey> = []
-    /// Host ends of closed connections with the bytes still owed to them (best effort).
+    /// Host ends of closed connections with the bytes still owed to them (the I/O owner writes
+    /// those before it closes the end).
     public var retired: [(handle: Handle, bytes: [UInt8])] = []
     var nextPort = VirtioVsock.firstEphemeralPort
 

@@ -23,6 +23,9 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
         var table: VsockConnectionTable<Int32>
         /// Accepted clients still sending their CONNECT line.
         var pending: [Int32: [UInt8]] = [:]
+        /// Host ends of connections the guest closed, with what it sent that they have not taken
+        /// yet; each is closed once that is written (or it breaks).
+        var draining: [Int32: [UInt8]] = [:]
         var closed = false
     }
     private let state: Mutex<State>
@@ -70,8 +73,9 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
             for c in s.table.connections.values { close(c.handle) }
             for r in s.table.retired { close(r.handle) }
             for fd in s.pending.keys { close(fd) }
+            for fd in s.draining.keys { close(fd) }
             s.table = VsockConnectionTable(guestCID: guestCID, limits: limits)
-            s.pending = [:]
+            s.pending = [:]; s.draining = [:]
             return true
         }
         guard first else { return }
@@ -104,6 +108,7 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
 
     public var connectionCount: Int { state.withLock { $0.table.connections.count + $0.table.connecting.count } }
     public var pendingClientCount: Int { state.withLock { $0.pending.count } }
+    public var drainingCount: Int { state.withLock { $0.draining.count } }
     public var controlQueueLength: Int { state.withLock { $0.table.control.count } }
 
     // MARK: The muxer thread
@@ -121,7 +126,7 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
     /// waits up to `timeoutMs` (-1 = forever) for the listener, new clients, connection sockets
     /// or a wake-up, and moves what is ready.
     public func pollHost(timeoutMs: Int32) {
-        enum Role { case wake, listener, pending, conn(VsockKey) }
+        enum Role { case wake, listener, pending, draining, conn(VsockKey) }
         var fds: [pollfd] = [], roles: [Role] = []
         var busy = false
         let closed = state.withLock { s -> Bool in
@@ -130,6 +135,7 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
             fds.append(pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)); roles.append(.wake)
             fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)); roles.append(.listener)
             for fd in s.pending.keys { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)); roles.append(.pending) }
+            for fd in s.draining.keys { fds.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)); roles.append(.draining) }
             for (k, c) in s.table.connections {
                 var ev: Int32 = 0
                 // Read only what the guest can take; otherwise leave data in the socket (backpressure).
@@ -153,6 +159,7 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
                 case .wake: var v = [UInt8](repeating: 0, count: 64); while read(wakeRead, &v, 64) > 0 {}
                 case .listener: acceptClients(&s)
                 case .pending: readConnectLine(&s, p.fd)
+                case .draining: drain(&s, p.fd)
                 case let .conn(k):
                     guard let c = s.table.connections[k], c.handle == p.fd else { continue }
                     if p.revents & Int16(POLLOUT) != 0 { writeHost(&s.table, c) }
@@ -175,8 +182,15 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
             s.table.hostWriteShut(k)
         }
         for r in s.table.retired {
-            if !r.bytes.isEmpty { _ = r.bytes.withUnsafeBytes { Glibc.send(r.handle, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) } }
-            close(r.handle)
+            // What the guest sent before it closed is the host end's even when its socket is
+            // full now: written as it takes it (at most maxConnections such ends, else once).
+            if !r.bytes.isEmpty, s.draining.count < limits.maxConnections {
+                s.draining[r.handle] = r.bytes
+                drain(&s, r.handle)
+            } else {
+                _ = sendSome(r.handle, r.bytes)
+                close(r.handle)
+            }
         }
         s.table.retired = []
         return s.table.control.count != before
@@ -191,17 +205,37 @@ public final class VsockMuxer: VsockBackend, @unchecked Sendable {
         return fd
     }
 
-    /// Writes what the host end takes of `toHost`; a broken socket resets the connection.
-    private func writeHost(_ t: inout VsockConnectionTable<Int32>, _ c: VsockConnection<Int32>) {
+    /// Sends what `fd` takes of `bytes` without blocking: how many it took, and whether it broke.
+    private func sendSome(_ fd: Int32, _ bytes: [UInt8]) -> (sent: Int, broken: Bool) {
         var done = 0
-        while done < c.toHost.count {
-            let n = c.toHost.withUnsafeBytes { Glibc.send(c.handle, $0.baseAddress! + done, $0.count - done, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + done, $0.count - done, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             if n < 0, errno == EINTR { continue }
             if n < 0, errno == EAGAIN { break }
-            guard n > 0 else { t.hostFailed(c.key); return }
+            guard n > 0 else { return (done, true) }
             done += n
         }
+        return (done, false)
+    }
+
+    /// Writes what the host end takes of `toHost`; a broken socket resets the connection.
+    private func writeHost(_ t: inout VsockConnectionTable<Int32>, _ c: VsockConnection<Int32>) {
+        let (done, broken) = sendSome(c.handle, c.toHost)
+        if broken { t.hostFailed(c.key); return }
         if done > 0 { t.hostTook(c.key, done) }
+    }
+
+    /// Writes more of a closed connection's last bytes; its host end is closed once they are
+    /// out or the socket broke (its reader went away).
+    private func drain(_ s: inout State, _ fd: Int32) {
+        guard let bytes = s.draining[fd] else { return }
+        let (done, broken) = sendSome(fd, bytes)
+        if broken || done == bytes.count {
+            s.draining[fd] = nil
+            close(fd)
+        } else if done > 0 {
+            s.draining[fd] = Array(bytes[done...])
+        }
     }
 
     /// Reads as much as the guest's credit allows; EOF ends the host's stream, an error resets.
