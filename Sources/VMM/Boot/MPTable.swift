@@ -20,8 +20,11 @@ public enum MPTable {
         }
         entries += [1, 0] + Array("ISA   ".utf8); count += 1                                   // bus 0: ISA
         entries += [2, ioapicID, 0x11, 1] + le(ioapicAddress); count += 1                      // IOAPIC
-        for irq in 0..<UInt8(isaIRQs) {                                                        // ISA IRQ n -> IOAPIC pin n
-            entries += [3, 0, 0, 0, 0, irq, ioapicID, irq]; count += 1
+        // ISA IRQ n -> IOAPIC pin n, except IRQ 0 (the PIT) -> pin 2, as on a PC and as KVM's
+        // default GSI routing delivers it (GSI 0 reaches IOAPIC pin 2); IRQ 2 is the PIC cascade.
+        // (IRQ 0 on pin 0 left Linux's check_timer waiting for ticks that never came there.)
+        for irq in 0..<UInt8(isaIRQs) where irq != 2 {
+            entries += [3, 0, 0, 0, 0, irq, ioapicID, irq == 0 ? 2 : irq]; count += 1
         }
         entries += [4, 3, 0, 0, 0, 0, 0xFF, 0]; count += 1                                     // ExtINT -> LINT0
         entries += [4, 1, 0, 0, 0, 0, 0xFF, 1]; count += 1                                     // NMI -> LINT1

@@ -107,19 +107,27 @@ func u64(_ b: [UInt8], _ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o
     let length = Int(table[4]) | Int(table[5]) << 8
     #expect(length == table.count)
     #expect(table.reduce(0, &+) == 0)                     // config table checksum
-    #expect(Int(table[34]) | Int(table[35]) << 8 == 2 + 1 + 1 + 16 + 2)  // entry count
+    #expect(Int(table[34]) | Int(table[35]) << 8 == 2 + 1 + 1 + 15 + 2)  // entry count
     #expect(u32(table, 36) == 0xFEE0_0000)
     // Processor entries: APIC ids 0 and 1, the first is the BSP.
     #expect(table[44] == 0 && table[45] == 0 && table[47] == 3)
     #expect(table[64] == 0 && table[65] == 1 && table[67] == 1)
     // IOAPIC entry after the bus entry: id = cpus, at 0xFEC00000.
     #expect(table[92] == 2 && table[93] == 2 && u32(table, 96) == 0xFEC0_0000)
-    // The loader writes it for every guest, one vCPU too (else Linux routes IRQs through the PIC).
-    for cpus in [1, 3] {
-        let m = try GuestMemory.withHole(size: 64 << 20)
-        #expect(try m.read(0x9FC00, count: 4) == [0, 0, 0, 0])
-        _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: cpus).load(into: m)
-        #expect(try m.read(0x9FC00, count: 4) == Array("_MP_".utf8))
-        #expect(try m.read(0x9FC10 + 34, count: 1) == [UInt8(cpus + 1 + 1 + 16 + 2)])
+    // Interrupt entries: IRQ 0 (the PIT) on pin 2 as KVM routes GSI 0, no IRQ 2, IRQ 1 on pin 1.
+    struct IRQEntry: Equatable { let type: UInt8, irq: UInt8, pin: UInt8 }
+    let irqs: [IRQEntry] = stride(from: 100, to: 100 + 15 * 8, by: 8).map { (o: Int) -> IRQEntry in
+        IRQEntry(type: table[o], irq: table[o + 5], pin: table[o + 7])
     }
+    let expected: [IRQEntry] = ([0] + Array(1...15).filter { $0 != 2 }).map { (irq: UInt8) -> IRQEntry in
+        IRQEntry(type: 3, irq: irq, pin: irq == 0 ? 2 : irq)
+    }
+    #expect(irqs == expected)
+    // The loader only writes it for SMP guests.
+    let m = try GuestMemory.withHole(size: 64 << 20)
+    _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: 1).load(into: m)
+    #expect(try m.read(0x9FC00, count: 4) == [0, 0, 0, 0])
+    _ = try BootLoader(kernel: makeELF(), cmdline: KernelCmdline(""), cpus: 3).load(into: m)
+    #expect(try m.read(0x9FC00, count: 4) == Array("_MP_".utf8))
+    #expect(try m.read(0x9FC10 + 34, count: 1) == [3 + 1 + 1 + 15 + 2])
 }
