@@ -7,10 +7,9 @@ public struct BootLoader {
     public var initrd: [UInt8]?
     public var cmdline: KernelCmdline
     public var preferPVH: Bool
-    /// vCPU count. An MP table describes them and the IOAPIC for every guest, one vCPU too:
-    /// without it Linux finds no IOAPIC and runs its interrupts through the 8259 PIC, whose
-    /// mask/ack/EOI port writes are each a VM exit (about 2000 per boot of the agent's guest;
-    /// expensive above all when nested). Firecracker writes one for every guest as well.
+    /// vCPU count; with more than one an MP table describes them (and the IOAPIC). A one-vCPU
+    /// guest gets none (Linux runs it in virtual wire mode through the PIC): with one, its boot
+    /// made ~1300 fewer port-I/O exits but was no faster in the VM test host (docs/vmm.md).
     public var cpus: Int
 
     public init(kernel: [UInt8], initrd: [UInt8]? = nil, cmdline: KernelCmdline, preferPVH: Bool = true, cpus: Int = 1) {
@@ -30,7 +29,20 @@ public struct BootLoader {
     }
 
     public func load(into mem: GuestMemory) throws(BootError) -> Result {
-        let loaded = try KernelImage.load(kernel, into: mem, preferPVH: preferPVH)
+        try withBytes(kernel) { (k) throws(BootError) in
+            try withBytes(initrd ?? []) { (rd) throws(BootError) in
+                try Self.load(kernel: k, initrd: initrd == nil ? nil : rd, cmdline: cmdline, preferPVH: preferPVH, cpus: cpus, into: mem)
+            }
+        }
+    }
+
+    /// The same from borrowed bytes: VirtualMachine passes the kernel's and initrd's files mapped
+    /// read-only, so each byte is copied once, into guest memory (reading them into arrays first
+    /// zero-filled and copied ~40 MB more: ~300 ms of a boot in the VM test host, where copies
+    /// are emulated, and as much transient RSS as the files' size).
+    public static func load(kernel: UnsafeRawBufferPointer, initrd: UnsafeRawBufferPointer?, cmdline: KernelCmdline,
+                            preferPVH: Bool = true, cpus: Int = 1, into mem: GuestMemory) throws(BootError) -> Result {
+        let loaded = try KernelImage.load(bytes: kernel, into: mem, preferPVH: preferPVH)
         let line = try cmdline.bytes()
         try mem.put(line, at: BootLayout.cmdline)
 
@@ -39,10 +51,10 @@ public struct BootLoader {
             var limit = mem.lowMemoryEnd
             if let max = loaded.initrdAddrMax { limit = min(limit, max + 1) }
             let a = try Self.initrdAddress(size: UInt64(initrd.count), floor: loaded.end, limit: limit)
-            try mem.put(initrd, at: a)
+            try mem.put(raw: initrd, at: a)
             rd = (a, UInt64(initrd.count))
         }
-        try mem.put(MPTable.build(cpus: cpus), at: MPTable.address)
+        if cpus > 1 { try mem.put(MPTable.build(cpus: cpus), at: MPTable.address) }
         let e820 = E820Entry.map(for: mem)
         let cpu: BootCPUState
         switch loaded.entry {

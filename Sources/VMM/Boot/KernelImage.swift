@@ -23,6 +23,11 @@ public enum KernelImage {
     /// Loads an ELF vmlinux or a bzImage; the format is detected by magic.
     /// `preferPVH`: when an ELF has a PVH note, enter through it.
     public static func load(_ image: [UInt8], into mem: GuestMemory, preferPVH: Bool = true) throws(BootError) -> LoadedKernel {
+        try withBytes(image) { (b) throws(BootError) in try load(bytes: b, into: mem, preferPVH: preferPVH) }
+    }
+
+    /// The same from borrowed bytes (a mapped file: VirtualMachine loads from one, no copy).
+    public static func load(bytes image: UnsafeRawBufferPointer, into mem: GuestMemory, preferPVH: Bool = true) throws(BootError) -> LoadedKernel {
         if image.count >= 4, image[0] == 0x7F, image[1] == 0x45, image[2] == 0x4C, image[3] == 0x46 {
             return try ELFLoader.load(image, into: mem, preferPVH: preferPVH)
         }
@@ -50,6 +55,10 @@ public enum ELFLoader {
 
     /// Parses and validates headers without touching guest memory.
     public static func parse(_ image: [UInt8]) throws(BootError) -> Parsed {
+        try withBytes(image) { (b) throws(BootError) in try parse(bytes: b) }
+    }
+
+    public static func parse(bytes image: UnsafeRawBufferPointer) throws(BootError) -> Parsed {
         let r = ImageReader(bytes: image, what: "ELF header")
         guard image.count >= 64 else { throw .imageTooSmall(what: "ELF header", size: image.count, needed: 64) }
         guard image[4] == 2 else { throw .unsupported(field: "ELF EI_CLASS (need ELFCLASS64)", value: UInt64(image[4])) }
@@ -95,7 +104,7 @@ public enum ELFLoader {
     }
 
     /// Walks a PT_NOTE segment looking for the Xen PHYS32_ENTRY note.
-    static func pvhEntry(inNotes image: [UInt8], offset: Int, size: Int) throws(BootError) -> UInt64? {
+    static func pvhEntry(inNotes image: UnsafeRawBufferPointer, offset: Int, size: Int) throws(BootError) -> UInt64? {
         let r = ImageReader(bytes: image, what: "ELF note")
         var p = offset
         let end = offset + size
@@ -121,13 +130,13 @@ public enum ELFLoader {
         return nil
     }
 
-    public static func load(_ image: [UInt8], into mem: GuestMemory, preferPVH: Bool) throws(BootError) -> LoadedKernel {
-        let parsed = try parse(image)
+    public static func load(_ image: UnsafeRawBufferPointer, into mem: GuestMemory, preferPVH: Bool) throws(BootError) -> LoadedKernel {
+        let parsed = try parse(bytes: image)
         var end: UInt64 = 0
         for (i, s) in parsed.segments.enumerated() {
             guard s.paddr >= BootLayout.highMemory else { throw .kernelOverlapsBootData(address: s.paddr) }
             guard mem.isValid(s.paddr, length: s.memSize) else { throw .segmentOutOfMemory(index: i, address: s.paddr, size: s.memSize) }
-            try mem.put(image[Int(s.fileOffset)..<Int(s.fileOffset + s.fileSize)], at: s.paddr)
+            try mem.put(raw: UnsafeRawBufferPointer(rebasing: image[Int(s.fileOffset)..<Int(s.fileOffset + s.fileSize)]), at: s.paddr)
             if s.memSize > s.fileSize {
                 do { try mem.zero(s.paddr + s.fileSize, length: s.memSize - s.fileSize) } catch { throw .memory(error) }
             }
@@ -142,7 +151,7 @@ public enum ELFLoader {
 public enum BzImageLoader {
     public static let loadAddress: UInt64 = 0x100000
 
-    public static func load(_ image: [UInt8], into mem: GuestMemory) throws(BootError) -> LoadedKernel {
+    public static func load(_ image: UnsafeRawBufferPointer, into mem: GuestMemory) throws(BootError) -> LoadedKernel {
         let r = ImageReader(bytes: image, what: "bzImage setup header")
         let bootFlag = try r.u(UInt16.self, 0x1FE)
         guard bootFlag == 0xAA55 else { throw .badMagic(what: "bzImage boot_flag", found: UInt64(bootFlag)) }
@@ -156,13 +165,21 @@ public enum BzImageLoader {
         guard kernelOffset < image.count else { throw .imageTooSmall(what: "bzImage protected-mode kernel", size: image.count, needed: kernelOffset + 1) }
         let headerEnd = 0x202 + Int(image[0x201])
         guard headerEnd <= kernelOffset, headerEnd <= image.count else { throw .unsupported(field: "bzImage setup header length", value: UInt64(image[0x201])) }
-        let kernel = image[kernelOffset...]
+        let kernel = UnsafeRawBufferPointer(rebasing: image[kernelOffset...])
         let initSize = UInt64(try r.u(UInt32.self, 0x260))
         let span = max(UInt64(kernel.count), initSize)
         guard mem.isValid(loadAddress, length: span) else { throw .segmentOutOfMemory(index: 0, address: loadAddress, size: span) }
-        try mem.put(kernel, at: loadAddress)
+        try mem.put(raw: kernel, at: loadAddress)
         let initrdMax = UInt64(try r.u(UInt32.self, 0x22C))
         return LoadedKernel(entry: .linux64(entry: loadAddress + 0x200), end: loadAddress + span,
                             setupHeader: Array(image[0x1F1..<headerEnd]), initrdAddrMax: initrdMax == 0 ? nil : initrdMax)
     }
+}
+
+/// Runs `body` on an array's bytes (the loaders read borrowed bytes; tests and fuzzers pass arrays).
+func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(BootError) -> R) throws(BootError) -> R {
+    let result: Result<R, BootError> = a.withUnsafeBytes { b in
+        do throws(BootError) { return .success(try body(b)) } catch { return .failure(error) }
+    }
+    return try result.get()
 }

@@ -103,6 +103,13 @@ extension GuestMemory {
     func put(_ bytes: some Collection<UInt8>, at a: UInt64) throws(BootError) {
         do { try write(bytes, at: a) } catch { throw .memory(error) }
     }
+    /// One memcpy of a file's (mapped) bytes.
+    func put(raw bytes: UnsafeRawBufferPointer, at a: UInt64) throws(BootError) {
+        do {
+            let dst = try slice(a, length: UInt64(bytes.count))
+            if let base = bytes.baseAddress, bytes.count > 0 { dst.copyMemory(from: UnsafeRawBufferPointer(start: base, count: bytes.count)) }
+        } catch { throw .memory(error) }
+    }
     func put<T: FixedWidthInteger>(_ v: T, at a: UInt64) throws(BootError) {
         do { try store(v, at: a) } catch { throw .memory(error) }
     }
@@ -110,7 +117,7 @@ extension GuestMemory {
 
 /// Little-endian reads from an image with bounds checks.
 struct ImageReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeRawBufferPointer
     let what: String
     func u<T: FixedWidthInteger>(_: T.Type, _ off: Int) throws(BootError) -> T {
         let n = MemoryLayout<T>.size

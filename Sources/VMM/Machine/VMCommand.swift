@@ -165,6 +165,7 @@ public enum VMCommand {
         defer { if serialFD >= 0 { close(serialFD) } }
         let machine: VirtualMachine
         do { machine = try VirtualMachine(opts.config) } catch { err("vm boot: \(error)"); return 125 }
+        let setUp = now()
         if opts.seccomp {
             do { try VMMJail.apply() } catch { err("vm boot: confining the VMM: \(error)"); return 125 }
         }
@@ -174,7 +175,8 @@ public enum VMCommand {
         let t1 = now()
         if opts.timing {
             let fb = firstByte.time.map { String(Int(($0 - t0) * 1e6)) } ?? "none"
-            err("vm timing: first-serial-byte-us=\(fb) stop-us=\(Int((t1 - t0) * 1e6))")
+            let steps = machine.setupPhases.map { "\($0.name)=\(Int($0.seconds * 1e6))" }.joined(separator: " ")
+            err("vm timing: setup-us=\(Int((setUp - t0) * 1e6)) (\(steps)) first-serial-byte-us=\(fb) stop-us=\(Int((t1 - t0) * 1e6))")
         }
         switch reason {
         case .powerOff, .reset: break

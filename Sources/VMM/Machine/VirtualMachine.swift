@@ -29,23 +29,6 @@ public enum VMError: Error, CustomStringConvertible {
     }
 }
 
-func readFile(_ path: String) throws(VMError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw .file(.last("cannot read \(path)")) }
-    defer { close(fd) }
-    var st = stat()
-    guard fstat(fd, &st) == 0 else { throw .file(.last("cannot read \(path)")) }
-    var out = [UInt8](repeating: 0, count: Int(st.st_size))
-    var done = 0
-    while done < out.count {
-        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, $0.count - done, off_t(done)) }
-        if n < 0, errno == EINTR { continue }
-        guard n > 0 else { throw .file(n < 0 ? .last("cannot read \(path)") : SystemError(errno: EIO, "cannot read \(path)")) }
-        done += n
-    }
-    return out
-}
-
 /// Edge-triggered interrupt over KVM_IRQ_LINE (raise then lower).
 final class KVMInterruptLine: InterruptLine {
     let vm: VM, irq: UInt32
@@ -75,6 +58,8 @@ public final class VirtualMachine: @unchecked Sendable {
     public let net: VirtioNet?
     let netTransport: VirtioMMIO?
     private let stop = Mutex<StopReason?>(nil)
+    /// How long each step of setting the VM up took, in seconds (`vm boot --timing` prints them).
+    public let setupPhases: [(name: String, seconds: Double)]
     /// eventfd written once by the first requestStop.
     private let stopEvent: Int32 = brig_eventfd()
     /// Called with the first serial byte (for boot-time measurement).
@@ -84,7 +69,10 @@ public final class VirtualMachine: @unchecked Sendable {
 
     public init(_ config: VMConfig) throws(VMError) {
         self.config = config
+        var phases: [(String, Double)] = [("start", monotonicSeconds())]
+        func phase(_ name: String) { phases.append((name, monotonicSeconds())) }
         let host = HostKVMInfo.detect()
+        phase("host")
         self.host = host
         func kvm<T>(_ body: () throws(KVMError) -> T) throws(VMError) -> T {
             do { return try body() } catch { throw .kvm(error, host: host) }
@@ -101,6 +89,7 @@ public final class VirtualMachine: @unchecked Sendable {
             try kvm { () throws(KVMError) in try vm.setUserMemoryRegion(slot: UInt32(i), guestAddress: r.guestBase, size: r.size, host: r.host) }
         }
         try kvm { () throws(KVMError) in try vm.createIrqchipAndPIT(pit: config.pit) }
+        phase("memory+kvm")
 
         // Devices.
         let serial = Serial16550(outFD: config.serialFD, irq: KVMInterruptLine(vm: vm, irq: DeviceMap.serialIRQ))
@@ -137,14 +126,20 @@ public final class VirtualMachine: @unchecked Sendable {
             if config.freePageReporting { _ = try attach(VirtioBalloon()) }
         } catch let e as BusError { throw .device(e.description) } catch let e as VMError { throw e } catch { throw .device("\(error)") }
 
+        phase("devices")
         // Kernel, initrd, boot structures.
-        let kernel = try readFile(config.kernelPath)
-        let initrd = try config.initrdPath.map { p throws(VMError) in try readFile(p) }
-        let boot: BootLoader.Result
-        do {
-            boot = try BootLoader(kernel: kernel, initrd: initrd, cmdline: line, preferPVH: config.preferPVH, cpus: config.cpus).load(into: memory)
-        } catch { throw .boot(error) }
+        let kernel = try LoadFile(config.kernelPath)
+        let initrd = try config.initrdPath.map { p throws(VMError) in try LoadFile(p) }
+        let boot = try kernel.withBytes { (k) throws(VMError) in
+            try (initrd ?? LoadFile.none).withBytes { (rd) throws(VMError) in
+                do throws(BootError) {
+                    return try BootLoader.load(kernel: k, initrd: initrd == nil ? nil : rd, cmdline: line,
+                                               preferPVH: config.preferPVH, cpus: config.cpus, into: memory)
+                } catch { throw .boot(error) }
+            }
+        }
 
+        phase("load")
         // vCPUs.
         let supported = try kvm { () throws(KVMError) in try sys.supportedCPUID() }
         var list: [VCPU] = []
@@ -162,6 +157,8 @@ public final class VirtualMachine: @unchecked Sendable {
             }
             list.append(v)
         }
+        phase("vcpus")
+        self.setupPhases = zip(phases.dropFirst(), phases).map { ($0.0, $0.1 - $1.1) }
         self.memory = memory; self.vm = vm; self.serial = serial; self.cmdline = line
         self.boot = boot; self.vcpus = list
         self.vsock = vsockDevice?.0; self.vsockTransport = vsockDevice?.1
