@@ -85,7 +85,7 @@ PY
   # Same kernel + initramfs to the agent's power-off: brig's VMM vs QEMU microvm. The guest
   # exits with status 1 (the agent's, through port 0xF4): -i accepts it.
   cmdline="console=ttyS0 reboot=k panic=-1 pci=off quiet brig.transport=serial:/dev/nonexistent brig.exitport"
-  # The agent's power-off line carries the guest's uptime (CLOCK_BOOTTIME), printed beside each
+  # The agent's power-off line carries the guest's uptime (its monotonic clock), printed beside each
   # VMM's time. It is not a clean split of the boot into the guest's part and the VMM's: early in
   # boot the guest's clock advances by ticks that depend on the interrupt set-up the VMM gives it
   # (brig's VMM with an MP table read ~400 ms less uptime for the same wall time, interleaved in

@@ -120,17 +120,10 @@ public enum GuestInit {
             if pid < 0 && errno != EINTR { break }
         }
         let code = exitCode(status)
-        log("agent exited with status \(code); powering off, guest uptime \(uptimeMilliseconds()) ms")
+        // The guest's uptime (its monotonic clock, which starts with the kernel): benchmarks
+        // print it beside a boot's wall time (benchmarks/microvm.sh).
+        log("agent exited with status \(code); powering off, guest uptime \(Int(monotonicSeconds() * 1000)) ms")
         powerOff(status: code)
-    }
-
-    /// Time since the guest kernel started its clock (CLOCK_BOOTTIME). The power-off line
-    /// carries it, so a boot's wall time splits into the guest's part and the VMM's
-    /// (benchmarks/microvm.sh: brig's VMM vs QEMU booting the same guest).
-    static func uptimeMilliseconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &ts)
-        return ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
     }
 
     /// Shell-style exit code of a wait status.

@@ -105,10 +105,7 @@ extension GuestMemory {
     }
     /// One memcpy of a file's (mapped) bytes.
     func put(raw bytes: UnsafeRawBufferPointer, at a: UInt64) throws(BootError) {
-        do {
-            let dst = try slice(a, length: UInt64(bytes.count))
-            if let base = bytes.baseAddress, bytes.count > 0 { dst.copyMemory(from: UnsafeRawBufferPointer(start: base, count: bytes.count)) }
-        } catch { throw .memory(error) }
+        do { try slice(a, length: UInt64(bytes.count)).copyMemory(from: bytes) } catch { throw .memory(error) }
     }
     func put<T: FixedWidthInteger>(_ v: T, at a: UInt64) throws(BootError) {
         do { try store(v, at: a) } catch { throw .memory(error) }

@@ -7,10 +7,10 @@ import Glibc
 /// /dev/fd/N) is read. A mapped file truncated during the load would fault the VMM (SIGBUS):
 /// the guest files are installed by rename, never rewritten in place (scripts/install-guest.sh).
 final class LoadFile {
-    private let mapped: UnsafeRawBufferPointer?
-    /// Whether the bytes are the file's mapping (a regular, non-empty file) rather than a copy.
-    var isMapped: Bool { mapped != nil }
-    private let owned: [UInt8]
+    /// The file's bytes, valid while this lives (keep it alive across their use).
+    let bytes: UnsafeRawBufferPointer
+    /// Whether `bytes` is the file's mapping (a regular, non-empty file) rather than a copy.
+    let isMapped: Bool
 
     init(_ path: String) throws(VMError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -20,26 +20,20 @@ final class LoadFile {
         guard fstat(fd, &st) == 0 else { throw .file(.last("cannot read \(path)")) }
         if st.st_mode & S_IFMT == S_IFREG, st.st_size > 0,
            let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED {
-            mapped = UnsafeRawBufferPointer(start: p, count: Int(st.st_size))
-            owned = []
+            bytes = UnsafeRawBufferPointer(start: p, count: Int(st.st_size))
+            isMapped = true
         } else {
-            mapped = nil
-            owned = try readFile(path)
+            let read = try readFile(path)
+            let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: read.count, alignment: 1)
+            copy.copyBytes(from: read)
+            bytes = UnsafeRawBufferPointer(copy)
+            isMapped = false
         }
     }
 
-    private init() { mapped = nil; owned = [] }
-    /// No file (a VM without an initrd).
-    static var none: LoadFile { LoadFile() }
-
-    deinit { if let m = mapped, let b = m.baseAddress { munmap(UnsafeMutableRawPointer(mutating: b), m.count) } }
-
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws(VMError) -> R) throws(VMError) -> R {
-        if let m = mapped { return try body(m) }
-        let r: Result<R, VMError> = owned.withUnsafeBytes { b in
-            do throws(VMError) { return .success(try body(b)) } catch { return .failure(error) }
-        }
-        return try r.get()
+    deinit {
+        if isMapped, let b = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: b), bytes.count) }
+        if !isMapped { bytes.deallocate() }
     }
 }
 

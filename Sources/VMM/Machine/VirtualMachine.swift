@@ -130,14 +130,13 @@ public final class VirtualMachine: @unchecked Sendable {
         // Kernel, initrd, boot structures.
         let kernel = try LoadFile(config.kernelPath)
         let initrd = try config.initrdPath.map { p throws(VMError) in try LoadFile(p) }
-        let boot = try kernel.withBytes { (k) throws(VMError) in
-            try (initrd ?? LoadFile.none).withBytes { (rd) throws(VMError) in
-                do throws(BootError) {
-                    return try BootLoader.load(kernel: k, initrd: initrd == nil ? nil : rd, cmdline: line,
-                                               preferPVH: config.preferPVH, cpus: config.cpus, into: memory)
-                } catch { throw .boot(error) }
+        let boot: BootLoader.Result
+        do {
+            boot = try withExtendedLifetime((kernel, initrd)) { () throws(BootError) in
+                try BootLoader.load(kernel: kernel.bytes, initrd: initrd?.bytes, cmdline: line,
+                                    preferPVH: config.preferPVH, cpus: config.cpus, into: memory)
             }
-        }
+        } catch { throw .boot(error) }
 
         phase("load")
         // vCPUs.
