@@ -27,6 +27,10 @@ let staticRelease: [LinkerSetting] = [
 
 let sections: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-function-sections"], .when(configuration: .release)),
+    // Nothing brig runs uses Regex: without the implicit import, _StringProcessing and
+    // _RegexParser are not linked (880 KB of code and 421 of the conformance records every
+    // brig process scans on its first lookups).
+    .unsafeFlags(["-Xfrontend", "-disable-implicit-string-processing-module-import"]),
 ]
 
 /// A library target at Sources/<path>.

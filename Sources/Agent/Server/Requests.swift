@@ -130,7 +130,7 @@ extension AgentServer {
             guard p.hasPrefix("/"), Files.isDirectory(p) else { throw RuntimeError(.config, "rootfs: \(p) is not an absolute path to a directory") }
             rootfs = p
         case .block(let device, let fstype):
-            guard device.hasPrefix("/dev/"), !device.contains(".."), !fstype.isEmpty, fstype.allSatisfy({ $0.isLetter || $0.isNumber }) else {
+            guard device.hasPrefix("/dev/"), !device.contains(subsequence: ".."), !fstype.isEmpty, fstype.allSatisfy({ $0.isLetter || $0.isNumber }) else {
                 throw RuntimeError(.config, "rootfs: block device \(device) with filesystem \(fstype) is not acceptable")
             }
             let m = stateRoot + "/rootfs/" + c.id

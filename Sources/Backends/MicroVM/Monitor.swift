@@ -175,7 +175,7 @@ final class MonitorRun: @unchecked Sendable {
     /// The creator's `error` line for a failed boot or create.
     func bootFailure(_ error: any Error) -> String {
         var e = RuntimeError.wrap(error)
-        if let r = vmStopped(), !e.message.contains("the VM stopped") {
+        if let r = vmStopped(), !e.message.contains(subsequence: "the VM stopped") {
             e = RuntimeError(.system, "the VM stopped (\(r)): \(e.message)")
         }
         return "error [\(AgentSession.kindName(e.kind))] \(diagnose(e))"

@@ -137,7 +137,7 @@ enum GVariantText {
 
         func isSupported(_ sig: String) -> Bool {
             let basic = "ybnqiuxtdsog"
-            if sig.count == 1 { return basic.contains(sig) }
+            if sig.count == 1 { return basic.contains(subsequence: sig) }
             return sig.hasPrefix("a") && isSupported(String(sig.dropFirst()))
         }
 

@@ -212,7 +212,7 @@ public struct SystemdError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         var s = "systemd cgroup driver: \(action) \(unit): \(underlying)"
-        if underlying.contains("property"), !properties.isEmpty {
+        if underlying.contains(subsequence: "property"), !properties.isEmpty {
             s += " (properties sent: \(properties.map(\.name).joined(separator: ", ")))"
         }
         return s

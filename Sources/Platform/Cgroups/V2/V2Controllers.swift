@@ -150,7 +150,7 @@ public enum V2Controllers {
     public static func applyUnified(_ u: [String: String], _ dir: CgroupDirectory) throws {
         for (key, value) in u.sorted(by: { $0.key < $1.key }) {
             let name = field("unified") + "[\(key.debugDescription)]"
-            guard !key.isEmpty, !key.contains("/"), !key.contains(".."), key.contains(".") else {
+            guard !key.isEmpty, !key.contains("/"), !key.contains(subsequence: ".."), key.contains(".") else {
                 throw CgroupError.invalidValue(field: name, value: key, reason: "must be a file name CONTROLLER.PARAMETER")
             }
             do {
