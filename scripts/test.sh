@@ -50,7 +50,14 @@ if [ "$(id -u)" = 0 ]; then
   # The microvm container's network: a namespace prepared as CNI's bridge plugin does (veth,
   # address, route) given by path, the guest reachable both ways (ICMP, TCP) through virtio-net
   # on a tap mirrored to the veth; nothing left after delete (~3 min).
-  e2e/vmhost/microvm-net.sh --timeout 900
+  # One more run when it fails, printed as FLAKY if that one passes: once in CI (session 11's
+  # dry run) the container's output stopped after its first two commands and nothing answered;
+  # the rerun passed all 15 (docs/microvm.md).
+  e2e/vmhost/microvm-net.sh --timeout 900 || {
+    echo "# microvm-net failed; once more"
+    e2e/vmhost/microvm-net.sh --timeout 900
+    echo "# FLAKY: microvm-net failed, then passed on its retry"
+  }
   # Host bind mounts in a microvm container over virtio-fs: a directory bind read and written
   # both ways with ownership, a file bind, a read-only (noexec) bind, symlink/.. escapes from the
   # guest, nothing left after delete (~2 min).
