@@ -143,7 +143,7 @@ public enum Validation {
                 throw ConfigError("linux.netDevices.\(name)", "invalid interface name")
             }
         }
-        if let path = linux.cgroupsPath, path.utf8.contains(subsequence: "..".utf8) {
+        if let path = linux.cgroupsPath, path.contains(subsequence: "..") {
             throw ConfigError("linux.cgroupsPath", "must not contain \"..\"")
         }
     }
