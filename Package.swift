@@ -63,13 +63,14 @@ let package = Package(
         .systemLibrary(name: "CSeccomp", path: "Sources/C/CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
 
-        // JSON: a strict JSON parser and writer with Codable conformances, free of Foundation (a
-        // leaf: config.json and state.json are coded with it on the container path).
+        // JSON: a strict JSON parser and writer, hand-written readers' protocol and Codable
+        // conformances, free of Foundation (a leaf: config.json and state.json are coded with it
+        // on the container path).
         lib("BrigJSON", "JSON"),
 
-        // OCI: the runtime-spec types, errors naming the field, validation (a leaf, and free of
-        // Foundation: the VMM links it).
-        lib("BrigOCI", "OCI"),
+        // OCI: the runtime-spec types, their JSON readers, errors naming the field, validation
+        // (free of Foundation: the VMM links it).
+        lib("BrigOCI", "OCI", ["BrigJSON"]),
 
         // Platform: Linux primitives (the only place errno becomes an error), cgroups, seccomp.
         lib("BrigLinux", "Platform/Linux", ["CBrigShim"]),

@@ -3,11 +3,7 @@
 /// integer`); a document that is not JSON is `.dataCorrupted` with an empty path.
 public enum JSONDecoding {
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        let value: JSONValue
-        do { value = try JSONParser.parse(bytes) } catch {
-            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "not valid JSON: \(error)", underlyingError: error))
-        }
-        return try decode(type, from: value)
+        try decode(type, from: try parse(bytes))
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
@@ -31,12 +27,7 @@ struct ValueDecoder: Decoder {
 
     init(_ value: JSONValue, path: [any CodingKey]) { self.value = value; codingPath = path }
 
-    func mismatch(_ type: Any.Type) -> DecodingError {
-        if case .null = value {
-            return .valueNotFound(type, .init(codingPath: codingPath, debugDescription: "Expected \(type) value but found null instead."))
-        }
-        return .typeMismatch(type, .init(codingPath: codingPath, debugDescription: "Expected to decode \(type) but found \(value.kindDescription) instead."))
-    }
+    func mismatch(_ type: Any.Type) -> DecodingError { value.mismatch(type, codingPath) }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .object(let members) = value else { throw mismatch([String: Any].self) }
@@ -70,13 +61,7 @@ extension ValueDecoder: SingleValueDecodingContainer {
         return v
     }
 
-    func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T {
-        guard case .number(let text) = value else { throw mismatch(type) }
-        if let v = T(text, radix: 10) { return v }
-        // 1.0 or 1e3 name integers too; anything with a fraction or out of range does not fit.
-        if let d = Double(text), d.rounded() == d, let v = T(exactly: d) { return v }
-        throw corrupt("number \(text) does not fit in \(type)")
-    }
+    func integer<T: FixedWidthInteger>(_ type: T.Type) throws -> T { try value.integer(type, codingPath) }
 
     func corrupt(_ why: String) -> DecodingError { .dataCorrupted(.init(codingPath: codingPath, debugDescription: why)) }
 

@@ -1,6 +1,6 @@
 /// Which backend runs a container, and what only that backend reads of its record: typed per
 /// backend, so neither the core nor a verb looks inside. state.json has it as
-/// `"handle": {"namespaces": {…}}` or `"handle": {"microvm": {…}}`.
+/// `"handle": {"namespaces": {…}}` or `"handle": {"microvm": {…}}` (read by RecordReading.swift).
 public enum BackendHandle: Codable, Sendable, Equatable {
     case namespaces(NamespacesHandle)
     case microvm(MicroVMHandle)
@@ -13,15 +13,6 @@ public enum BackendHandle: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey { case namespaces, microvm }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let h = try c.decodeIfPresent(NamespacesHandle.self, forKey: .namespaces) { self = .namespaces(h) }
-        else if let h = try c.decodeIfPresent(MicroVMHandle.self, forKey: .microvm) { self = .microvm(h) }
-        else {
-            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "no known backend (namespaces or microvm)"))
-        }
-    }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)

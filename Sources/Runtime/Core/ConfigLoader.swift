@@ -1,18 +1,11 @@
 import BrigJSON
 import BrigOCI
 
-/// Decodes config.json, turning decoder errors into a `ConfigError` that names the field.
-/// JSON coding lives here, not in BrigOCI; it is BrigJSON's (no Foundation: the container path
-/// maps none of Foundation's JSON code).
+/// Reads config.json with Spec's reader (BrigOCI's, over BrigJSON: no Foundation, no Codable),
+/// turning its errors into a `ConfigError` that names the field.
 public enum ConfigLoader {
     public static func decode(_ bytes: [UInt8]) throws(ConfigError) -> Spec {
-        do {
-            return try JSONDecoding.decode(Spec.self, from: bytes)
-        } catch let error as DecodingError {
-            throw describe(error)
-        } catch {
-            throw ConfigError("", "invalid JSON: \(error)")
-        }
+        do { return try JSONDecoding.read(Spec.self, from: bytes) } catch { throw describe(error) }
     }
 
     static func path(_ codingPath: [any CodingKey]) -> String {

@@ -53,49 +53,9 @@ public struct OwnedProcess: Codable, Sendable, Equatable {
 
 // MARK: - state.json
 
+/// Encoded by the synthesized `encode(to:)`; read by `init(json:at:)` (RecordReading.swift).
 extension ContainerRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case id, handle, bundle, rootfs, pid, pidStartTime, created, owner, annotations, hooks, incomplete, helpers
-    }
-    /// The format before `handle` (read, never written): the backend's name, the cgroup state
-    /// at the top level (a dummy one for microvm), and microvm's fields as strings.
-    enum LegacyKeys: String, CodingKey {
-        case backend, cgroup, systemdCgroup, backendState
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(String.self, forKey: .id)
-        bundle = try c.decode(String.self, forKey: .bundle)
-        rootfs = try c.decode(String.self, forKey: .rootfs)
-        pid = try c.decode(Int32.self, forKey: .pid)
-        pidStartTime = try c.decode(UInt64.self, forKey: .pidStartTime)
-        created = try c.decode(String.self, forKey: .created)
-        owner = try c.decode(String.self, forKey: .owner)
-        annotations = try c.decodeIfPresent([String: String].self, forKey: .annotations)
-        hooks = try c.decodeIfPresent(Hooks.self, forKey: .hooks)
-        incomplete = try c.decodeIfPresent(Bool.self, forKey: .incomplete)
-        helpers = try c.decodeIfPresent([OwnedProcess].self, forKey: .helpers)
-        if c.contains(.handle) {
-            handle = try c.decode(BackendHandle.self, forKey: .handle)
-        } else {
-            handle = try Self.legacyHandle(try decoder.container(keyedBy: LegacyKeys.self))
-        }
-    }
-
-    /// A record written by a brig before the typed handle (a container running across an
-    /// upgrade stays deletable).
-    static func legacyHandle(_ c: KeyedDecodingContainer<LegacyKeys>) throws -> BackendHandle {
-        let name = try c.decode(String.self, forKey: .backend)
-        switch BackendKind(rawValue: name) {
-        case .namespaces?:
-            return .namespaces(NamespacesHandle(cgroup: try c.decode(CgroupRecord.self, forKey: .cgroup),
-                                                systemdCgroup: try c.decodeIfPresent(Bool.self, forKey: .systemdCgroup) ?? false))
-        case .microvm?:
-            let s = try c.decodeIfPresent([String: String].self, forKey: .backendState) ?? [:]
-            return .microvm(MicroVMHandle(mode: s["mode"] ?? "kvm", stateDir: s["dir"] ?? "", guestPid: s["guestPid"].flatMap { Int32($0) } ?? 0))
-        case nil:
-            throw DecodingError.dataCorruptedError(forKey: .backend, in: c, debugDescription: "unknown backend \"\(name)\"")
-        }
     }
 }

@@ -145,7 +145,7 @@ public struct StateStore: Sendable {
             }
             throw RuntimeError.wrap(error)
         }
-        do { return .record(try JSONDecoding.decode(ContainerRecord.self, from: bytes)) } catch {
+        do { return .record(try JSONDecoding.read(ContainerRecord.self, from: bytes)) } catch {
             return .corrupt("state file \(path) is corrupt (\(StateStore.describe(error)))")
         }
     }
