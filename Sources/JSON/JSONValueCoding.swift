@@ -21,3 +21,25 @@ extension JSONValue: Decodable {
         }
     }
 }
+
+/// A `JSONValue` encoded: what a writer's `encode(to:)` gives its encoder. BrigJSON's encoder
+/// takes it as is; another (a test's JSONEncoder) is given its parts.
+extension JSONValue: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        if let e = encoder as? ValueEncoder { e.set(self); return }
+        switch self {
+        case .null: var c = encoder.singleValueContainer(); try c.encodeNil()
+        case .bool(let b): var c = encoder.singleValueContainer(); try c.encode(b)
+        case .string(let s): var c = encoder.singleValueContainer(); try c.encode(s)
+        case .number(let n):
+            var c = encoder.singleValueContainer()
+            if let i = Int64(n) { try c.encode(i) } else if let u = UInt64(n) { try c.encode(u) } else { try c.encode(Double(n) ?? 0) }
+        case .array(let elements):
+            var c = encoder.unkeyedContainer()
+            for e in elements { try c.encode(e) }
+        case .object(let members):
+            var c = encoder.container(keyedBy: IndexKey.self)
+            for m in members { try c.encode(m.value, forKey: IndexKey(stringValue: m.key)) }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 /// Which backend runs a container, and what only that backend reads of its record: typed per
 /// backend, so neither the core nor a verb looks inside. state.json has it as
-/// `"handle": {"namespaces": {…}}` or `"handle": {"microvm": {…}}` (read by RecordReading.swift).
+/// `"handle": {"namespaces": {…}}` or `"handle": {"microvm": {…}}` (RecordReading.swift, RecordWriting.swift).
 public enum BackendHandle: Codable, Sendable, Equatable {
     case namespaces(NamespacesHandle)
     case microvm(MicroVMHandle)
@@ -9,16 +9,6 @@ public enum BackendHandle: Codable, Sendable, Equatable {
         switch self {
         case .namespaces: return .namespaces
         case .microvm: return .microvm
-        }
-    }
-
-    enum CodingKeys: String, CodingKey { case namespaces, microvm }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        switch self {
-        case .namespaces(let h): try c.encode(h, forKey: .namespaces)
-        case .microvm(let h): try c.encode(h, forKey: .microvm)
         }
     }
 }

@@ -53,9 +53,5 @@ public struct OwnedProcess: Codable, Sendable, Equatable {
 
 // MARK: - state.json
 
-/// Encoded by the synthesized `encode(to:)`; read by `init(json:at:)` (RecordReading.swift).
-extension ContainerRecord: Codable {
-    enum CodingKeys: String, CodingKey {
-        case id, handle, bundle, rootfs, pid, pidStartTime, created, owner, annotations, hooks, incomplete, helpers
-    }
-}
+/// Read by `init(json:at:)` (RecordReading.swift), written by `jsonValue` (RecordWriting.swift).
+extension ContainerRecord: Codable {}

@@ -51,7 +51,7 @@ public struct StateStore: Sendable {
             do {
                 let fd = try Files.open(staging + "/state.json", O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
                 defer { close(fd) }
-                try Files.writeAll(fd: fd, try JSONEncoding.encode(record), "write \(dir)/state.json")
+                try Files.writeAll(fd: fd, JSONEncoding.write(record), "write \(dir)/state.json")
             } catch {
                 lock.unlock(); Files.removeAll(staging)
                 throw RuntimeError.wrap(error, "save state of \(id)")
@@ -122,7 +122,7 @@ public struct StateStore: Sendable {
     /// name — cgroups, processes — does not survive a reboot either); ~25 us on tmpfs.
     public func save(_ record: ContainerRecord, durable: Bool = true) throws(RuntimeError) {
         do {
-            try Files.writeAtomically(directory(record.id) + "/state.json", try JSONEncoding.encode(record), mode: 0o600, sync: durable)
+            try Files.writeAtomically(directory(record.id) + "/state.json", JSONEncoding.write(record), mode: 0o600, sync: durable)
         } catch { throw RuntimeError.wrap(error, "save state of \(record.id)") }
     }
 
