@@ -76,7 +76,8 @@ public final class Context {
     }
 
     func backend(_ kind: BackendKind) -> any Backend {
-        let debug: (String) -> Void = { [weak self] in self?.debug($0) }
+        // nil without --debug: the backends' debug lines are then not even formatted.
+        let debug: ((String) -> Void)? = debugEnabled ? { [weak self] in self?.debug($0) } : nil
         switch kind {
         case .namespaces: return NamespacesBackend(debug: debug, warn: { [weak self] in self?.warn($0) })
         case .microvm: return MicroVMBackend.fromEnvironment(debug: debug, warn: { [weak self] in self?.warn($0) })

@@ -44,13 +44,13 @@ struct HostCgroup {
     /// warning; a frozen one is refused (the monitor would block in it). Rootless where the user
     /// may not make one and no `linux.cgroupsPath` asks for one, the monitor stays in the caller's
     /// cgroup, as runc runs such a container: `manager` is then NoCgroupManager.
-    mutating func make(_ o: CreateOptions, warn: (String) -> Void, debug: (String) -> Void) throws(RuntimeError) {
+    mutating func make(_ o: CreateOptions, warn: (String) -> Void, debug: ((String) -> Void)?) throws(RuntimeError) {
         do {
             if try manager.join() {
                 warn("container's cgroup is not empty: \((try? manager.pids().count) ?? 0) process(es) found")
             }
         } catch let e as CgroupError where o.rootless && e.isPermissionDenied && (o.spec.linux?.cgroupsPath ?? "").isEmpty {
-            debug("rootless: the VM monitor runs without a cgroup of its own: \(e)")
+            debug?("rootless: the VM monitor runs without a cgroup of its own: \(e)")
             try? manager.destroy()
             manager = NoCgroupManager(mode: manager.mode)
         } catch let e as CgroupError {

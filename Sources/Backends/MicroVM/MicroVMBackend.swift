@@ -16,19 +16,20 @@ public struct MicroVMBackend: Backend {
     public var mode: MicroVMMode
     public var agentExecutable: String
     public var defaults: MicroVMDefaults
-    public var debug: (String) -> Void
+    /// nil without --debug: a debug line's interpolation is then never evaluated (`debug?(…)`).
+    public var debug: ((String) -> Void)?
     /// Warnings (the namespaces backend's, e.g. a populated cgroup joined).
     public var warn: (String) -> Void
 
     public init(executable: String, mode: MicroVMMode, agentExecutable: String, defaults: MicroVMDefaults,
-                debug: @escaping (String) -> Void = { _ in }, warn: @escaping (String) -> Void = { _ in }) {
+                debug: ((String) -> Void)? = nil, warn: @escaping (String) -> Void = { _ in }) {
         self.executable = executable; self.mode = mode; self.agentExecutable = agentExecutable
         self.defaults = defaults; self.debug = debug; self.warn = warn
     }
 
     /// From the environment: BRIG_MICROVM_TRANSPORT=host-agent selects the test transport;
     /// BRIG_AGENT names brig-agent (default: next to this executable).
-    public static func fromEnvironment(debug: @escaping (String) -> Void, warn: @escaping (String) -> Void = { _ in }) -> MicroVMBackend {
+    public static func fromEnvironment(debug: ((String) -> Void)?, warn: @escaping (String) -> Void = { _ in }) -> MicroVMBackend {
         let exe = selfExecutable()
         let dir = exe.split(separator: "/").dropLast().joined(separator: "/")
         let mode = MicroVMMode(rawValue: Env.get("BRIG_MICROVM_TRANSPORT") ?? "kvm") ?? .kvm
@@ -164,7 +165,7 @@ public struct MicroVMBackend: Backend {
             try HookRunner.runCreateRuntime(spec.hooks, state: state)
             try HookRunner.run(spec.hooks?.createContainer ?? [], kind: "createContainer", state: state, cwd: rootfs)
         }
-        debug("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
+        debug?("microvm \(o.id): monitor pid \(pid), guest pid \(guestPid)")
         host?.releaseKernelThreads()  // the VM exists: its cgroup can be frozen by anyone now
         do throws(RuntimeError) {
             let r = try record(monitor: pid, guestPid: guestPid)
@@ -218,7 +219,7 @@ public struct MicroVMBackend: Backend {
                 let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
                 if fd >= 0 { defer { close(fd) }; pid = try Spawn.spawn(o, intoCgroup: fd) ?? 0 }
                 born = pid > 0
-                debug(born ? "VM monitor born in its cgroup \(dir) (clone3)" : "clone3 into \(dir) not possible here: spawning, then moving the monitor")
+                debug?(born ? "VM monitor born in its cgroup \(dir) (clone3)" : "clone3 into \(dir) not possible here: spawning, then moving the monitor")
             }
             if pid == 0 { pid = try Spawn.spawn(o) }
         } catch { close(theirs); throw RuntimeError.wrap(error, "starting the VM monitor") }

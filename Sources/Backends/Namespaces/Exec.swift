@@ -22,20 +22,20 @@ extension NamespacesBackend {
                 plan, step: "exec", preserve: o.preserveFDs, consoleFD: o.consoleFD, consoleSocket: o.consoleSocket, stdio: o.stdio,
                 startFD: nil, executable: executable, cgroups: cgroups, cleanup: &cleanup, debug: debug) { _ in }
             let (initPid, channel, parentSock, consoleFD) = (launched.pid, launched.channel, launched.fds.parent, launched.fds.console)
-            debug("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) and placed it, joining the container's namespaces")
+            debug?("exec in \(record.id): parent: spawned init stage 1 (pid \(initPid)) and placed it, joining the container's namespaces")
             var pid: Int32 = 0
             while let (message, passedFD) = try channel.receiveWithFD() {
                 switch message {
                 case .seccompFD:
                     try forwardNotifyFD(passedFD, plan: plan, state: record.state(.running))
                 case .childPid(let p):
-                    debug("exec in \(record.id): init stage 2 (pid \(p)) setting up the process and exec'ing")
+                    debug?("exec in \(record.id): init stage 2 (pid \(p)) setting up the process and exec'ing")
                     pid = p
                     cleanup.pids.append(p)
                     _ = try? Spawn.wait(initPid)
                     cleanup.pids.removeAll { $0 == initPid }
                 case .error(let text):
-                    debug("exec in \(record.id): init failed: \(text)")
+                    debug?("exec in \(record.id): init failed: \(text)")
                     throw RuntimeError(.system, text)
                 default:
                     throw RuntimeError(.internalError, "unexpected message from exec init")

@@ -30,7 +30,7 @@ extension NamespacesBackend {
             let raisable = Set(caps.inheritable ?? []).intersection(caps.permitted ?? [])
             let refused = ambient.filter { !raisable.contains($0) }
             if !refused.isEmpty {
-                debug("process.capabilities.ambient: \(refused.joined(separator: ", ")) not raised: the kernel raises an ambient capability only if it is also permitted and inheritable")
+                debug?("process.capabilities.ambient: \(refused.joined(separator: ", ")) not raised: the kernel raises an ambient capability only if it is also permitted and inheritable")
             }
         }
         if spec.linux?.intelRdt != nil && !Files.exists("/sys/fs/resctrl/info") {

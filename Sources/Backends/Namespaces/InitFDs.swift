@@ -62,7 +62,7 @@ struct InitFDs {
     /// plan. `step` names the crash points (`create.spawned`, `create.placed`).
     static func launch(_ plan: LaunchPlan, step: String, preserve: Int, consoleFD: Int32?, consoleSocket: String?,
                        stdio: [Int32]?, startFD: Int32?, executable: String?, cgroups: any CgroupManager,
-                       cleanup: inout Cleanup, debug: (String) -> Void,
+                       cleanup: inout Cleanup, debug: ((String) -> Void)?,
                        placed: (pid_t) throws -> Void) throws -> Launched {
         let fds = try open(preserve: preserve, consoleFD: consoleFD, consoleSocket: consoleSocket, stdio: stdio, cleanup: &cleanup)
         let (pid, born) = try fds.spawn(executable: executable, startFD: startFD, cgroup: cgroups.spawnDirectory,
@@ -83,7 +83,7 @@ struct InitFDs {
     /// binary that can't be written through (SealedExecutable), closed here once the init has
     /// exec'd it.
     func spawn(executable: String?, startFD: Int32?, cgroup: String?, cleanup: inout Cleanup,
-               debug: (String) -> Void) throws -> (pid: pid_t, born: Bool) {
+               debug: ((String) -> Void)?) throws -> (pid: pid_t, born: Bool) {
         var path = executable ?? "/proc/self/exe"
         var sealed: Int32 = -1
         if executable == nil {
@@ -91,7 +91,7 @@ struct InitFDs {
                 sealed = try InitFDs.lift(fd, preserve: preserve)
                 path = SealedExecutable.execPath(sealed)
             } else {
-                debug("no read-only handle on brig could be made (open_tree, memfd): running /proc/self/exe")
+                debug?("no read-only handle on brig could be made (open_tree, memfd): running /proc/self/exe")
             }
         }
         defer { if sealed >= 0 { close(sealed) } }
@@ -103,7 +103,7 @@ struct InitFDs {
                 defer { close(fd) }
                 born = try Spawn.spawn(options, intoCgroup: fd)
             }
-            debug(born != nil ? "init born in its cgroup \(cgroup) (clone3)" : "clone3 into \(cgroup) not possible here: spawning, then moving the init")
+            debug?(born != nil ? "init born in its cgroup \(cgroup) (clone3)" : "clone3 into \(cgroup) not possible here: spawning, then moving the init")
         }
         let pid = try born ?? Spawn.spawn(options)
         cleanup.pids.append(pid)

@@ -14,11 +14,12 @@ public struct NamespacesBackend: Backend {
     /// The executable to re-exec as `init`; nil: a private handle on this binary that can't be
     /// written through (see SealedExecutable), or /proc/self/exe where none can be made.
     public var executable: String?
-    public var debug: (String) -> Void
+    /// nil without --debug: a debug line's interpolation is then never evaluated (`debug?(…)`).
+    public var debug: ((String) -> Void)?
     /// Warnings (runc logs them at level warning and carries on).
     public var warn: (String) -> Void
 
-    public init(executable: String? = nil, debug: @escaping (String) -> Void = { _ in },
+    public init(executable: String? = nil, debug: ((String) -> Void)? = nil,
                 warn: @escaping (String) -> Void = { _ in }) {
         self.executable = executable; self.debug = debug; self.warn = warn
     }
@@ -94,7 +95,7 @@ public struct NamespacesBackend: Backend {
             if resources.requestsLimits || !(spec.linux?.cgroupsPath ?? "").isEmpty {
                 throw RuntimeError(.config, "\(e) (rootless: limits or a cgroupsPath need a cgroup subtree delegated to the user)")
             }
-            debug("rootless: running without a cgroup of its own: \(e)")
+            debug?("rootless: running without a cgroup of its own: \(e)")
             try? cgroups.destroy()
             cgroups = NoCgroupManager(mode: cgroups.mode)
             cleanup.cgroups = nil
@@ -121,7 +122,7 @@ public struct NamespacesBackend: Backend {
             try store.save(record, durable: false)
         }
         let (initPid, channel, parentSock, consoleFD) = (launched.pid, launched.channel, launched.fds.parent, launched.fds.console)
-        debug("create \(o.id): parent: spawned init stage 1 (pid \(initPid)) and placed it in its cgroup, namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
+        debug?("create \(o.id): parent: spawned init stage 1 (pid \(initPid)) and placed it in its cgroup, namespaces new \(plan.newNamespaces) joined \(plan.joinNamespaces.map(\.kind))")
 
         var containerPid: Int32 = 0
         func state(_ status: ContainerStatus) -> ContainerState {
@@ -136,11 +137,11 @@ public struct NamespacesBackend: Backend {
             }
             switch message {
             case .mapUser:
-                debug("create \(o.id): parent: writing uid/gid mappings for init stage 1")
+                debug?("create \(o.id): parent: writing uid/gid mappings for init stage 1")
                 try writeMappings(pid: initPid, plan: plan)
                 try channel.send(.mapped)
             case .childPid(let pid):
-                debug("create \(o.id): init stage 1 forked init stage 2 (pid \(pid)); setting up rootfs and process")
+                debug?("create \(o.id): init stage 1 forked init stage 2 (pid \(pid)); setting up rootfs and process")
                 containerPid = pid
                 cleanup.pids.append(pid)
                 if let stat = ProcStat.read(pid: pid) {
@@ -153,7 +154,7 @@ public struct NamespacesBackend: Backend {
                 cleanup.pids.removeAll { $0 == initPid }
                 try moveNetDevices(spec.linux?.netDevices ?? [:], into: pid)
             case .runtimeHooks:
-                debug("create \(o.id): init stage 2: mounts done; running prestart/createRuntime hooks")
+                debug?("create \(o.id): init stage 2: mounts done; running prestart/createRuntime hooks")
                 do throws(RuntimeError) {
                     try HookRunner.runCreateRuntime(spec.hooks, state: state(.creating))
                     do { try o.runtimeHooks?(state(.creating)) } catch { throw RuntimeError.wrap(error) }
@@ -167,11 +168,11 @@ public struct NamespacesBackend: Backend {
                 try forwardNotifyFD(passedFD, plan: plan, state: state(.creating))
             case .ready:
                 // Without hooks there is no round trip after the mounts: they are done by now.
-                if !plan.hooksRoundTrip { debug("create \(o.id): init stage 2: mounts done (no prestart/createRuntime hooks)") }
-                debug("create \(o.id): init stage 2 ready (pid \(containerPid)), parked until start")
+                if !plan.hooksRoundTrip { debug?("create \(o.id): init stage 2: mounts done (no prestart/createRuntime hooks)") }
+                debug?("create \(o.id): init stage 2 ready (pid \(containerPid)), parked until start")
                 break loop
             case .error(let message):
-                debug("create \(o.id): init failed: \(message)")
+                debug?("create \(o.id): init failed: \(message)")
                 throw RuntimeError(.system, message)
             case .plan, .placed, .mapped, .hooksDone:
                 throw RuntimeError(.internalError, "unexpected message from container init")
@@ -260,10 +261,10 @@ public struct NamespacesBackend: Backend {
                 reply += buf[0..<n].filter { $0 != 1 }
             }
             if !reply.isEmpty {
-                debug("start \(record.id): init stage 2 failed before exec: \(String(decoding: reply, as: UTF8.self))")
+                debug?("start \(record.id): init stage 2 failed before exec: \(String(decoding: reply, as: UTF8.self))")
                 throw RuntimeError(.system, String(decoding: reply, as: UTF8.self))
             }
-            debug("start \(record.id): init stage 2 (pid \(record.pid)) ran startContainer hooks and exec'd the process")
+            debug?("start \(record.id): init stage 2 (pid \(record.pid)) ran startContainer hooks and exec'd the process")
         } catch { throw RuntimeError.wrap(error, "start \(record.id)") }
     }
 
