@@ -25,11 +25,12 @@ check() { # check DESCRIPTION COMMAND…: a check that passes when COMMAND does
 
 # Processes that are neither the kernel's nor this script's ancestors or descendants: what a
 # failed create left behind (its own test processes are children of this script). The VM test
-# host's heartbeat (guest-init.sh; its pid in /run/vmhost-heartbeat.pid) and its children are not.
+# host's heartbeat and its children are not (heartbeat.sh).
+. "$(dirname "$0")/heartbeat.sh"
 strays() {
-  ps -e -o pid=,ppid= > "$work/ps" || { echo "ps failed"; return 1; }
-  hb=$(cat /run/vmhost-heartbeat.pid 2>/dev/null || echo 0)
-  busybox awk -v me=$$ -v hb="${hb:-0}" '
+  ps -e -o pid=,ppid= > "$work/ps.all" || { echo "ps failed"; return 1; }
+  without_heartbeat < "$work/ps.all" > "$work/ps"
+  busybox awk -v me=$$ '
     { parent[$1 + 0] = $2 + 0 }
     END {
       for (p = me; p > 0; p = parent[p]) mine[p] = 1
@@ -37,8 +38,8 @@ strays() {
         p += 0
         if (p == 2 || parent[p] == 2 || (p in mine)) continue
         q = p; n = 0
-        while (q > 1 && q != me && q != hb && n++ < 1000) q = parent[q]
-        if (q != me && (hb <= 1 || q != hb)) print p
+        while (q > 1 && q != me && n++ < 1000) q = parent[q]
+        if (q != me) print p
       }
     }' "$work/ps" || echo "awk failed"
 }

@@ -23,6 +23,7 @@ if [ "${1:-}" != --in-vm ]; then
   exec sh "$here/run" --modules kvm_amd --copy "$guest" "$@" -- "MICROVM_CHURN=${MICROVM_CHURN:-10} sh e2e/vmhost/microvm-e2e.sh --in-vm"
 fi
 
+. "$(dirname "$0")/heartbeat.sh"
 G=/work/repo/.build/microvm-guest
 export BRIG_VM_KERNEL=$G/vmlinux BRIG_VM_INITRD=$G/agent.initrd
 ROOT=/run/brig-e2e
@@ -362,22 +363,13 @@ note "case 12 at $(( $(date +%s) - t0 )) s"
 # 12. Churn: create/start/kill/delete lifecycles; the host's processes, open files, mounts and
 # the root's entries (image cache included) are where they were.
 # (procs: user processes, not the kernel's threads, which come and go with load, nor the VM test
-# host's heartbeat (guest-init.sh; its pid in /run/vmhost-heartbeat.pid) and its children: CI
+# host's heartbeat and its children (heartbeat.sh): CI
 # once failed this check on procs+1 that was the heartbeat's `sleep 30`, absent from every look
 # before the churn (the loop was between sleeps) and present after. procs and files: the least
 # of three looks 0.5 s apart — a short-lived process is no leak; a leaked one is in every look.
 # $1: where the last look's process list goes, to name what grew.)
 user_processes() {
-  hb=$(cat /run/vmhost-heartbeat.pid 2>/dev/null || echo 0)
-  ps -N --ppid 2 -o pid=,ppid=,args= | busybox awk -v hb="${hb:-0}" '
-    { pid[NR] = $1 + 0; parent[$1 + 0] = $2 + 0; line = $0; sub(/^ *[0-9]+ +[0-9]+ /, "", line); args[NR] = line }
-    END {
-      for (i = 1; i <= NR; i++) {
-        q = pid[i]; n = 0
-        while (q > 1 && q != hb && n++ < 1000) q = parent[q]
-        if (hb <= 1 || q != hb) print pid[i], args[i]
-      }
-    }'
+  ps -N --ppid 2 -o pid=,ppid=,args= | without_heartbeat | sed 's/^ *\([0-9]*\) *[0-9]* /\1 /'
 }
 counts() {
   sleep 1
