@@ -31,7 +31,15 @@ W=$(mktemp -d /tmp/e2e.XXXXXX)
 n=0 failed=0
 t0=$(date +%s)
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
-fail() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/#   /'; done; }
+fail() {
+  n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/#   /'; done
+  # A container whose VM went away: why (the monitor's vm-stopped) and the guest console's end.
+  for f in "$ROOT"/*/vm-stopped; do
+    [ -f "$f" ] || continue
+    d=${f%/vm-stopped}; echo "#   ${d##*/}: $(cat "$f"); its guest console ends:"
+    tail -n 15 "$d/console.log" 2>/dev/null | tr -d '\r' | sed 's/^/#     /'
+  done
+}
 note() { echo "# $*"; }
 # Every brig call is bounded (a hang fails the case, not the whole CI step).
 brig() { timeout -k 5 300 /work/repo/.build/release/brig --root "$ROOT" "$@"; }
@@ -365,9 +373,13 @@ note "case 12 at $(( $(date +%s) - t0 )) s"
 # (procs: user processes, not the kernel's threads, which come and go with load, nor the VM test
 # host's heartbeat and its children (heartbeat.sh): CI
 # once failed this check on procs+1 that was the heartbeat's `sleep 30`, absent from every look
-# before the churn (the loop was between sleeps) and present after. procs and files: the least
-# of three looks 0.5 s apart — a short-lived process is no leak; a leaked one is in every look.
-# $1: where the last look's process list goes, to name what grew.)
+# before the churn (the loop was between sleeps) and present after. files: the least of three
+# looks 0.5 s apart. procs (the least of the looks) is printed; what fails the check is a process
+# new since before (by pid) in each of the three looks after: a short-lived process is no leak, a
+# leaked one is in every look. A count alone once failed it too (procs=8 before, 9 after, no
+# process new: a look's own pipeline, ps | awk | sed, is caught part-started or not).
+# $1: where each look's process list goes, ps.$1.1 to ps.$1.3. Not called in a $(…): that
+# subshell would be a process of its own in every look.)
 user_processes() {
   ps -N --ppid 2 -o pid=,ppid=,args= | without_heartbeat | sed 's/^ *\([0-9]*\) *[0-9]* /\1 /'
 }
@@ -375,8 +387,8 @@ counts() {
   sleep 1
   procs=99999 files=99999
   for look in 1 2 3; do
-    user_processes > "$W/ps.$1"
-    p=$(wc -l < "$W/ps.$1"); [ "$p" -lt "$procs" ] && procs=$p
+    user_processes > "$W/ps.$1.$look"
+    p=$(wc -l < "$W/ps.$1.$look"); [ "$p" -lt "$procs" ] && procs=$p
     f=$(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l); [ "$f" -lt "$files" ] && files=$f
     sleep 0.5
   done
@@ -408,20 +420,31 @@ lifecycle $((i)): $step failed after $(since "$lt") s: $(tail -c 600 "$W/ch.out"
   brig delete --force ch > /dev/null 2>&1
 }
 i=0 lt=$(now) bad=0; lifecycle   # (the first one fills the image cache)
-before=$(counts before)
+counts before > "$W/counts.before"; before=$(cat "$W/counts.before")
 N=${MICROVM_CHURN:-10} bad=0 t=$(now)
 for i in $(seq "$N"); do lt=$(now); lifecycle; done
-after=$(counts after)
+counts after > "$W/counts.after"; after=$(cat "$W/counts.after")
 note "churn: $N lifecycles in $(since "$t") s; before: $before; after: $after"
 growth=$(python3 - "$before" "$after" <<'PY'
 import sys
 b, a = (dict(kv.split("=") for kv in x.split()) for x in sys.argv[1:3])
 # open files (every process's fds): a few come and go with the shell; anything per lifecycle would show as N
-print(" ".join(f"{k}+{int(a[k]) - int(b[k])}" for k in b if int(a[k]) - int(b[k]) > (4 if k == "files" else 0)))
+print(" ".join(f"{k}+{int(a[k]) - int(b[k])}" for k in b if k != "procs" and int(a[k]) - int(b[k]) > (4 if k == "files" else 0)))
 PY
 )
+# The processes in every look after and in no look before ("pid args" lines).
+new=$(python3 - "$W" <<'PY'
+import sys
+def looks(name):
+    return [dict((l.strip().split(None, 1) + [""])[:2] for l in open(f"{sys.argv[1]}/ps.{name}.{i}") if l.strip())
+            for i in (1, 2, 3)]
+before, after = looks("before"), looks("after")
+for pid in sorted(set.intersection(*(set(a) for a in after)) - set().union(*before), key=int):
+    print(pid, after[-1][pid])
+PY
+)
+[ -n "$new" ] && growth="$growth procs+$(echo "$new" | wc -l)"
 if [ $bad = 0 ] && [ -z "$growth" ]; then ok "churn: $N lifecycles, nothing grew"; else
-  new=$(sed 's/^ *[0-9]* //' "$W/ps.before" | sort > "$W/ps.b"; sed 's/^ *[0-9]* //' "$W/ps.after" | sort | comm -13 "$W/ps.b" - | head -5)
   fail "churn: $N lifecycles, nothing grew" "$bad failed$why" "$growth" "processes new since before: $new"
 fi
 clean churn ch
