@@ -24,6 +24,24 @@ struct SeccompCLITests {
         #expect(r.out.contains("Seccomp:\t2"))
     }
 
+    /// A profile without faccessat2 and close_range (Docker-style allowlists older than them, or
+    /// a defaultAction of ENOSYS for unknown syscalls): with noNewPrivileges false the filter is
+    /// loaded before the executable is looked up, with it true just before execve. Either way the
+    /// container starts through a $PATH lookup (runc: access(2) when faccessat2 is refused) and gets
+    /// only its stdio (brig init's own fds, inherited across its re-exec, marked close-on-exec before
+    /// the filter: a leaked directory fd is CVE-2024-21626).
+    @Test(arguments: [(false, EPERM), (false, ENOSYS), (true, EPERM), (true, ENOSYS)])
+    func filterWithoutFaccessat2OrCloseRange(noNewPrivileges: Bool, errno: Int32) throws {
+        let h = try Harness(); defer { h.cleanup() }
+        var s = Harness.spec(["ls", "/proc/self/fd"])
+        s.process?.noNewPrivileges = noNewPrivileges
+        s.linux?.seccomp = profile([SeccompSyscall(names: ["faccessat2", "close_range"], action: "SCMP_ACT_ERRNO",
+                                                   errnoRet: UInt32(errno), args: nil)])
+        let r = try h.run(s, id: Harness.uniqueID("scfd"))
+        #expect(r.code == 0, "\(r.err)")
+        #expect(r.out == "0\n1\n2\n3\n", "the container's fds (ls holds 3): \(r.out) \(r.err)")
+    }
+
     @Test func killActionKills() throws {
         let h = try Harness(); defer { h.cleanup() }
         var s = Harness.spec(["sh", "-c", "echo before; mkdir /tmp/k; echo status=$?; exec mkdir /tmp/k"])

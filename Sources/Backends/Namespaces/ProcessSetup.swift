@@ -49,6 +49,7 @@ struct ProcessSetup {
         }
         if let filter = plan.seccomp, !p.noNewPrivileges {
             // Without no_new_privs, loading needs CAP_SYS_ADMIN: do it before dropping it.
+            try markFDsCloseOnExec()
             notifyFD = try filter.load() ?? -1
         }
         // runc: chdir while still privileged where that works (a cwd the user can't reach but we
@@ -120,6 +121,7 @@ struct ProcessSetup {
     mutating func seal(notify: (Int32) throws -> Void) throws {
         if plan.process.noNewPrivileges { try sys("set no_new_privs") { brig_set_no_new_privs() } }
         if let filter = plan.seccomp, plan.process.noNewPrivileges {
+            try markFDsCloseOnExec()
             notifyFD = try filter.load() ?? -1
         }
         if let mask = plan.process.affinityFinal {
@@ -132,9 +134,17 @@ struct ProcessSetup {
         }
     }
 
+    /// Marks every fd past stdio and the preserved ones close-on-exec (brig init's own, inherited
+    /// across its re-exec, among them). Done before a seccomp filter loads, which may refuse
+    /// close_range, and once more at execve for fds opened since.
+    func markFDsCloseOnExec() throws {
+        try sys("mark fds close-on-exec") { brig_mark_cloexec_from(UInt32(3 + plan.preserveFDs)) }
+    }
+
     /// Closes every fd past stdio and the preserved ones, and execs.
     func execve() throws -> Never {
-        _ = brig_close_range_cloexec(UInt32(3 + plan.preserveFDs))
+        // (A failure here is after a filter that refuses it: the fds were marked before it.)
+        if plan.seccomp == nil { try markFDsCloseOnExec() } else { _ = brig_mark_cloexec_from(UInt32(3 + plan.preserveFDs)) }
         let argv = plan.process.args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         _ = brig_execve(path, argv, envp)

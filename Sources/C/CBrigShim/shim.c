@@ -145,9 +145,6 @@ ssize_t brig_recv_fd(int sock, int *fd, void *data, size_t len) {
 }
 
 int brig_personality(unsigned long p) { return personality(p); }
-int brig_close_range_cloexec(unsigned int first) {
-    return (int)syscall(SYS_close_range, first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */);
-}
 pid_t brig_waitpid(pid_t pid, int *status, int options) { return waitpid(pid, status, options); }
 int brig_wifexited(int s) { return WIFEXITED(s); }
 int brig_wexitstatus(int s) { return WEXITSTATUS(s); }
@@ -363,9 +360,6 @@ int brig_detached_bind(const char *path, int recursive, uint64_t set, uint64_t c
 }
 int brig_move_mount_fd(int from, int to) {
     return (int)syscall(429 /* move_mount */, from, "", to, "", 0x4 /* F_EMPTY_PATH */ | 0x40 /* T_EMPTY_PATH */);
-}
-int brig_eaccess(const char *path, int mode) {
-    return (int)syscall(SYS_faccessat2, AT_FDCWD, path, mode, AT_EACCESS);
 }
 int brig_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);

@@ -75,7 +75,10 @@ ssize_t brig_recv_fd(int sock, int *fd, void *data, size_t len);
 
 // Misc.
 int brig_personality(unsigned long persona);
-int brig_close_range_cloexec(unsigned int first);
+/// Marks every fd >= `first` close-on-exec: close_range(CLOSE_RANGE_CLOEXEC), or, where that is
+/// refused (a seccomp profile without close_range: EPERM or ENOSYS; Linux < 5.11: EINVAL), each fd
+/// listed in /proc/self/fd with fcntl. Returns 0, or -1 with errno.
+int brig_mark_cloexec_from(unsigned int first);
 pid_t brig_waitpid(pid_t pid, int *status, int options);
 int brig_wifexited(int status);
 int brig_wexitstatus(int status);
@@ -133,6 +136,9 @@ int brig_detached_bind(const char *path, int recursive, uint64_t set, uint64_t c
 /// move_mount(2) of the detached tree `from` onto the O_PATH fd `to`. Returns 0 or -1 with errno.
 int brig_move_mount_fd(int from, int to);
 /// faccessat(AT_EACCESS) through faccessat2: effective ids and capabilities, as execve sees them.
+/// Where faccessat2 is refused (Linux < 5.8, or a seccomp profile without it: ENOSYS or EPERM),
+/// as runc: access(2) when the real and effective ids agree (the same answer then), else 0 (execve
+/// will judge). Returns 0, or -1 with errno.
 int brig_eaccess(const char *path, int mode);
 #include <spawn.h>
 /// posix_spawn_file_actions_addclosefrom_np (glibc 2.34): close every fd >= `from` in the child.
