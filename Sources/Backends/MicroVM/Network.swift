@@ -149,7 +149,7 @@ public struct GuestNetwork: Codable, Equatable, Sendable {
     /// Idempotent; a namespace that is gone has nothing left to remove.
     public func disconnect() {
         _ = try? NetworkNamespace.run(in: netnsPath) { () throws(VMError) in
-            for dev in [interface, tap] { try? Self.tc(["qdisc", "del", "dev", dev, "ingress"], quiet: true) }
+            for dev in [interface, tap] { _ = try? Self.tc(["qdisc", "del", "dev", dev, "ingress"], quiet: true) }
         }
     }
 
