@@ -143,8 +143,9 @@ struct ProcessSetup {
 
     /// Closes every fd past stdio and the preserved ones, and execs.
     func execve() throws -> Never {
-        // (A failure here is after a filter that refuses it: the fds were marked before it.)
-        if plan.seccomp == nil { try markFDsCloseOnExec() } else { _ = brig_mark_cloexec_from(UInt32(3 + plan.preserveFDs)) }
+        do { try markFDsCloseOnExec() } catch where plan.seccomp != nil {
+            // After a filter that refuses it: the fds were marked before the filter loaded.
+        }
         let argv = plan.process.args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         _ = brig_execve(path, argv, envp)

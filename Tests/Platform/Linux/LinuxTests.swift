@@ -184,3 +184,25 @@ import Testing
 private func digits(_ v: Int32, _ width: Int) -> String {
     let s = String(v); return String(repeating: "0", count: max(0, width - s.count)) + s
 }
+
+@Suite struct CloseOnExecTests {
+    /// The /proc/self/fd walk that stands in for close_range where a seccomp profile refuses it:
+    /// every fd from `first` on is marked, none below it (fds this high belong to nothing else here).
+    @Test func walkMarksFdsFromFirstOnly() throws {
+        let base: Int32 = 900
+        var fds: [Int32] = []
+        for target in [base - 1, base, base + 7] {
+            let fd = open("/dev/null", O_RDONLY)  // without O_CLOEXEC
+            #expect(fd >= 0)
+            #expect(dup2(fd, target) == target)
+            close(fd)
+            fds.append(target)
+        }
+        defer { for fd in fds { close(fd) } }
+        #expect(fds.allSatisfy { fcntl($0, F_GETFD) & FD_CLOEXEC == 0 })
+        #expect(brig_mark_cloexec_walk(UInt32(base)) == 0)
+        #expect(fcntl(base - 1, F_GETFD) & FD_CLOEXEC == 0, "below first: untouched")
+        #expect(fcntl(base, F_GETFD) & FD_CLOEXEC != 0)
+        #expect(fcntl(base + 7, F_GETFD) & FD_CLOEXEC != 0)
+    }
+}

@@ -79,6 +79,9 @@ int brig_personality(unsigned long persona);
 /// refused (a seccomp profile without close_range: EPERM or ENOSYS; Linux < 5.11: EINVAL), each fd
 /// listed in /proc/self/fd with fcntl. Returns 0, or -1 with errno.
 int brig_mark_cloexec_from(unsigned int first);
+/// brig_mark_cloexec_from's fallback on its own: fcntl(FD_CLOEXEC) on each fd >= `first` that
+/// /proc/self/fd lists. Returns 0, or -1 with errno.
+int brig_mark_cloexec_walk(unsigned int first);
 pid_t brig_waitpid(pid_t pid, int *status, int options);
 int brig_wifexited(int status);
 int brig_wexitstatus(int status);
